@@ -1,0 +1,3 @@
+//! One module per subcommand: its flags, its help and its `run`.
+
+pub mod flatten;

@@ -1,0 +1,116 @@
+//! Exit codes, decided in exactly one place.
+//!
+//! Every failure travels up as an [`anyhow::Error`]; its chain says what kind of failure it
+//! is: a [`Usage`] marker means the command line was wrong, an [`ApiFailure`] marker means the
+//! remote API, authentication or the network failed, anything else is bad input or data. A
+//! broken pipe anywhere in the chain means the reader went away: that ends quietly.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// The process exit codes of SPEC §4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Success, or the reader of our output closed the pipe.
+    Success = 0,
+    /// Invalid input or data.
+    Data = 1,
+    /// The command line was wrong.
+    Usage = 2,
+    /// The API, authentication or the network failed.
+    Api = 3,
+}
+
+/// A command-line mistake found after parsing (a bad flag value, conflicting flags).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Shorthand for a usage error naming the flag at fault.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(msg.into()))
+}
+
+/// Marks a failure of the remote API, of authentication or of the network.
+#[derive(Debug)]
+pub struct ApiFailure(pub String);
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+/// Classifies a failure by the markers in its chain.
+pub fn classify(err: &anyhow::Error) -> Code {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<io::Error>() {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Code::Success;
+            }
+        }
+        if cause.is::<Usage>() {
+            return Code::Usage;
+        }
+        if cause.is::<ApiFailure>() {
+            return Code::Api;
+        }
+    }
+    Code::Data
+}
+
+/// Prints the failure (if any) as one line and returns the exit code.
+pub fn report(outcome: anyhow::Result<()>) -> ExitCode {
+    let Err(err) = outcome else {
+        return ExitCode::from(Code::Success as u8);
+    };
+    let code = classify(&err);
+    if code != Code::Success {
+        // `{:#}` joins the context chain with ": " on one line; newlines inside a message
+        // (a multi-line API answer) are flattened so the error stays one line.
+        let line = format!("{err:#}").replace(['\n', '\r'], " ");
+        let _ = writeln!(io::stderr(), "gcagg: {line}");
+    }
+    ExitCode::from(code as u8)
+}
+
+/// Prints clap's own message (help, version, or a usage error) and maps it to an exit code.
+pub fn clap_error(err: &clap::Error) -> ExitCode {
+    let _ = err.print();
+    if err.use_stderr() {
+        ExitCode::from(Code::Usage as u8)
+    } else {
+        ExitCode::from(Code::Success as u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_pipe_anywhere_in_the_chain_is_success() {
+        let err = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing rows");
+        assert_eq!(classify(&err), Code::Success);
+    }
+
+    #[test]
+    fn markers_decide_the_code() {
+        assert_eq!(classify(&usage("--stats: empty")), Code::Usage);
+        let api = anyhow::Error::new(ApiFailure("403".into())).context("fetching");
+        assert_eq!(classify(&api), Code::Api);
+        assert_eq!(classify(&anyhow::anyhow!("bad page")), Code::Data);
+        let other_io = anyhow::Error::new(io::Error::from(io::ErrorKind::NotFound));
+        assert_eq!(classify(&other_io), Code::Data);
+    }
+}

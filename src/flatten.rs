@@ -1,0 +1,392 @@
+//! Rows from entities: the column rules of SPEC §2.
+//!
+//! The [`Flattener`] is the [`EntitySink`] of a run. For each entity it first resolves every
+//! column the row needs (registering new ones, refusing collisions), and only then hands the
+//! complete row to the output, so a data error never leaves half a row behind.
+
+use std::collections::HashMap;
+
+use anyhow::bail;
+
+use crate::columns::{safe_name, ColumnId, Columns, Role};
+use crate::output::{Cell, RowWriter};
+use crate::pages::{Entity, EntitySink, Scalar, Shape};
+
+/// One row per entity, or one row per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// One row per entity, one column per stat.
+    Wide,
+    /// One row per stat: `metric`, `qualifier`, `stat`, `value`.
+    Long,
+}
+
+/// The row rules chosen on the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Wide or long rows.
+    pub layout: Layout,
+    /// Write null where SPEC §2.5 would write `0`.
+    pub keep_nulls: bool,
+    /// Keep only these stats (API names); empty keeps all.
+    pub stats: Vec<String>,
+    /// `--add-column` pairs, names already safe.
+    pub constants: Vec<(String, String)>,
+}
+
+/// Maps the SDKs' snake_case stat names to the API's (SPEC §2.4).
+pub fn api_stat_name(name: &str) -> &str {
+    match name {
+        "count_negative" => "countNegative",
+        "count_positive" => "countPositive",
+        "calculated_metric_value" => "calculatedMetricValue",
+        other => other,
+    }
+}
+
+/// Whether a stat is a count (INT64 in Parquet).
+pub fn is_count_stat(stat: &str) -> bool {
+    matches!(stat, "count" | "countNegative" | "countPositive")
+}
+
+/// Turns entities into rows and hands them to a [`RowWriter`].
+pub struct Flattener {
+    opts: Options,
+    columns: Columns,
+    out: Box<dyn RowWriter>,
+    constant_ids: Vec<ColumnId>,
+    fixed: [Option<ColumnId>; 3],
+    long_ids: [ColumnId; 4],
+    group_ids: HashMap<String, ColumnId>,
+    value_ids: HashMap<Box<str>, ColumnId>,
+    key: String,
+    labels: String,
+    ids: Vec<ColumnId>,
+    stamp: Vec<u32>,
+    generation: u32,
+    cells: Vec<(ColumnId, Cell<'static>)>,
+}
+
+const INTERVAL_START: usize = 0;
+const INTERVAL_END: usize = 1;
+const AGGREGATE_ID: usize = 2;
+
+impl Flattener {
+    /// A flattener writing to `out`; fails if the constant columns collide.
+    pub fn new(opts: Options, out: Box<dyn RowWriter>) -> anyhow::Result<Flattener> {
+        let mut columns = Columns::default();
+        let mut constant_ids = Vec::new();
+        for (name, _) in &opts.constants {
+            let id = columns.intern(name, Role::Constant, || format!("--add-column {name}"))?;
+            if constant_ids.contains(&id) {
+                bail!("--add-column {name} is given twice");
+            }
+            constant_ids.push(id);
+        }
+        let mut long_ids = [0; 4];
+        if opts.layout == Layout::Long {
+            let tail = [
+                ("metric", Role::Metric),
+                ("qualifier", Role::Qualifier),
+                ("stat", Role::Stat),
+                ("value", Role::LongValue),
+            ];
+            for (slot, (name, role)) in long_ids.iter_mut().zip(tail) {
+                *slot = columns.intern(name, role, || format!("the long layout's `{name}` column"))?;
+            }
+        }
+        Ok(Flattener {
+            opts,
+            columns,
+            out,
+            constant_ids,
+            fixed: [None; 3],
+            long_ids,
+            group_ids: HashMap::new(),
+            value_ids: HashMap::new(),
+            key: String::new(),
+            labels: String::new(),
+            ids: Vec::new(),
+            stamp: Vec::new(),
+            generation: 0,
+            cells: Vec::new(),
+        })
+    }
+
+    /// The columns seen so far.
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// Swaps the output, returning the previous one (the scan pass of CSV and Parquet
+    /// registers columns with a null writer, then the real writer takes over).
+    pub fn replace_writer(&mut self, out: Box<dyn RowWriter>) -> Box<dyn RowWriter> {
+        std::mem::replace(&mut self.out, out)
+    }
+
+    /// Flushes and closes the output.
+    pub fn finish(self) -> anyhow::Result<()> {
+        self.out.finish()
+    }
+
+    /// Marks `id` as used by the current row; false if it already was.
+    fn claim(&mut self, id: ColumnId) -> bool {
+        if self.stamp.len() <= id {
+            self.stamp.resize(id + 1, 0);
+        }
+        let fresh = self.stamp[id] != self.generation;
+        self.stamp[id] = self.generation;
+        fresh
+    }
+
+    fn group_column(&mut self, key: &str) -> anyhow::Result<ColumnId> {
+        if let Some(&id) = self.group_ids.get(key) {
+            return Ok(id);
+        }
+        let id = self
+            .columns
+            .intern(&safe_name(key), Role::Group, || format!("group key `{key}`"))?;
+        self.group_ids.insert(key.to_owned(), id);
+        Ok(id)
+    }
+
+    fn fixed_column(&mut self, which: usize) -> anyhow::Result<ColumnId> {
+        if let Some(id) = self.fixed[which] {
+            return Ok(id);
+        }
+        let (name, role, source) = match which {
+            INTERVAL_START => ("interval_start", Role::IntervalStart, "the start of `interval`"),
+            INTERVAL_END => ("interval_end", Role::IntervalEnd, "the end of `interval`"),
+            _ => ("aggregate_id", Role::AggregateId, "the entity `id`"),
+        };
+        let id = self.columns.intern(name, role, || source.to_owned())?;
+        self.fixed[which] = Some(id);
+        Ok(id)
+    }
+
+    /// The wide column of one value, found by its source names.
+    fn value_column(
+        &mut self,
+        shape: Shape,
+        metric: &str,
+        view: bool,
+        qualifier: Option<&str>,
+        stat: &str,
+    ) -> anyhow::Result<ColumnId> {
+        // The unit separator cannot occur in the safe names, so the key is unambiguous.
+        self.key.clear();
+        self.key.push(if shape == Shape::Tutorial {
+            't'
+        } else if view {
+            'v'
+        } else {
+            'm'
+        });
+        self.key.push_str(metric);
+        self.key.push('\u{1f}');
+        self.key.push_str(qualifier.unwrap_or("\u{1e}"));
+        self.key.push('\u{1f}');
+        self.key.push_str(stat);
+        if let Some(&id) = self.value_ids.get(self.key.as_str()) {
+            return Ok(id);
+        }
+        let name = match (shape, view, qualifier) {
+            (Shape::Tutorial, ..) => safe_name(metric).into_owned(),
+            (_, true, _) => safe_name(&format!("view_{metric}_{stat}")).into_owned(),
+            (_, false, Some(q)) => safe_name(&format!("{metric}_{q}_{stat}")).into_owned(),
+            (_, false, None) => safe_name(&format!("{metric}_{stat}")).into_owned(),
+        };
+        let integer = shape == Shape::Api && is_count_stat(stat);
+        let source = || match (shape, view, qualifier) {
+            (Shape::Tutorial, ..) => format!("metric `{metric}`"),
+            (_, true, _) => format!("view `{metric}` stat `{stat}`"),
+            (_, false, Some(q)) => format!("metric `{metric}` qualifier `{q}` stat `{stat}`"),
+            (_, false, None) => format!("metric `{metric}` stat `{stat}`"),
+        };
+        let id = self.columns.intern(&name, Role::Value { integer }, source)?;
+        self.value_ids.insert(self.key.as_str().into(), id);
+        Ok(id)
+    }
+}
+
+/// Whether `--stats` keeps this stat (it filters the API shape only).
+fn keeps(filter: &[String], shape: Shape, stat: &str) -> bool {
+    shape == Shape::Tutorial || filter.is_empty() || filter.iter().any(|s| s == stat)
+}
+
+/// Splits `start/end`.
+fn split_interval(interval: &str) -> anyhow::Result<(&str, &str)> {
+    match interval.split_once('/') {
+        Some(halves) => Ok(halves),
+        None => bail!("interval `{interval}` is not `start/end`"),
+    }
+}
+
+fn scalar_cell<'a>(value: &'a Scalar<'a>) -> Cell<'a> {
+    match value {
+        Scalar::Text(s) => Cell::Text(s),
+        Scalar::Json(s) => Cell::Raw(s),
+        Scalar::Null => Cell::Null,
+    }
+}
+
+/// Reuses a buffer's allocation for cells of another lifetime (the buffer is always empty
+/// between rows, so nothing of the old lifetime survives).
+fn recycle<'b>(mut cells: Vec<(ColumnId, Cell<'_>)>) -> Vec<(ColumnId, Cell<'b>)> {
+    cells.clear();
+    cells
+        .into_iter()
+        .map(|_| unreachable!("the buffer was just cleared"))
+        .collect()
+}
+
+impl EntitySink for Flattener {
+    fn entity<'e>(&mut self, e: &Entity<'e>) -> anyhow::Result<()> {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = u32::MAX);
+        }
+        // Pass 1: resolve every column of the row, so no half row is ever written.
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        for i in 0..self.constant_ids.len() {
+            let id = self.constant_ids[i];
+            self.claim(id);
+            ids.push(id);
+        }
+        for entry in e.group {
+            let id = self.group_column(&entry.key)?;
+            if !self.claim(id) {
+                let name = &self.columns.get(id).name;
+                let earlier = e
+                    .group
+                    .iter()
+                    .find(|g| *safe_name(&g.key) == **name)
+                    .map_or(name.as_str(), |g| g.key.as_ref());
+                bail!(
+                    "column `{name}` would hold both group key `{earlier}` and group key `{}`",
+                    entry.key
+                );
+            }
+            ids.push(id);
+        }
+        let interval = e.interval.map(split_interval).transpose()?;
+        if interval.is_some() {
+            for which in [INTERVAL_START, INTERVAL_END] {
+                let id = self.fixed_column(which)?;
+                self.claim(id);
+                ids.push(id);
+            }
+        }
+        if e.id.is_some() {
+            let id = self.fixed_column(AGGREGATE_ID)?;
+            self.claim(id);
+            ids.push(id);
+        }
+        let head = ids.len();
+        if self.opts.layout == Layout::Wide {
+            for m in e.metrics {
+                for s in &e.stats[m.stats.clone()] {
+                    let stat = api_stat_name(&s.name);
+                    if !keeps(&self.opts.stats, e.shape, stat) {
+                        continue;
+                    }
+                    let id = self.value_column(e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
+                    if !self.claim(id) {
+                        let col = self.columns.get(id);
+                        bail!(
+                            "column `{}` gets two values in one entity (the second from metric `{}` stat `{}`)",
+                            col.name,
+                            m.name,
+                            s.name
+                        );
+                    }
+                    ids.push(id);
+                }
+            }
+        }
+
+        // Pass 2: the cells, in the order pass 1 resolved their columns.
+        self.labels.clear();
+        if self.opts.layout == Layout::Long {
+            for m in e.metrics.iter().filter(|m| m.view) {
+                self.labels.push_str("view:");
+                self.labels.push_str(&m.name);
+            }
+        }
+        let Flattener {
+            opts,
+            columns,
+            out,
+            cells,
+            labels,
+            long_ids,
+            ..
+        } = self;
+        let mut row = recycle(std::mem::take(cells));
+        let mut next_id = ids.iter().copied();
+        let mut next = || next_id.next().expect("pass 1 resolved a column for every cell");
+        for (_, value) in &opts.constants {
+            row.push((next(), Cell::Text(value)));
+        }
+        for entry in e.group {
+            row.push((next(), scalar_cell(&entry.value)));
+        }
+        if let Some((start, end)) = interval {
+            row.push((next(), Cell::Text(start)));
+            row.push((next(), Cell::Text(end)));
+        }
+        if let Some(id) = e.id {
+            row.push((next(), scalar_cell(id)));
+        }
+        debug_assert_eq!(row.len(), head);
+        let zero_nulls = !opts.keep_nulls;
+        let value_cell = |v: Option<&'e str>| match v {
+            Some(text) => Cell::Raw(text),
+            None if zero_nulls => Cell::Raw("0"),
+            None => Cell::Null,
+        };
+        match opts.layout {
+            Layout::Wide => {
+                for m in e.metrics {
+                    for s in &e.stats[m.stats.clone()] {
+                        if keeps(&opts.stats, e.shape, api_stat_name(&s.name)) {
+                            row.push((next(), value_cell(s.value.as_deref())));
+                        }
+                    }
+                }
+                out.row(columns, &row)?;
+            }
+            Layout::Long => {
+                let mut labels_at = 0;
+                for m in e.metrics {
+                    let label = if m.view {
+                        let end = labels_at + "view:".len() + m.name.len();
+                        let label = &labels[labels_at..end];
+                        labels_at = end;
+                        label
+                    } else {
+                        m.name.as_ref()
+                    };
+                    for s in &e.stats[m.stats.clone()] {
+                        let stat = api_stat_name(&s.name);
+                        if !keeps(&opts.stats, e.shape, stat) {
+                            continue;
+                        }
+                        row.truncate(head);
+                        row.push((long_ids[0], Cell::Text(label)));
+                        if let Some(q) = &m.qualifier {
+                            row.push((long_ids[1], Cell::Text(q)));
+                        }
+                        row.push((long_ids[2], Cell::Text(stat)));
+                        row.push((long_ids[3], value_cell(s.value.as_deref())));
+                        out.row(columns, &row)?;
+                    }
+                }
+            }
+        }
+        *cells = recycle(row);
+        self.ids = ids;
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! NDJSON rows: one object per line, keys in the row's order, numbers as the input spelled
+//! them.
+
+use std::io::{self, Write};
+
+use super::{Cell, Output, RowWriter, BLOCK};
+use crate::columns::{ColumnId, Columns};
+
+/// Writes one JSON object per row.
+pub struct NdjsonWriter {
+    out: Output,
+    block: Vec<u8>,
+}
+
+impl NdjsonWriter {
+    /// A writer to `out`.
+    pub fn new(out: Output) -> NdjsonWriter {
+        NdjsonWriter {
+            out,
+            block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
+        }
+    }
+}
+
+impl RowWriter for NdjsonWriter {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
+        let block = &mut self.block;
+        block.push(b'{');
+        for (i, &(id, cell)) in cells.iter().enumerate() {
+            if i > 0 {
+                block.push(b',');
+            }
+            block.extend_from_slice(&columns.get(id).json_key);
+            match cell {
+                Cell::Text(s) => write_json_string(block, s),
+                Cell::Raw(s) => block.extend_from_slice(s.as_bytes()),
+                Cell::Null => block.extend_from_slice(b"null"),
+            }
+        }
+        block.extend_from_slice(b"}\n");
+        if block.len() >= BLOCK {
+            self.out.write_all(block)?;
+            block.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.out.write_all(&self.block)?;
+        self.out.close()?;
+        Ok(())
+    }
+}
+
+/// Appends `s` as a JSON string: only `"`, `\` and control characters are escaped, so
+/// non-ASCII text stays readable UTF-8.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_round_trip() {
+        for s in ["plain", "q-été \"quoted\", comma", "tab\tnew\nline\\ \u{1} \u{7f} 🙂"] {
+            let mut out = Vec::new();
+            write_json_string(&mut out, s);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+}
