@@ -4,9 +4,8 @@
 //! column the row needs (registering new ones, refusing collisions), and only then hands the
 //! complete row to the output, so a data error never leaves half a row behind.
 
-use std::collections::HashMap;
-
 use anyhow::bail;
+use rustc_hash::FxHashMap;
 
 use crate::columns::{safe_name, ColumnId, Columns, Role};
 use crate::output::{Cell, RowWriter};
@@ -57,8 +56,11 @@ pub struct Flattener {
     constant_ids: Vec<ColumnId>,
     fixed: [Option<ColumnId>; 3],
     long_ids: [ColumnId; 4],
-    group_ids: HashMap<String, ColumnId>,
-    value_ids: HashMap<Box<str>, ColumnId>,
+    group_ids: FxHashMap<String, ColumnId>,
+    /// Metric key (shape, name, qualifier) to its slot in `slots`.
+    metric_slots: FxHashMap<Box<str>, usize>,
+    /// Per metric: the columns of the stats seen so far.
+    slots: Vec<Vec<(Box<str>, ColumnId)>>,
     key: String,
     labels: String,
     ids: Vec<ColumnId>,
@@ -102,8 +104,9 @@ impl Flattener {
             constant_ids,
             fixed: [None; 3],
             long_ids,
-            group_ids: HashMap::new(),
-            value_ids: HashMap::new(),
+            group_ids: FxHashMap::default(),
+            metric_slots: FxHashMap::default(),
+            slots: Vec::new(),
             key: String::new(),
             labels: String::new(),
             ids: Vec::new(),
@@ -164,30 +167,39 @@ impl Flattener {
         Ok(id)
     }
 
-    /// The wide column of one value, found by its source names.
+    /// The slot of a metric (its stats' columns), found by its source names.
+    fn metric_slot(&mut self, shape: Shape, metric: &str, view: bool, qualifier: Option<&str>) -> usize {
+        // The unit separators cannot occur in a name, so the key is unambiguous.
+        self.key.clear();
+        self.key.push(match (shape, view) {
+            (Shape::Tutorial, _) => 't',
+            (_, true) => 'v',
+            (_, false) => 'm',
+        });
+        self.key.push_str(metric);
+        self.key.push('\u{1f}');
+        self.key.push_str(qualifier.unwrap_or("\u{1e}"));
+        if let Some(&slot) = self.metric_slots.get(self.key.as_str()) {
+            return slot;
+        }
+        let slot = self.slots.len();
+        self.slots.push(Vec::new());
+        self.metric_slots.insert(self.key.as_str().into(), slot);
+        slot
+    }
+
+    /// The wide column of one stat of the metric in `slot`.
     fn value_column(
         &mut self,
+        slot: usize,
         shape: Shape,
         metric: &str,
         view: bool,
         qualifier: Option<&str>,
         stat: &str,
     ) -> anyhow::Result<ColumnId> {
-        // The unit separator cannot occur in the safe names, so the key is unambiguous.
-        self.key.clear();
-        self.key.push(if shape == Shape::Tutorial {
-            't'
-        } else if view {
-            'v'
-        } else {
-            'm'
-        });
-        self.key.push_str(metric);
-        self.key.push('\u{1f}');
-        self.key.push_str(qualifier.unwrap_or("\u{1e}"));
-        self.key.push('\u{1f}');
-        self.key.push_str(stat);
-        if let Some(&id) = self.value_ids.get(self.key.as_str()) {
+        // A metric has a handful of stats: a scan beats hashing.
+        if let Some(&(_, id)) = self.slots[slot].iter().find(|(name, _)| **name == *stat) {
             return Ok(id);
         }
         let name = match (shape, view, qualifier) {
@@ -204,7 +216,7 @@ impl Flattener {
             (_, false, None) => format!("metric `{metric}` stat `{stat}`"),
         };
         let id = self.columns.intern(&name, Role::Value { integer }, source)?;
-        self.value_ids.insert(self.key.as_str().into(), id);
+        self.slots[slot].push((stat.into(), id));
         Ok(id)
     }
 }
@@ -286,12 +298,13 @@ impl EntitySink for Flattener {
         let head = ids.len();
         if self.opts.layout == Layout::Wide {
             for m in e.metrics {
+                let slot = self.metric_slot(e.shape, &m.name, m.view, m.qualifier.as_deref());
                 for s in &e.stats[m.stats.clone()] {
                     let stat = api_stat_name(&s.name);
                     if !keeps(&self.opts.stats, e.shape, stat) {
                         continue;
                     }
-                    let id = self.value_column(e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
+                    let id = self.value_column(slot, e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
                     if !self.claim(id) {
                         let col = self.columns.get(id);
                         bail!(

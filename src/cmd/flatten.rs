@@ -180,8 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn read_all(sources: &[Source], flattener: &mut Flattener) -> anyhow::Result<()> {
     for source in sources {
-        let mut reader = source.open()?;
-        pages::read_source(&source.name, &mut reader, flattener)?;
+        pages::read_source(source, flattener)?;
     }
     Ok(())
 }

@@ -1,0 +1,656 @@
+//! Pages: splitting a byte stream into response documents, recognising each document's
+//! shape, and streaming its entities to an [`EntitySink`] one at a time.
+//!
+//! A source holds JSON documents separated by whitespace, or one top-level array of them.
+//! Each document is found by a cheap structural scan (brackets and strings only). A document
+//! up to [`BUFFERED_PAGE_LIMIT`] bytes is parsed from that buffer, so strings and numbers are
+//! borrowed, not copied; a larger one is parsed straight from the stream, so memory stays
+//! bounded whatever the page size. Either way no page is ever built as a tree: serde visitors
+//! walk `results[] → data[] → metrics[] → stats{}` and hand each entity over as soon as its
+//! closing brace is read.
+//!
+//! Numbers are kept as the text the input spelled (via [`RawValue`]), so `150784.0` and
+//! `1.5e3` come out unchanged.
+
+use std::borrow::Cow;
+use std::io::{self, BufRead, Read};
+use std::ops::Range;
+use std::sync::mpsc;
+
+use anyhow::anyhow;
+
+mod fast;
+mod split;
+mod walk;
+
+use crate::input::Source;
+use split::Piece;
+
+/// Pages larger than this are parsed from the stream instead of from a buffer.
+pub const BUFFERED_PAGE_LIMIT: usize = 16 << 20;
+
+/// Which page shape an entity came from (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// API response, async job page or SDK dump: `results[].data[]`.
+    Api,
+    /// The seed tutorial's `entities[]`.
+    Tutorial,
+}
+
+/// A group value or entity id: a string, other JSON (kept as its text), or null.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    /// A JSON string, unescaped.
+    Text(Cow<'a, str>),
+    /// Any other JSON value, as the input spelled it.
+    Json(Cow<'a, str>),
+    /// JSON `null`.
+    Null,
+}
+
+/// One `group` entry: the key as the API sent it, and its value.
+#[derive(Debug, Clone)]
+pub struct GroupEntry<'a> {
+    /// The dimension name, not yet made safe.
+    pub key: Cow<'a, str>,
+    /// The dimension value.
+    pub value: Scalar<'a>,
+}
+
+/// One metric or view of an entity; its stats are `Entity::stats[stats]`.
+#[derive(Debug)]
+pub struct Metric<'a> {
+    /// The metric name (or the view name for a view).
+    pub name: Cow<'a, str>,
+    /// The metric's qualifier, if any.
+    pub qualifier: Option<Cow<'a, str>>,
+    /// Whether this came from `views[]`.
+    pub view: bool,
+    /// The range of this metric's stats in [`Entity::stats`].
+    pub stats: Range<usize>,
+}
+
+/// One stat: its name as the input spelled it, and its number as text.
+#[derive(Debug)]
+pub struct Stat<'a> {
+    /// The stat name, before SDK names are mapped.
+    pub name: Cow<'a, str>,
+    /// The number's text; `None` only for a tutorial metric whose value is null (API nulls
+    /// are absent values and never reach the sink).
+    pub value: Option<Cow<'a, str>>,
+}
+
+/// One entity: everything that becomes one wide row.
+#[derive(Debug)]
+pub struct Entity<'a> {
+    /// The page shape it came from.
+    pub shape: Shape,
+    /// The group entries, in input order.
+    pub group: &'a [GroupEntry<'a>],
+    /// `data[j].interval`, unsplit.
+    pub interval: Option<&'a str>,
+    /// The tutorial shape's `id`.
+    pub id: Option<&'a Scalar<'a>>,
+    /// Metrics, then views, in input order.
+    pub metrics: &'a [Metric<'a>],
+    /// The stats of all metrics, indexed by [`Metric::stats`].
+    pub stats: &'a [Stat<'a>],
+}
+
+/// Receives entities as they are parsed.
+pub trait EntitySink {
+    /// Takes one entity; an error stops the parse and is reported at this entity's position.
+    fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()>;
+}
+
+/// Reads every page of one source, handing its entities to `sink`.
+///
+/// The source is opened, read and split on a second thread (see `split`); this thread
+/// parses the pages and runs the sink.
+pub fn read_source(source: &Source, sink: &mut dyn EntitySink) -> anyhow::Result<()> {
+    read_pages(&source.name, || source.open(), sink, BUFFERED_PAGE_LIMIT)
+}
+
+/// [`read_source`] with the opening and the buffering limit as parameters, for tests.
+fn read_pages<R: BufRead>(
+    name: &str,
+    open: impl FnOnce() -> anyhow::Result<R> + Send,
+    sink: &mut dyn EntitySink,
+    limit: usize,
+) -> anyhow::Result<()> {
+    // Two pages in flight: one being parsed, one waiting; the splitter fills a third.
+    let (tx, rx) = mpsc::sync_channel(1);
+    let (spare_tx, spare_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || match open() {
+            Ok(mut reader) => split::split(name, &mut reader, limit, &tx, &spare_rx),
+            Err(err) => {
+                let _ = tx.send(Piece::Failed(err));
+            }
+        });
+        parse_pieces(name, rx, &spare_tx, sink)
+    })
+}
+
+/// Parses the pages the splitter sends, in order; returns at the first failure (dropping
+/// `rx`, which stops the splitter).
+fn parse_pieces(
+    name: &str,
+    rx: mpsc::Receiver<Piece>,
+    spare: &mpsc::Sender<Vec<u8>>,
+    sink: &mut dyn EntitySink,
+) -> anyhow::Result<()> {
+    while let Ok(piece) = rx.recv() {
+        match piece {
+            Piece::Page { start, page, bytes } => {
+                fast::parse(&bytes, sink).map_err(|f| report(name, start, page, f))?;
+                let _ = spare.send(bytes);
+            }
+            Piece::Streamed { start, page, bytes } => {
+                let mut stream = Parts {
+                    bytes,
+                    at: 0,
+                    done: false,
+                    rx: &rx,
+                };
+                walk::parse(&mut stream, sink).map_err(|f| report(name, start, page, f))?;
+                // The scan and the parse agree on where a valid page ends; drain what is left.
+                while !stream.done {
+                    stream.next_part()?;
+                }
+            }
+            Piece::Part { .. } => anyhow::bail!("{name}: internal error: a page part arrived out of order"),
+            Piece::Failed(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a streamed page, as they arrive from the splitter.
+struct Parts<'a> {
+    bytes: Vec<u8>,
+    at: usize,
+    done: bool,
+    rx: &'a mpsc::Receiver<Piece>,
+}
+
+impl Parts<'_> {
+    fn next_part(&mut self) -> io::Result<()> {
+        match self.rx.recv() {
+            Ok(Piece::Part { bytes, last }) => {
+                self.bytes = bytes;
+                self.at = 0;
+                self.done = last;
+                Ok(())
+            }
+            Ok(Piece::Failed(err)) => Err(io::Error::other(format!("{err:#}"))),
+            Ok(_) | Err(_) => {
+                self.done = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Read for Parts<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.bytes.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.next_part()?;
+        }
+        let n = out.len().min(self.bytes.len() - self.at);
+        out[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A 1-based line and byte column in a source.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pos {
+    line: u64,
+    column: u64,
+}
+
+impl Pos {
+    fn advance(&mut self, bytes: &[u8]) {
+        match memchr::memrchr(b'\n', bytes) {
+            Some(last) => {
+                self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+                self.column = (bytes.len() - last) as u64;
+            }
+            None => self.column += bytes.len() as u64,
+        }
+    }
+
+    /// Turns a position relative to a page that starts here into an absolute one.
+    fn offset(self, line: usize, column: usize) -> Pos {
+        if line <= 1 {
+            Pos {
+                line: self.line,
+                column: self.column + column.saturating_sub(1) as u64,
+            }
+        } else {
+            Pos {
+                line: self.line + line as u64 - 1,
+                column: column as u64,
+            }
+        }
+    }
+}
+
+fn located(name: &str, pos: Pos, page: Option<u64>, msg: &str) -> anyhow::Error {
+    match page {
+        Some(page) => anyhow!("{name}:{}:{}: page {page}: {msg}", pos.line, pos.column),
+        None => anyhow!("{name}:{}:{}: {msg}", pos.line, pos.column),
+    }
+}
+
+fn read_error(name: &str, err: io::Error) -> anyhow::Error {
+    anyhow::Error::new(err).context(format!("{name}: cannot read"))
+}
+
+/// Why a page was rejected, with the position (relative to the page's start) to report.
+pub(crate) struct PageFailure {
+    /// 1-based line within the page.
+    line: usize,
+    /// 1-based byte column within that line.
+    column: usize,
+    kind: Failure,
+}
+
+/// What went wrong inside a page.
+pub(crate) enum Failure {
+    /// The sink refused an entity (a data error) or could not write (an I/O error).
+    Sink(anyhow::Error),
+    /// The page as a whole is not an aggregate response: reported at the page's start.
+    Page(String),
+    /// Malformed JSON, or a value of the wrong type.
+    Syntax(String),
+    /// The source could not be read.
+    Io(io::Error),
+}
+
+impl PageFailure {
+    fn new(line: usize, column: usize, kind: Failure) -> PageFailure {
+        PageFailure { line, column, kind }
+    }
+}
+
+fn report(name: &str, start: Pos, page: u64, failure: PageFailure) -> anyhow::Error {
+    let at = start.offset(failure.line, failure.column);
+    match failure.kind {
+        Failure::Sink(e) => {
+            if e.chain().any(|c| c.is::<io::Error>()) {
+                return e;
+            }
+            e.context(format!("{name}:{}:{}: page {page}", at.line, at.column))
+        }
+        Failure::Page(msg) => located(name, start, Some(page), &msg),
+        Failure::Syntax(msg) => located(name, at, Some(page), &msg),
+        Failure::Io(e) => read_error(name, e),
+    }
+}
+
+fn describe_start(byte: u8) -> String {
+    match byte {
+        b'[' => "an array".into(),
+        b'"' => "a string".into(),
+        b'-' | b'0'..=b'9' => "a number".into(),
+        b't' | b'f' => "a boolean".into(),
+        b'n' => "null".into(),
+        b if b.is_ascii_graphic() => format!("`{}`", b as char),
+        b => format!("byte 0x{b:02x}"),
+    }
+}
+
+// ---- shared by both parsers -----------------------------------------------------------
+
+/// Turns a value's JSON text into a [`Scalar`], unescaping strings.
+fn scalar(text: Cow<'_, str>) -> Result<Scalar<'_>, String> {
+    if text.as_ref() == "null" {
+        return Ok(Scalar::Null);
+    }
+    if !text.starts_with('"') {
+        return Ok(Scalar::Json(text));
+    }
+    if !text.contains('\\') {
+        let inner = match text {
+            Cow::Borrowed(s) => Cow::Borrowed(&s[1..s.len() - 1]),
+            Cow::Owned(s) => Cow::Owned(s[1..s.len() - 1].to_owned()),
+        };
+        return Ok(Scalar::Text(inner));
+    }
+    serde_json::from_str::<String>(&text)
+        .map(|s| Scalar::Text(Cow::Owned(s)))
+        .map_err(|e| e.to_string())
+}
+
+/// Whether captured JSON text is a number (the only thing a stat may hold).
+fn is_number(text: &str) -> bool {
+    matches!(text.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+}
+
+fn excerpt(text: &str) -> &str {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+/// The keys of a page that decide what it is (SPEC §1).
+#[derive(Default)]
+struct PageKeys {
+    results: bool,
+    entities: bool,
+    status: Option<String>,
+    message: Option<String>,
+    code: Option<String>,
+    context_id: Option<String>,
+    others: Vec<String>,
+}
+
+impl PageKeys {
+    /// What to say about a page that has neither `results` nor `entities`; `None` for an
+    /// empty page.
+    fn complaint(&self) -> Option<String> {
+        if let (Some(status), true) = (&self.status, self.message.is_some() || self.code.is_some()) {
+            let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+            return Some(format!(
+                "API error response: status {status}, code {}: {} (contextId {})",
+                or_none(&self.code),
+                or_none(&self.message),
+                or_none(&self.context_id)
+            ));
+        }
+        let mut keys: Vec<&str> = self.others.iter().map(String::as_str).collect();
+        for (key, seen) in [
+            ("status", &self.status),
+            ("message", &self.message),
+            ("code", &self.code),
+        ] {
+            if seen.is_some() {
+                keys.push(key);
+            }
+        }
+        if keys.is_empty() && self.context_id.is_none() {
+            return None;
+        }
+        if self.context_id.is_some() {
+            keys.push("contextId");
+        }
+        Some(format!(
+            "not an aggregate response: expected `results` or `entities`, found keys {}",
+            keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ))
+    }
+}
+
+/// Buffers reused by every entity of a page.
+#[derive(Default)]
+struct Scratch<'de> {
+    group: Vec<GroupEntry<'de>>,
+    metrics: Vec<Metric<'de>>,
+    stats: Vec<Stat<'de>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what the sink saw, one line per entity.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl EntitySink for Recorder {
+        fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+            let group: Vec<String> = e.group.iter().map(|g| format!("{}={:?}", g.key, g.value)).collect();
+            let values: Vec<String> = e
+                .metrics
+                .iter()
+                .flat_map(|m| {
+                    e.stats[m.stats.clone()].iter().map(move |s| {
+                        format!(
+                            "{}{}/{}={}",
+                            if m.view { "view:" } else { "" },
+                            m.name,
+                            s.name,
+                            s.value.as_deref().unwrap_or("null")
+                        )
+                    })
+                })
+                .collect();
+            self.0.push(format!(
+                "{:?} [{}] {:?} {}",
+                e.shape,
+                group.join(","),
+                e.interval,
+                values.join(" ")
+            ));
+            Ok(())
+        }
+    }
+
+    fn run(input: &str) -> anyhow::Result<Vec<String>> {
+        let mut sink = Recorder::default();
+        read_pages("t.json", || Ok(input.as_bytes()), &mut sink, BUFFERED_PAGE_LIMIT)?;
+        Ok(sink.0)
+    }
+
+    fn err(input: &str) -> String {
+        format!("{:#}", run(input).unwrap_err())
+    }
+
+    #[test]
+    fn recognises_each_page_shape() {
+        let out = run(r#"{"results":[{"group":{"q":"a"},"data":[{"interval":"s/e","metrics":[{"metric":"n","stats":{"count":1,"sum":null}}]}]}]}
+            {"entities":[{"id":"x","groups":{"g":1},"metrics":{"m":{"value":null},"k":3}}]}
+            {} {"cursor":"c"} {"results":null} {"results":{}} {"nextPageToken":"p","entities":[]}"#)
+        .unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], r#"Api [q=Text("a")] Some("s/e") n/count=1"#);
+        assert_eq!(out[1], r#"Tutorial [g=Json("1")] None m/value=null k/value=3"#);
+    }
+
+    #[test]
+    fn data_before_group_still_gets_its_group() {
+        let out = run(r#"{"results":[{"data":[{"interval":"s/e","metrics":[]}],"group":{"q":"late"}}]}"#).unwrap();
+        assert_eq!(out, vec![r#"Api [q=Text("late")] Some("s/e") "#]);
+    }
+
+    #[test]
+    fn arrays_of_pages_and_bom() {
+        let out = run("\u{feff}[ {\"results\":[]} , {\"entities\":[{\"metrics\":{\"a\":1}}]} ]\n[]").unwrap();
+        assert_eq!(out, vec!["Tutorial [] None a/value=1"]);
+        assert!(err("[{\"results\":[]} {\"results\":[]}]").contains("expected `,` or `]`"));
+        assert!(err("[{\"results\":[]}").contains("not closed"));
+    }
+
+    #[test]
+    fn page_errors_name_line_column_and_page() {
+        let e = err("{\"results\":[]}\n  {\"status\":429,\"code\":\"too.many.requests\",\"message\":\"slow down\",\"contextId\":\"c1\"}");
+        assert_eq!(
+            e,
+            "t.json:2:3: page 2: API error response: status 429, code too.many.requests: slow down (contextId c1)"
+        );
+        let e = err("{\"entities_list\":[1],\"pageSize\":25}");
+        assert!(
+            e.starts_with("t.json:1:1: page 1: not an aggregate response") && e.contains("`entities_list`"),
+            "{e}"
+        );
+        let e = err("{\"results\":[]}\n{\"results\":[{\"group\":{\"q\":\"a\"},\"data\":[{\"interval\":\"x");
+        assert!(
+            e.starts_with("t.json:2:") && e.contains("page 2: truncated input"),
+            "{e}"
+        );
+        let e = err("{\"results\":[{\"data\":[{\"metrics\":[{\"metric\":\"n\",\"stats\":{\"count\":\"7\"}}]}]}]}");
+        assert!(e.contains("page 1: stat `count` is not a number: \"7\""), "{e}");
+        assert!(err("42").contains("page 1: expected a page (a JSON object), found a number"));
+    }
+
+    #[test]
+    fn numbers_keep_their_spelling_and_escapes_are_decoded() {
+        let out = run(r#"{"results":[{"group":{"q":"a\"b"},"data":[{"metrics":[{"metric":"t","stats":{"sum":1.5e3,"max":150784.0}}]}]}]}"#).unwrap();
+        assert_eq!(out, vec![r#"Api [q=Text("a\"b")] None t/sum=1.5e3 t/max=150784.0"#]);
+    }
+
+    #[test]
+    fn deep_nesting_never_crashes() {
+        let nested = |open: &str, close: &str| format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+        // Skipped and captured values are walked without recursion: deep is fine there.
+        let skipped = format!("{{\"results\":[],\"x\":{}}}", nested("{\"a\":", "}"));
+        assert_eq!(run(&skipped).unwrap().len(), 0);
+        // Where a structure is expected, nesting is a type error at once.
+        let e = err(&format!("{{\"results\":{}}}", nested("[", "]")));
+        assert!(e.contains("invalid type: sequence, expected a result"), "{e}");
+        let e = err(&nested("[", "]"));
+        assert!(e.contains("expected a page (a JSON object), found an array"), "{e}");
+    }
+
+    #[test]
+    fn streamed_and_buffered_pages_agree() {
+        let page = "{\"results\":[{\"group\":{\"q\":\"a\\u00e9\"},\"data\":[{\"interval\":\"s/e\",\n\"metrics\":[{\"metric\":\"n\",\"qualifier\":\"Q\",\"stats\":{\"count\":1}}],\"views\":[{\"name\":\"v\",\"stats\":{\"sum\":2.50}}]}]}]}";
+        let input = format!("{page}\n {page}\n{{\"bad\":1}}");
+        let run_with = |limit: usize| {
+            let mut sink = Recorder::default();
+            let open = || Ok(io::BufReader::with_capacity(5, input.as_bytes()));
+            let err = read_pages("t.json", open, &mut sink, limit).unwrap_err();
+            (sink.0, format!("{err:#}"))
+        };
+        let buffered = run_with(BUFFERED_PAGE_LIMIT);
+        assert_eq!(
+            buffered.0[0],
+            r#"Api [q=Text("aé")] Some("s/e") n/count=1 view:v/sum=2.50"#
+        );
+        assert_eq!(buffered.0.len(), 2);
+        assert!(
+            buffered.1.starts_with("t.json:5:1: page 3: not an aggregate response"),
+            "{}",
+            buffered.1
+        );
+        for limit in [1, 7, 64] {
+            assert_eq!(run_with(limit), buffered, "limit {limit}");
+        }
+    }
+
+    /// A deterministic generator of API-shaped pages with the ugly parts real bodies have.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+        fn ws(&mut self) -> &'static str {
+            self.pick(&["", "", " ", "\n  ", "\t"])
+        }
+        fn page(&mut self) -> String {
+            let w = self.ws();
+            let mut results = Vec::new();
+            for _ in 0..self.next() % 3 {
+                let group = self.pick(&[
+                    "{\"queueId\":\"q1\",\"mediaType\":\"voice\"}",
+                    "{}",
+                    "null",
+                    "{\"queue.id\":\"a\\\"b\\u00e9\"}",
+                    "{\"n\":12.5e1,\"b\":true}",
+                ]);
+                let mut data = Vec::new();
+                for _ in 0..self.next() % 3 {
+                    let mut metrics = Vec::new();
+                    for _ in 0..self.next() % 4 {
+                        let stats = self.pick(&[
+                            "{\"count\":3}",
+                            "{\"sum\":1.5e3,\"max\":null,\"count_negative\":-0}",
+                            "null",
+                            "{}",
+                            "{\"ratio\":0.47586206896551725,\"target\":0.8}",
+                        ]);
+                        let metric = self.pick(&[
+                            "\"metric\":\"nOffered\"",
+                            "\"metric\":\"tAgentRoutingStatus\",\"qualifier\":\"IDLE\"",
+                            "\"metric\":\"t\\nx\",\"qualifier\":null",
+                        ]);
+                        metrics.push(format!("{{{metric},{w}\"stats\":{stats}}}"));
+                    }
+                    let views = self.pick(&[
+                        "",
+                        ",\"views\":null",
+                        ",\"views\":[{\"name\":\"v1\",\"stats\":{\"count\":1}}]",
+                    ]);
+                    let interval = self.pick(&[
+                        "\"2024-05-01T00:00:00.000Z/2024-05-01T00:30:00.000Z\"",
+                        "null",
+                        "\"2024-03-31T00:00:00+01:00/2024-03-31T01:00:00+02:00\"",
+                    ]);
+                    data.push(format!(
+                        "{{\"interval\":{w}{interval},\"metrics\":[{}]{views},\"x\":[[{{}}]]}}",
+                        metrics.join(",")
+                    ));
+                }
+                let data = format!("\"data\":[{}]", data.join(&format!(",{w}")));
+                let group = format!("\"group\":{group}");
+                let (first, second) = if self.next().is_multiple_of(4) {
+                    (data, group)
+                } else {
+                    (group, data)
+                };
+                results.push(format!("{{{first},{w}{second}}}"));
+            }
+            match self.next() % 6 {
+                0 => r#"{"entities":[{"id":"e","groups":{"g.x":1},"metrics":{"a":{"value":null},"b":{"value":7},"c":2}}]}"#.into(),
+                1 => "{\"status\":403,\"code\":\"missing.permissions\",\"message\":\"no\"}".into(),
+                _ => format!("{{{w}\"results\":{w}[{}],\"cursor\":\"c\"}}", results.join(",")),
+            }
+        }
+    }
+
+    /// The fast parser and the serde walk deliver the same entities and fail on the same
+    /// pages, for valid pages and for every kind of damage done to them.
+    #[test]
+    fn fast_parser_agrees_with_the_serde_walk() {
+        let mut gen = Gen(0x9E37_79B9_7F4A_7C15);
+        let mut failures = 0;
+        for round in 0..3000 {
+            let mut page = gen.page().into_bytes();
+            if round % 2 == 1 && !page.is_empty() {
+                let at = (gen.next() % page.len() as u64) as usize;
+                match gen.next() % 4 {
+                    0 => page.truncate(at.max(1)),
+                    1 => page[at] = b"{}[]\",:0x-.e\\"[(gen.next() % 13) as usize],
+                    2 => {
+                        page.remove(at);
+                    }
+                    _ => page.insert(at, b"\",]}0 "[(gen.next() % 6) as usize]),
+                }
+                if page.first() != Some(&b'{') {
+                    continue;
+                }
+            }
+            let (mut fast_sink, mut walk_sink) = (Recorder::default(), Recorder::default());
+            let fast_result = fast::parse(&page, &mut fast_sink);
+            let walk_result = walk::parse_slice(&page, &mut walk_sink);
+            let text = String::from_utf8_lossy(&page);
+            assert_eq!(fast_sink.0, walk_sink.0, "entities differ for {text}");
+            assert_eq!(fast_result.is_ok(), walk_result.is_ok(), "verdicts differ for {text}");
+            if let (Err(a), Err(b)) = (&fast_result, &walk_result) {
+                failures += 1;
+                if matches!((&a.kind, &b.kind), (Failure::Page(_), _) | (_, Failure::Page(_))) {
+                    assert!(
+                        matches!((&a.kind, &b.kind), (Failure::Page(x), Failure::Page(y)) if x == y),
+                        "{text}"
+                    );
+                }
+            }
+        }
+        assert!(failures > 500, "the damage should break many pages: {failures}");
+    }
+}

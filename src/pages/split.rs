@@ -1,0 +1,252 @@
+//! Splitting a source into pages, on a thread of its own.
+//!
+//! The splitter reads (and gunzips) the source, skips the BOM and the whitespace between
+//! documents, unwraps one top-level array of pages, and finds where each page ends with a
+//! structural scan (brackets and strings only). It sends each page to the parsing thread
+//! as one buffer; a page that outgrows the buffer limit is sent in parts, to be parsed as a
+//! stream. Reading, decompressing and scanning thus run on the second core while the first
+//! parses and writes rows; the bounded channel keeps memory to a few pages.
+
+use std::io::{self, BufRead};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use super::{describe_start, located, read_error, Pos};
+
+/// What the splitter sends to the parsing thread.
+pub(super) enum Piece {
+    /// A whole page: where it starts, its number in the source, and its bytes.
+    Page { start: Pos, page: u64, bytes: Vec<u8> },
+    /// The start of a page too large to buffer; its remaining bytes follow as `Part`s.
+    Streamed { start: Pos, page: u64, bytes: Vec<u8> },
+    /// More bytes of a streamed page; `last` marks the part that ends it.
+    Part { bytes: Vec<u8>, last: bool },
+    /// The source could not be read, or is not a sequence of pages.
+    Failed(anyhow::Error),
+}
+
+/// Size of the parts a streamed page is sent in.
+const PART: usize = 1 << 20;
+
+/// Reads pages from `reader` and sends them down `tx` until the source ends, the parsing
+/// thread hangs up, or the source turns out to be malformed.
+pub(super) fn split(
+    name: &str,
+    reader: &mut dyn BufRead,
+    limit: usize,
+    tx: &SyncSender<Piece>,
+    spare: &Receiver<Vec<u8>>,
+) {
+    // `Err(None)`, a send error, means the parser has stopped: it reports its own reason.
+    if let Err(Some(err)) = split_pages(name, reader, limit, tx, spare) {
+        let _ = tx.send(Piece::Failed(err));
+    }
+}
+
+/// `Err(None)`: the parsing thread hung up.
+type Sent = Result<(), Option<anyhow::Error>>;
+
+fn send(tx: &SyncSender<Piece>, piece: Piece) -> Sent {
+    tx.send(piece).map_err(|_| None)
+}
+
+fn split_pages(
+    name: &str,
+    reader: &mut dyn BufRead,
+    limit: usize,
+    tx: &SyncSender<Piece>,
+    spare: &Receiver<Vec<u8>>,
+) -> Sent {
+    let read_failed = |e: io::Error| Some(read_error(name, e));
+    let mut pos = Pos { line: 1, column: 1 };
+    let mut page = 0u64;
+    let mut in_array = false;
+    let mut after_page = false;
+    skip_bom(reader).map_err(read_failed)?;
+    loop {
+        let Some(byte) = skip_whitespace(reader, &mut pos).map_err(read_failed)? else {
+            if in_array {
+                return Err(Some(located(
+                    name,
+                    pos,
+                    None,
+                    "the top-level array of pages is not closed with `]`",
+                )));
+            }
+            return Ok(());
+        };
+        if in_array && byte == b']' {
+            reader.consume(1);
+            pos.column += 1;
+            in_array = false;
+            after_page = false;
+            continue;
+        }
+        if in_array && after_page {
+            if byte != b',' {
+                return Err(Some(located(
+                    name,
+                    pos,
+                    None,
+                    "expected `,` or `]` after a page in the top-level array",
+                )));
+            }
+            reader.consume(1);
+            pos.column += 1;
+            after_page = false;
+            continue;
+        }
+        if !in_array && byte == b'[' {
+            reader.consume(1);
+            pos.column += 1;
+            in_array = true;
+            continue;
+        }
+        page += 1;
+        if byte != b'{' {
+            let msg = format!("expected a page (a JSON object), found {}", describe_start(byte));
+            return Err(Some(located(name, pos, Some(page), &msg)));
+        }
+        let start = pos;
+        let mut scanner = Scanner::default();
+        let mut bytes = spare.try_recv().unwrap_or_default();
+        bytes.clear();
+        let complete = fill(reader, &mut scanner, &mut bytes, limit).map_err(read_failed)?;
+        pos.advance(&bytes);
+        if complete {
+            send(tx, Piece::Page { start, page, bytes })?;
+        } else {
+            send(tx, Piece::Streamed { start, page, bytes })?;
+            loop {
+                let mut part = Vec::with_capacity(PART);
+                let last = fill(reader, &mut scanner, &mut part, PART).map_err(read_failed)?;
+                pos.advance(&part);
+                send(tx, Piece::Part { bytes: part, last })?;
+                if last {
+                    break;
+                }
+            }
+        }
+        after_page = in_array;
+    }
+}
+
+/// Tracks where a page ends: bracket depth, and whether the scan is inside a string.
+#[derive(Default)]
+struct Scanner {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Scanner {
+    /// Scans `bytes`; returns the length up to and including the page's closing bracket if
+    /// it is among them.
+    #[inline]
+    fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.escaped {
+                self.escaped = false;
+                i += 1;
+                continue;
+            }
+            if self.in_string {
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\\' {
+                    i += 1;
+                }
+                if i == bytes.len() {
+                    return None;
+                }
+                if bytes[i] == b'\\' {
+                    self.escaped = true;
+                } else {
+                    self.in_string = false;
+                }
+                i += 1;
+                continue;
+            }
+            match bytes[i] {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// Appends the page's bytes to `out` until it ends (true), the input ends (true: the parser
+/// reports the truncation), or `out` reaches `limit` (false).
+fn fill(reader: &mut dyn BufRead, scanner: &mut Scanner, out: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        let room = limit.saturating_sub(out.len()).max(1);
+        let window = &chunk[..chunk.len().min(room)];
+        let end = scanner.scan(window);
+        let n = end.unwrap_or(window.len());
+        out.extend_from_slice(&window[..n]);
+        reader.consume(n);
+        if end.is_some() {
+            return Ok(true);
+        }
+        if out.len() >= limit {
+            return Ok(false);
+        }
+    }
+}
+
+fn skip_bom(reader: &mut dyn BufRead) -> io::Result<()> {
+    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    Ok(())
+}
+
+/// Skips JSON whitespace, keeping `pos` current; returns the next byte without consuming it.
+fn skip_whitespace(reader: &mut dyn BufRead, pos: &mut Pos) -> io::Result<Option<u8>> {
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let skipped = chunk.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+        let n = skipped.unwrap_or(chunk.len());
+        pos.advance(&chunk[..n]);
+        if let Some(i) = skipped {
+            let byte = chunk[i];
+            reader.consume(i);
+            return Ok(Some(byte));
+        }
+        reader.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanner_finds_the_end_across_chunks_and_escapes() {
+        let page = br#"{"a":"x\"}\\","b":[1,{"c":"]"}]} tail"#;
+        let end = page.len() - " tail".len();
+        for cut in 1..end {
+            let mut scanner = Scanner::default();
+            let (head, rest) = page.split_at(cut);
+            let found = match scanner.scan(head) {
+                Some(n) => n,
+                None => cut + scanner.scan(rest).expect("the page ends"),
+            };
+            assert_eq!(found, end, "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,748 @@
+//! The serde walk of a page streamed from a reader: pages too large to buffer.
+//!
+//! Seeds and visitors follow `results[] → data[] → metrics[] → stats{}`, handing each entity
+//! to the sink as soon as its closing brace is read, so memory stays bounded by one entity.
+//! The sink's own error is kept beside the parse (serde's error type would flatten it).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{
+    excerpt, is_number, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar,
+    Scratch, Shape, Stat,
+};
+
+/// Walks one page read from `reader`, which must start at the page's `{`.
+pub(super) fn parse(reader: &mut dyn std::io::Read, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut ctx = Ctx { sink, failure: None };
+    let parsed = PageSeed {
+        ctx: &mut ctx,
+        borrowed: false,
+    }
+    .deserialize(&mut de);
+    parsed.map_err(|err| failure(err, ctx.failure))
+}
+
+/// Walks one page held in memory (the reference the fast parser is tested against).
+#[cfg(test)]
+pub(super) fn parse_slice(page: &[u8], sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+    let mut de = serde_json::Deserializer::from_slice(page);
+    let mut ctx = Ctx { sink, failure: None };
+    let parsed = PageSeed {
+        ctx: &mut ctx,
+        borrowed: true,
+    }
+    .deserialize(&mut de);
+    parsed.map_err(|err| failure(err, ctx.failure))
+}
+
+/// Shared state of one page's visitors.
+struct Ctx<'s> {
+    sink: &'s mut dyn EntitySink,
+    /// The real reason behind a custom serde error, when there is one.
+    failure: Option<Failure>,
+}
+
+fn failure(err: serde_json::Error, kept: Option<Failure>) -> PageFailure {
+    let kind = match kept {
+        Some(kind) => kind,
+        None if err.is_io() => Failure::Io(std::io::Error::other(err.to_string())),
+        None => {
+            let text = err.to_string();
+            let suffix = format!(" at line {} column {}", err.line(), err.column());
+            let msg = text.strip_suffix(&suffix).unwrap_or(&text);
+            Failure::Syntax(if err.is_eof() {
+                format!("truncated input: {msg}")
+            } else {
+                msg.to_owned()
+            })
+        }
+    };
+    PageFailure::new(err.line(), err.column(), kind)
+}
+
+/// Captures a value's JSON text: borrowed from a buffered page, copied from a streamed one.
+fn raw<'de, D: Deserializer<'de>>(de: D, borrowed: bool) -> Result<Cow<'de, str>, D::Error> {
+    if borrowed {
+        <&'de RawValue>::deserialize(de).map(|r| Cow::Borrowed(r.get()))
+    } else {
+        Box::<RawValue>::deserialize(de).map(|r| Cow::Owned(Box::<str>::from(r).into_string()))
+    }
+}
+
+struct RawSeed {
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for RawSeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        raw(de, self.borrowed)
+    }
+}
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A string or null.
+struct OptStrSeed;
+
+impl<'de> DeserializeSeed<'de> for OptStrSeed {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_option(OptStrVisitor)
+    }
+}
+
+struct OptStrVisitor;
+
+impl<'de> Visitor<'de> for OptStrVisitor {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        StrSeed.deserialize(de).map(Some)
+    }
+}
+
+struct PageSeed<'c, 's> {
+    ctx: &'c mut Ctx<'s>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+/// Text of a small value of an error body, for the message.
+fn message_text<'de, A: MapAccess<'de>>(map: &mut A, borrowed: bool) -> Result<String, A::Error> {
+    let text = map.next_value_seed(RawSeed { borrowed })?;
+    Ok(match scalar(text).map_err(de::Error::custom)? {
+        Scalar::Text(s) | Scalar::Json(s) => s.into_owned(),
+        Scalar::Null => "null".into(),
+    })
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a page (a JSON object)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let borrowed = self.borrowed;
+        let mut keys = PageKeys::default();
+        let mut scratch = Scratch::default();
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match key.as_ref() {
+                "results" | "entities" => {
+                    let results = key == "results";
+                    if (results && keys.entities) || (!results && keys.results) {
+                        return Err(de::Error::custom("a page cannot hold both `results` and `entities`"));
+                    }
+                    keys.results |= results;
+                    keys.entities |= !results;
+                    let seed = ListSeed {
+                        ctx: &mut *self.ctx,
+                        scratch: &mut scratch,
+                        borrowed,
+                        tutorial: !results,
+                    };
+                    map.next_value_seed(seed)?;
+                }
+                "status" => keys.status = Some(message_text(&mut map, borrowed)?),
+                "message" => keys.message = Some(message_text(&mut map, borrowed)?),
+                "code" => keys.code = Some(message_text(&mut map, borrowed)?),
+                "contextId" => keys.context_id = Some(message_text(&mut map, borrowed)?),
+                other => {
+                    if !matches!(other, "cursor" | "nextPageToken") && keys.others.len() < 8 {
+                        keys.others.push(other.to_owned());
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if keys.results || keys.entities {
+            return Ok(());
+        }
+        match keys.complaint() {
+            None => Ok(()),
+            Some(msg) => {
+                self.ctx.failure = Some(Failure::Page(msg.clone()));
+                Err(de::Error::custom(msg))
+            }
+        }
+    }
+}
+
+/// `results` (API shape) or `entities` (tutorial shape): null, an array, or an empty object.
+struct ListSeed<'c, 's, 'de> {
+    ctx: &'c mut Ctx<'s>,
+    scratch: &'c mut Scratch<'de>,
+    borrowed: bool,
+    tutorial: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(if self.tutorial {
+            "an array of entities"
+        } else {
+            "an array of results"
+        })
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // `{}` is how some clients serialise "no results"; anything in it is not.
+        match map.next_key::<IgnoredAny>()? {
+            None => Ok(()),
+            Some(_) => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let borrowed = self.borrowed;
+        if self.tutorial {
+            while seq
+                .next_element_seed(TutorialSeed {
+                    ctx: &mut *self.ctx,
+                    scratch: &mut *self.scratch,
+                    borrowed,
+                })?
+                .is_some()
+            {}
+        } else {
+            while seq
+                .next_element_seed(ResultSeed {
+                    ctx: &mut *self.ctx,
+                    scratch: &mut *self.scratch,
+                    borrowed,
+                })?
+                .is_some()
+            {}
+        }
+        Ok(())
+    }
+}
+
+/// One `results[]` element: `group` and `data`, in either order.
+struct ResultSeed<'c, 's, 'de> {
+    ctx: &'c mut Ctx<'s>,
+    scratch: &'c mut Scratch<'de>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ResultSeed<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResultSeed<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a result (an object with `group` and `data`)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Scratch { group, metrics, stats } = self.scratch;
+        let borrowed = self.borrowed;
+        group.clear();
+        let mut have_group = false;
+        let mut deferred = None;
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match key.as_ref() {
+                "group" => {
+                    map.next_value_seed(GroupSeed { out: group, borrowed })?;
+                    have_group = true;
+                }
+                "data" if have_group => {
+                    let seed = DataSeed {
+                        ctx: &mut *self.ctx,
+                        group,
+                        metrics,
+                        stats,
+                        borrowed,
+                    };
+                    map.next_value_seed(seed)?;
+                }
+                // `group` may still follow: keep the data's text until the object ends.
+                "data" => deferred = Some(map.next_value_seed(RawSeed { borrowed })?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(text) = deferred {
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let seed = DataSeed {
+                ctx: &mut *self.ctx,
+                group,
+                metrics: &mut Vec::new(),
+                stats: &mut Vec::new(),
+                borrowed: true,
+            };
+            seed.deserialize(&mut de).map_err(de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+/// A `group` object (or null).
+struct GroupSeed<'c, 'de> {
+    out: &'c mut Vec<GroupEntry<'de>>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for GroupSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a group (an object of dimension values)")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.out.clear();
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            let text = map.next_value_seed(RawSeed {
+                borrowed: self.borrowed,
+            })?;
+            let value = scalar(text).map_err(de::Error::custom)?;
+            self.out.push(GroupEntry { key, value });
+        }
+        Ok(())
+    }
+}
+
+/// `data[]`: one entity per element.
+struct DataSeed<'c, 's, 'g, 'de> {
+    ctx: &'c mut Ctx<'s>,
+    group: &'g [GroupEntry<'g>],
+    metrics: &'c mut Vec<Metric<'de>>,
+    stats: &'c mut Vec<Stat<'de>>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataSeed<'_, '_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of data points")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let point = PointSeed {
+                metrics: &mut *self.metrics,
+                stats: &mut *self.stats,
+                borrowed: self.borrowed,
+            };
+            let Some(interval) = seq.next_element_seed(point)? else {
+                return Ok(());
+            };
+            let entity = Entity {
+                shape: Shape::Api,
+                group: self.group,
+                interval: interval.as_deref(),
+                id: None,
+                metrics: self.metrics,
+                stats: self.stats,
+            };
+            deliver(self.ctx, &entity)?;
+        }
+    }
+}
+
+/// Hands an entity to the sink, keeping the sink's own error beside the parse.
+fn deliver<E: de::Error>(ctx: &mut Ctx<'_>, entity: &Entity<'_>) -> Result<(), E> {
+    ctx.sink.entity(entity).map_err(|err| {
+        let msg = format!("{err:#}");
+        ctx.failure = Some(Failure::Sink(err));
+        E::custom(msg)
+    })
+}
+
+/// One `data[]` element: fills the metric and stat buffers, returns the interval.
+struct PointSeed<'c, 'de> {
+    metrics: &'c mut Vec<Metric<'de>>,
+    stats: &'c mut Vec<Stat<'de>>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PointSeed<'_, 'de> {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a data point (an object with `interval` and `metrics`)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.metrics.clear();
+        self.stats.clear();
+        let mut interval = None;
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match key.as_ref() {
+                "interval" => interval = map.next_value_seed(OptStrSeed)?,
+                "metrics" | "views" => {
+                    let seed = MetricsSeed {
+                        metrics: &mut *self.metrics,
+                        stats: &mut *self.stats,
+                        view: key == "views",
+                        borrowed: self.borrowed,
+                    };
+                    map.next_value_seed(seed)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(interval)
+    }
+}
+
+/// `metrics[]` or `views[]` (or null).
+struct MetricsSeed<'c, 'de> {
+    metrics: &'c mut Vec<Metric<'de>>,
+    stats: &'c mut Vec<Stat<'de>>,
+    view: bool,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for MetricsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetricsSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(if self.view {
+            "an array of views"
+        } else {
+            "an array of metrics"
+        })
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let seed = MetricSeed {
+                stats: &mut *self.stats,
+                view: self.view,
+                borrowed: self.borrowed,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(metric) => self.metrics.push(metric),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// One metric `{metric, qualifier?, stats}` or view `{name, stats}`.
+struct MetricSeed<'c, 'de> {
+    stats: &'c mut Vec<Stat<'de>>,
+    view: bool,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for MetricSeed<'_, 'de> {
+    type Value = Metric<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetricSeed<'_, 'de> {
+    type Value = Metric<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(if self.view {
+            "a view (an object with `name` and `stats`)"
+        } else {
+            "a metric (an object with `metric` and `stats`)"
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let name_key = if self.view { "name" } else { "metric" };
+        let start = self.stats.len();
+        let mut name = None;
+        let mut qualifier = None;
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            if key == name_key {
+                name = map.next_value_seed(OptStrSeed)?;
+            } else if key == "qualifier" && !self.view {
+                qualifier = map.next_value_seed(OptStrSeed)?;
+            } else if key == "stats" {
+                map.next_value_seed(StatsSeed {
+                    stats: &mut *self.stats,
+                    borrowed: self.borrowed,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        let Some(name) = name else {
+            let what = if self.view {
+                "a view without a `name`"
+            } else {
+                "a metric without a `metric` name"
+            };
+            return Err(de::Error::custom(what));
+        };
+        Ok(Metric {
+            name,
+            qualifier,
+            view: self.view,
+            stats: start..self.stats.len(),
+        })
+    }
+}
+
+/// A `stats` object (or null); null stats are absent values and are dropped here.
+struct StatsSeed<'c, 'de> {
+    stats: &'c mut Vec<Stat<'de>>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for StatsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StatsSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a stats object")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            let value = map.next_value_seed(RawSeed {
+                borrowed: self.borrowed,
+            })?;
+            if value == "null" {
+                continue;
+            }
+            if !is_number(&value) {
+                return Err(de::Error::custom(format_args!(
+                    "stat `{name}` is not a number: {}",
+                    excerpt(&value)
+                )));
+            }
+            self.stats.push(Stat {
+                name,
+                value: Some(value),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One tutorial-shape entity: `{id, groups, metrics: {name: {value}}}`.
+struct TutorialSeed<'c, 's, 'de> {
+    ctx: &'c mut Ctx<'s>,
+    scratch: &'c mut Scratch<'de>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for TutorialSeed<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TutorialSeed<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an entity (an object with `groups` and `metrics`)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Scratch { group, metrics, stats } = self.scratch;
+        let borrowed = self.borrowed;
+        group.clear();
+        metrics.clear();
+        stats.clear();
+        let mut id = Scalar::Null;
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match key.as_ref() {
+                "id" => id = scalar(map.next_value_seed(RawSeed { borrowed })?).map_err(de::Error::custom)?,
+                "groups" => map.next_value_seed(GroupSeed { out: group, borrowed })?,
+                "metrics" => map.next_value_seed(TutorialMetricsSeed {
+                    metrics,
+                    stats,
+                    borrowed,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let entity = Entity {
+            shape: Shape::Tutorial,
+            group,
+            interval: None,
+            id: (id != Scalar::Null).then_some(&id),
+            metrics,
+            stats,
+        };
+        deliver(self.ctx, &entity)
+    }
+}
+
+/// The tutorial shape's `metrics`: `{"<name>": {"value": <number|null>}}` (a bare number
+/// or null is taken as the value too).
+struct TutorialMetricsSeed<'c, 'de> {
+    metrics: &'c mut Vec<Metric<'de>>,
+    stats: &'c mut Vec<Stat<'de>>,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for TutorialMetricsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TutorialMetricsSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of metrics")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            let text = map.next_value_seed(RawSeed {
+                borrowed: self.borrowed,
+            })?;
+            let value =
+                tutorial_value(text).map_err(|what| de::Error::custom(format_args!("metric `{name}`: {what}")))?;
+            let at = self.stats.len();
+            self.stats.push(Stat {
+                name: Cow::Borrowed("value"),
+                value,
+            });
+            self.metrics.push(Metric {
+                name,
+                qualifier: None,
+                view: false,
+                stats: at..at + 1,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The number inside a tutorial metric, `None` for null or a missing `value`.
+fn tutorial_value(text: Cow<'_, str>) -> Result<Option<Cow<'_, str>>, String> {
+    #[derive(Deserialize)]
+    struct Holder<'a> {
+        #[serde(borrow)]
+        value: Option<&'a RawValue>,
+    }
+    let value = if text.starts_with('{') {
+        let inner = match &text {
+            Cow::Borrowed(s) => serde_json::from_str::<Holder>(s)
+                .map_err(|e| e.to_string())?
+                .value
+                .map(|v| Cow::Borrowed(v.get())),
+            Cow::Owned(s) => serde_json::from_str::<Holder>(s)
+                .map_err(|e| e.to_string())?
+                .value
+                .map(|v| Cow::Owned(v.get().to_owned())),
+        };
+        match inner {
+            Some(v) => v,
+            None => return Ok(None),
+        }
+    } else {
+        text
+    };
+    if value == "null" {
+        return Ok(None);
+    }
+    if !is_number(&value) {
+        return Err(format!("value is not a number: {}", excerpt(&value)));
+    }
+    Ok(Some(value))
+}
