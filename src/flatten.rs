@@ -368,10 +368,11 @@ impl EntitySink for Flattener {
                         }
                     }
                 }
-                out.row(columns, &row)?;
+                out.row(columns, &row, 0)?;
             }
             Layout::Long => {
                 let mut labels_at = 0;
+                let mut shared = 0;
                 for m in e.metrics {
                     let label = if m.view {
                         let end = labels_at + "view:".len() + m.name.len();
@@ -393,7 +394,8 @@ impl EntitySink for Flattener {
                         }
                         row.push((long_ids[2], Cell::Text(stat)));
                         row.push((long_ids[3], value_cell(s.value.as_deref())));
-                        out.row(columns, &row)?;
+                        out.row(columns, &row, shared)?;
+                        shared = head;
                     }
                 }
             }

@@ -1,14 +1,15 @@
 //! CSV rows (RFC 4180 quoting): one header line holding every column of the output, then
 //! one line per row with each cell in its header position.
 
-use std::io;
+use std::io::{self, Write};
 
 use super::{Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes rows under a fixed header.
 pub struct CsvWriter {
-    out: csv::Writer<Output>,
+    out: Output,
+    block: Vec<u8>,
     /// Header position of each column id (`usize::MAX`: not in the header).
     position: Vec<usize>,
     /// What a cell the row lacks holds, per header position.
@@ -16,60 +17,139 @@ pub struct CsvWriter {
     /// Per header position: 1 + the index of the row's cell for it, or 0.
     slots: Vec<usize>,
     /// The header line, written before the first row (no rows: no header, as with no input).
-    header: Option<Vec<String>>,
+    header: Option<Vec<u8>>,
+    /// The current (or last) line, without its terminator.
+    line: Vec<u8>,
+    /// Where each field of `line` ends.
+    ends: Vec<usize>,
 }
 
 impl CsvWriter {
-    /// Writes the header of `header` (column ids in order) and returns the writer.
+    /// A writer whose lines hold the columns of `header`, in that order.
     ///
     /// Value columns an entity lacks hold `0`, or nothing with `keep_nulls` (SPEC §2.5).
     pub fn new(out: Output, columns: &Columns, header: &[ColumnId], keep_nulls: bool) -> CsvWriter {
-        let out = csv::WriterBuilder::new().buffer_capacity(BLOCK).from_writer(out);
         let mut position = vec![usize::MAX; columns.len()];
         let mut missing = Vec::with_capacity(header.len());
+        let mut header_line = Vec::new();
         for (at, &id) in header.iter().enumerate() {
             position[id] = at;
             let column = columns.get(id);
             missing.push(if column.role.is_value() && !keep_nulls { "0" } else { "" });
+            if at > 0 {
+                header_line.push(b',');
+            }
+            push_field(&mut header_line, &column.name, header.len());
         }
-        let names = header.iter().map(|&id| columns.get(id).name.clone()).collect();
+        header_line.push(b'\n');
         CsvWriter {
             out,
+            block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
             position,
             missing,
             slots: vec![0; header.len()],
-            header: Some(names),
+            header: Some(header_line),
+            line: Vec::new(),
+            ends: Vec::with_capacity(header.len()),
         }
     }
 }
 
-impl RowWriter for CsvWriter {
-    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
-        if let Some(names) = self.header.take() {
-            self.out.write_record(&names)?;
+/// Appends one field, quoted when it holds a comma, a quote or a line break (or when an
+/// empty field would otherwise make an empty line).
+fn push_field(line: &mut Vec<u8>, field: &str, fields: usize) {
+    let bytes = field.as_bytes();
+    if bytes.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) || (bytes.is_empty() && fields == 1) {
+        line.push(b'"');
+        for &b in bytes {
+            if b == b'"' {
+                line.push(b'"');
+            }
+            line.push(b);
         }
+        line.push(b'"');
+    } else {
+        line.extend_from_slice(bytes);
+    }
+}
+
+impl RowWriter for CsvWriter {
+    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
+        if let Some(header) = self.header.take() {
+            self.block.extend_from_slice(&header);
+        }
+        let fields = self.slots.len();
+        let mut first_new = fields;
         for (i, &(id, _)) in cells.iter().enumerate() {
             match self.position.get(id) {
-                Some(&at) if at != usize::MAX => self.slots[at] = i + 1,
+                Some(&at) if at != usize::MAX => {
+                    self.slots[at] = i + 1;
+                    if i >= shared {
+                        first_new = first_new.min(at);
+                    }
+                }
                 _ => return Err(io::Error::other(format!("column {id} is not in the CSV header"))),
             }
         }
-        for at in 0..self.slots.len() {
-            let field = match std::mem::take(&mut self.slots[at]) {
+        // Shared cells and the gaps between them render as in the last line: keep that part.
+        let from = if shared > 0 && self.ends.len() == fields {
+            first_new
+        } else {
+            0
+        };
+        self.line.truncate(if from == 0 { 0 } else { self.ends[from - 1] });
+        self.ends.truncate(from);
+        for at in 0..fields {
+            let slot = std::mem::take(&mut self.slots[at]);
+            if at < from {
+                continue;
+            }
+            let field = match slot {
                 0 => self.missing[at],
                 i => match cells[i - 1].1 {
                     Cell::Text(s) | Cell::Raw(s) => s,
                     Cell::Null => "",
                 },
             };
-            self.out.write_field(field)?;
+            if at > 0 {
+                self.line.push(b',');
+            }
+            push_field(&mut self.line, field, fields);
+            self.ends.push(self.line.len());
         }
-        Ok(self.out.write_record(None::<&[u8]>)?)
+        self.block.extend_from_slice(&self.line);
+        self.block.push(b'\n');
+        if self.block.len() >= BLOCK {
+            self.out.write_all(&self.block)?;
+            self.block.clear();
+        }
+        Ok(())
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let out = self.out.into_inner().map_err(|e| e.into_error())?;
-        out.close()?;
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.out.write_all(&self.block)?;
+        self.out.close()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_only_when_needed() {
+        let mut line = Vec::new();
+        for field in ["plain", "a,b", "say \"hi\"", "two\nlines", "", "été"] {
+            push_field(&mut line, field, 2);
+            line.push(b'|');
+        }
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"||été|"
+        );
+        let mut lone = Vec::new();
+        push_field(&mut lone, "", 1);
+        assert_eq!(lone, b"\"\"");
     }
 }

@@ -30,7 +30,10 @@ pub enum Cell<'a> {
 /// Writes rows in one format.
 pub trait RowWriter {
     /// Writes one row; `cells` are in the row's own order, each tagged with its column.
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()>;
+    ///
+    /// The first `shared` cells are the same as the last row's (the long layout repeats an
+    /// entity's head on each of its rows): a writer may reuse what it made of them.
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()>;
 
     /// Flushes everything and closes the output.
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
@@ -40,7 +43,7 @@ pub trait RowWriter {
 pub struct Discard;
 
 impl RowWriter for Discard {
-    fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
+    fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> io::Result<()> {
         Ok(())
     }
 

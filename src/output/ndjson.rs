@@ -10,6 +10,10 @@ use crate::columns::{ColumnId, Columns};
 pub struct NdjsonWriter {
     out: Output,
     block: Vec<u8>,
+    /// The current (or last) row, without its closing brace.
+    line: Vec<u8>,
+    /// Where each cell of `line` ends.
+    ends: Vec<usize>,
 }
 
 impl NdjsonWriter {
@@ -18,29 +22,39 @@ impl NdjsonWriter {
         NdjsonWriter {
             out,
             block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
+            line: Vec::new(),
+            ends: Vec::new(),
         }
     }
 }
 
 impl RowWriter for NdjsonWriter {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
-        let block = &mut self.block;
-        block.push(b'{');
-        for (i, &(id, cell)) in cells.iter().enumerate() {
-            if i > 0 {
-                block.push(b',');
-            }
-            block.extend_from_slice(&columns.get(id).json_key);
-            match cell {
-                Cell::Text(s) => write_json_string(block, s),
-                Cell::Raw(s) => block.extend_from_slice(s.as_bytes()),
-                Cell::Null => block.extend_from_slice(b"null"),
-            }
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
+        // The shared cells render as in the last row: keep that part of the line.
+        let keep = shared.min(self.ends.len());
+        self.line.truncate(if keep == 0 { 0 } else { self.ends[keep - 1] });
+        self.ends.truncate(keep);
+        if keep == 0 {
+            self.line.push(b'{');
         }
-        block.extend_from_slice(b"}\n");
-        if block.len() >= BLOCK {
-            self.out.write_all(block)?;
-            block.clear();
+        let line = &mut self.line;
+        for (i, &(id, cell)) in cells.iter().enumerate().skip(keep) {
+            if i > 0 {
+                line.push(b',');
+            }
+            line.extend_from_slice(&columns.get(id).json_key);
+            match cell {
+                Cell::Text(s) => write_json_string(line, s),
+                Cell::Raw(s) => line.extend_from_slice(s.as_bytes()),
+                Cell::Null => line.extend_from_slice(b"null"),
+            }
+            self.ends.push(line.len());
+        }
+        self.block.extend_from_slice(line);
+        self.block.extend_from_slice(b"}\n");
+        if self.block.len() >= BLOCK {
+            self.out.write_all(&self.block)?;
+            self.block.clear();
         }
         Ok(())
     }
@@ -57,6 +71,11 @@ impl RowWriter for NdjsonWriter {
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
