@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Walks one page read from `reader`, which must start at the page's `{`.
-pub(super) fn parse(reader: &mut dyn std::io::Read, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+pub(super) fn parse<R: std::io::Read>(reader: R, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut ctx = Ctx { sink, failure: None };
     let parsed = PageSeed {
