@@ -908,14 +908,17 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
         self.metrics.clear();
         self.stats.clear();
         let mut interval = None;
+        let mut views_first = false;
         while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
                 "interval" => interval = map.next_value_seed(OptStrSeed)?,
                 "metrics" | "views" => {
+                    let view = key == "views";
+                    views_first |= !view && self.metrics.last().is_some_and(|m| m.view);
                     let seed = MetricsSeed {
                         metrics: &mut *self.metrics,
                         stats: &mut *self.stats,
-                        view: key == "views",
+                        view,
                         borrowed: self.borrowed,
                     };
                     map.next_value_seed(seed)?;
@@ -924,6 +927,10 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
+        }
+        if views_first {
+            // Metrics, then views, whatever the key order: key order must not change columns.
+            self.metrics.sort_by_key(|m| m.view);
         }
         Ok(interval)
     }
