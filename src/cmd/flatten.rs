@@ -154,8 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Format::Ndjson => {
             let writer = Box::new(NdjsonWriter::new(plan.open_output()?));
             let mut flattener = Flattener::new(plan.options.clone(), writer).map_err(|e| usage(format!("{e:#}")))?;
-            read_all(&plan.sources, &mut flattener)?;
-            flattener.finish()
+            finish_after(read_all(&plan.sources, &mut flattener), flattener)
         }
         Format::Csv => {
             // The header needs every column before the first row: learn them in a first pass.
@@ -172,10 +171,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 plan.options.keep_nulls,
             ));
             flattener.replace_writer(writer);
-            read_all(&plan.sources, &mut flattener)?;
-            flattener.finish()
+            finish_after(read_all(&plan.sources, &mut flattener), flattener)
         }
     }
+}
+
+/// Flushes the output even when reading failed, so that it ends with every row before the
+/// error (SPEC §4), not with whatever the last full buffer held; the reading error wins.
+fn finish_after(read: anyhow::Result<()>, flattener: Flattener) -> anyhow::Result<()> {
+    let finished = flattener.finish();
+    read.and(finished)
 }
 
 fn read_all(sources: &[Source], flattener: &mut Flattener) -> anyhow::Result<()> {
