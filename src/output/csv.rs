@@ -43,10 +43,19 @@ impl CsvWriter {
     }
 }
 
+/// The I/O error inside a CSV error, so a closed pipe is still seen as one (`csv::Error`
+/// hides it from `source()`).
+fn io_error(err: csv::Error) -> io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(err) => err,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
 impl RowWriter for CsvWriter {
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
         if let Some(names) = self.header.take() {
-            self.out.write_record(&names)?;
+            self.out.write_record(&names).map_err(io_error)?;
         }
         for (i, &(id, _)) in cells.iter().enumerate() {
             match self.position.get(id) {
@@ -62,9 +71,9 @@ impl RowWriter for CsvWriter {
                     Cell::Null => "",
                 },
             };
-            self.out.write_field(field)?;
+            self.out.write_field(field).map_err(io_error)?;
         }
-        Ok(self.out.write_record(None::<&[u8]>)?)
+        self.out.write_record(None::<&[u8]>).map_err(io_error)
     }
 
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
