@@ -239,9 +239,11 @@ impl Pos {
                 column: self.column + column.saturating_sub(1) as u64,
             }
         } else {
+            // serde_json says column 0 right after a newline (e.g. at the end of the input);
+            // columns here count from 1.
             Pos {
                 line: self.line + line as u64 - 1,
-                column: column as u64,
+                column: column.max(1) as u64,
             }
         }
     }
