@@ -90,3 +90,28 @@ fn an_unknown_output_extension_is_a_usage_error_that_writes_nothing() {
         assert!(!path.exists(), "{name} must not be created");
     }
 }
+
+#[test]
+fn an_output_that_is_also_an_input_is_refused_and_the_input_kept() {
+    let dir = scratch();
+    let page = std::fs::read(fixture("varying_groups.json")).unwrap();
+    let input = dir.path().join("day.json");
+    std::fs::write(&input, &page).unwrap();
+    for args in [
+        vec!["-o".as_ref(), input.as_os_str(), input.as_os_str()],
+        vec![
+            "--format".as_ref(),
+            "csv".as_ref(),
+            "-o".as_ref(),
+            input.as_os_str(),
+            dir.path().as_os_str(),
+        ],
+    ] {
+        let message = failure(&args, "", 2);
+        assert!(
+            message.contains("--output") && message.contains("day.json"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(&input).unwrap(), page, "the input is untouched");
+    }
+}
