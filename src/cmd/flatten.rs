@@ -130,6 +130,9 @@ impl Plan {
             constants,
         };
         let sources = input::expand(&args.inputs)?;
+        if let Some(path) = &args.output {
+            refuse_overwriting_an_input(path, &sources)?;
+        }
         Ok(Plan {
             format,
             gzip,
@@ -144,6 +147,22 @@ impl Plan {
             None => Ok(Output::Stdout(std::io::stdout())),
             Some(path) => Output::create(path, self.gzip),
         }
+    }
+}
+
+/// Creating the output truncates it before a byte is read: it must not be one of the inputs.
+fn refuse_overwriting_an_input(output: &Path, sources: &[Source]) -> anyhow::Result<()> {
+    let Ok(target) = output.canonicalize() else {
+        return Ok(()); // Not there yet: not an input either.
+    };
+    let same = |s: &&Source| s.path.as_deref().and_then(|p| p.canonicalize().ok()).as_ref() == Some(&target);
+    match sources.iter().find(same) {
+        Some(source) => Err(usage(format!(
+            "--output {}: is also the input {}; write the rows elsewhere",
+            output.display(),
+            source.name
+        ))),
+        None => Ok(()),
     }
 }
 
