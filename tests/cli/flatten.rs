@@ -201,6 +201,15 @@ golden!(
 );
 
 golden!(
+    keep_nulls_writes_null_long_values,
+    ["--keep-nulls", "--layout", "long"],
+    TUTORIAL_NULLS,
+    "{\"queue_id\":\"q1\",\"aggregate_id\":\"q1\",\"metric\":\"conversationCount\",\"stat\":\"value\",\"value\":3}\n\
+     {\"queue_id\":\"q1\",\"aggregate_id\":\"q1\",\"metric\":\"abandonCount\",\"stat\":\"value\",\"value\":null}\n\
+     {\"queue_id\":\"q2\",\"conversation_type\":\"voice\",\"aggregate_id\":\"q2\",\"metric\":\"handledDuration\",\"stat\":\"value\",\"value\":45000}\n"
+);
+
+golden!(
     csv_fills_missing_values_with_zero_and_other_cells_with_nothing,
     ["--format", "csv"],
     TUTORIAL_NULLS,
