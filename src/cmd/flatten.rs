@@ -130,6 +130,9 @@ impl Plan {
             constants,
         };
         let sources = input::expand(&args.inputs)?;
+        if let Some(path) = &args.output {
+            refuse_overwriting_an_input(path, &sources)?;
+        }
         Ok(Plan {
             format,
             gzip,
@@ -147,6 +150,22 @@ impl Plan {
     }
 }
 
+/// Creating the output truncates it before a byte is read: it must not be one of the inputs.
+fn refuse_overwriting_an_input(output: &Path, sources: &[Source]) -> anyhow::Result<()> {
+    let Ok(target) = output.canonicalize() else {
+        return Ok(()); // Not there yet: not an input either.
+    };
+    let same = |s: &&Source| s.path.as_deref().and_then(|p| p.canonicalize().ok()).as_ref() == Some(&target);
+    match sources.iter().find(same) {
+        Some(source) => Err(usage(format!(
+            "--output {}: is also the input {}; write the rows elsewhere",
+            output.display(),
+            source.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Runs `gcagg flatten`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut plan = Plan::new(args)?;
@@ -154,8 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Format::Ndjson => {
             let writer = Box::new(NdjsonWriter::new(plan.open_output()?));
             let mut flattener = Flattener::new(plan.options.clone(), writer).map_err(|e| usage(format!("{e:#}")))?;
-            read_all(&plan.sources, &mut flattener)?;
-            flattener.finish()
+            finish_after(read_all(&plan.sources, &mut flattener), flattener)
         }
         Format::Csv => {
             // The header needs every column before the first row: learn them in a first pass.
@@ -172,10 +190,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 plan.options.keep_nulls,
             ));
             flattener.replace_writer(writer);
-            read_all(&plan.sources, &mut flattener)?;
-            flattener.finish()
+            finish_after(read_all(&plan.sources, &mut flattener), flattener)
         }
     }
+}
+
+/// Flushes the output even when reading failed, so that it ends with every row before the
+/// error (SPEC §4), not with whatever the last full buffer held; the reading error wins.
+fn finish_after(read: anyhow::Result<()>, flattener: Flattener) -> anyhow::Result<()> {
+    let finished = flattener.finish();
+    read.and(finished)
 }
 
 fn read_all(sources: &[Source], flattener: &mut Flattener) -> anyhow::Result<()> {

@@ -595,6 +595,7 @@ fn point<'a>(
             _ => p.skip(),
         },
     )?;
+    super::views_last(metrics);
     Ok(interval)
 }
 

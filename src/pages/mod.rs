@@ -234,9 +234,11 @@ impl Pos {
                 column: self.column + column.saturating_sub(1) as u64,
             }
         } else {
+            // serde_json says column 0 right after a newline (e.g. at the end of the input);
+            // columns here count from 1.
             Pos {
                 line: self.line + line as u64 - 1,
-                column: column as u64,
+                column: column.max(1) as u64,
             }
         }
     }
@@ -308,6 +310,14 @@ fn describe_start(byte: u8) -> String {
 }
 
 // ---- shared by both parsers -----------------------------------------------------------
+
+/// Puts views after metrics whatever the key order of the data point, so key order never
+/// changes the columns (the metrics' stat ranges move with them).
+fn views_last(metrics: &mut [Metric<'_>]) {
+    if metrics.windows(2).any(|w| w[0].view && !w[1].view) {
+        metrics.sort_by_key(|m| m.view);
+    }
+}
 
 /// Turns a value's JSON text into a [`Scalar`], unescaping strings.
 fn scalar(text: Cow<'_, str>) -> Result<Scalar<'_>, String> {

@@ -466,6 +466,7 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
                 }
             }
         }
+        super::views_last(self.metrics);
         Ok(interval)
     }
 }

@@ -1,5 +1,15 @@
 //! End-to-end tests: the real `gcagg` binary, run as a user would run it.
+//!
+//! One test executable (STYLE.md); small cases are one-line goldens (`golden!`, `fails!`),
+//! larger ones live in `fixtures/` and the conformance suite.
 
+#[macro_use]
 mod util;
 
+mod conformance;
+mod errors;
 mod flatten;
+mod inputs;
+mod outputs;
+mod properties;
+mod streaming;
