@@ -85,13 +85,27 @@ pub fn report(outcome: anyhow::Result<()>) -> ExitCode {
 }
 
 /// Prints clap's own message (help, version, or a usage error) and maps it to an exit code.
+///
+/// Help and version go to stdout as clap renders them; a usage error becomes one line, as
+/// every other error is.
 pub fn clap_error(err: &clap::Error) -> ExitCode {
-    let _ = err.print();
-    if err.use_stderr() {
-        ExitCode::from(Code::Usage as u8)
-    } else {
-        ExitCode::from(Code::Success as u8)
+    if !err.use_stderr() {
+        let _ = err.print();
+        return ExitCode::from(Code::Success as u8);
     }
+    if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = err.print();
+        return ExitCode::from(Code::Usage as u8);
+    }
+    let _ = writeln!(io::stderr(), "gcagg: {}", one_line(&err.render().to_string()));
+    ExitCode::from(Code::Usage as u8)
+}
+
+/// Clap's message without its `error:` label, usage block and tips, on one line.
+fn one_line(rendered: &str) -> String {
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{message} (see --help)")
 }
 
 #[cfg(test)]
@@ -112,5 +126,11 @@ mod tests {
         assert_eq!(classify(&anyhow::anyhow!("bad page")), Code::Data);
         let other_io = anyhow::Error::new(io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(classify(&other_io), Code::Data);
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let rendered = "error: unexpected argument '--nope' found\n\nUsage: gcagg flatten [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(one_line(rendered), "unexpected argument '--nope' found (see --help)");
     }
 }
