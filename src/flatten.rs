@@ -8,7 +8,7 @@ use anyhow::bail;
 use rustc_hash::FxHashMap;
 
 use crate::columns::{safe_name, ColumnId, Columns, Role};
-use crate::output::{Cell, RowWriter};
+use crate::output::{recycle, Cell, RowWriter};
 use crate::pages::{Entity, EntitySink, Scalar, Shape};
 
 /// One row per entity, or one row per value.
@@ -49,10 +49,10 @@ pub fn is_count_stat(stat: &str) -> bool {
 }
 
 /// Turns entities into rows and hands them to a [`RowWriter`].
-pub struct Flattener {
+pub struct Flattener<'w> {
     opts: Options,
     columns: Columns,
-    out: Box<dyn RowWriter>,
+    out: &'w mut dyn RowWriter,
     constant_ids: Vec<ColumnId>,
     fixed: [Option<ColumnId>; 3],
     long_ids: [ColumnId; 4],
@@ -73,9 +73,9 @@ const INTERVAL_START: usize = 0;
 const INTERVAL_END: usize = 1;
 const AGGREGATE_ID: usize = 2;
 
-impl Flattener {
+impl<'w> Flattener<'w> {
     /// A flattener writing to `out`; fails if the constant columns collide.
-    pub fn new(opts: Options, out: Box<dyn RowWriter>) -> anyhow::Result<Flattener> {
+    pub fn new(opts: Options, out: &'w mut dyn RowWriter) -> anyhow::Result<Flattener<'w>> {
         let mut columns = Columns::default();
         let mut constant_ids = Vec::new();
         for (name, _) in &opts.constants {
@@ -116,20 +116,9 @@ impl Flattener {
         })
     }
 
-    /// The columns seen so far.
-    pub fn columns(&self) -> &Columns {
-        &self.columns
-    }
-
-    /// Swaps the output, returning the previous one (the scan pass of CSV and Parquet
-    /// registers columns with a null writer, then the real writer takes over).
-    pub fn replace_writer(&mut self, out: Box<dyn RowWriter>) -> Box<dyn RowWriter> {
-        std::mem::replace(&mut self.out, out)
-    }
-
-    /// Flushes and closes the output.
-    pub fn finish(self) -> anyhow::Result<()> {
-        self.out.finish()
+    /// Ends the flattening, returning every column seen.
+    pub fn into_columns(self) -> Columns {
+        self.columns
     }
 
     /// Marks `id` as used by the current row; false if it already was.
@@ -242,17 +231,7 @@ fn scalar_cell<'a>(value: &'a Scalar<'a>) -> Cell<'a> {
     }
 }
 
-/// Reuses a buffer's allocation for cells of another lifetime (the buffer is always empty
-/// between rows, so nothing of the old lifetime survives).
-fn recycle<'b>(mut cells: Vec<(ColumnId, Cell<'_>)>) -> Vec<(ColumnId, Cell<'b>)> {
-    cells.clear();
-    cells
-        .into_iter()
-        .map(|_| unreachable!("the buffer was just cleared"))
-        .collect()
-}
-
-impl EntitySink for Flattener {
+impl EntitySink for Flattener<'_> {
     fn entity<'e>(&mut self, e: &Entity<'e>) -> anyhow::Result<()> {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {

@@ -14,21 +14,16 @@ use flate2::read::MultiGzDecoder;
 /// Read buffer size: large enough that the per-read overhead vanishes.
 const READ_BUFFER: usize = 1 << 18;
 
-/// One input: a file, or stdin (live, or spooled to a temporary file).
+/// One input: a file, or stdin.
 #[derive(Debug)]
 pub struct Source {
     /// How messages name it: the path as given, or `<stdin>`.
     pub name: String,
-    /// Where to read it from; `None` for the live stdin.
+    /// Where to read it from; `None` for stdin.
     pub path: Option<PathBuf>,
 }
 
 impl Source {
-    /// Whether this is stdin, not yet spooled.
-    pub fn is_live_stdin(&self) -> bool {
-        self.path.is_none()
-    }
-
     /// Opens the source for reading, decompressing gzip.
     pub fn open(&self) -> anyhow::Result<Box<dyn BufRead>> {
         match &self.path {
@@ -115,20 +110,6 @@ fn directory(dir: &Path) -> anyhow::Result<Vec<Source>> {
             }
         })
         .collect())
-}
-
-/// Copies the live stdin to a temporary file so it can be read twice (once to learn the
-/// columns, once to write rows) in bounded memory. The file is deleted when dropped.
-pub fn spool_stdin(sources: &mut [Source]) -> anyhow::Result<Option<tempfile::TempPath>> {
-    let Some(source) = sources.iter_mut().find(|s| s.is_live_stdin()) else {
-        return Ok(None);
-    };
-    let (mut file, path) = tempfile::NamedTempFile::new()
-        .context("cannot create a temporary file for stdin")?
-        .into_parts();
-    io::copy(&mut io::stdin().lock(), &mut file).context("<stdin>: cannot spool to a temporary file")?;
-    source.path = Some(path.to_path_buf());
-    Ok(Some(path))
 }
 
 #[cfg(test)]

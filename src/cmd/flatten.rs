@@ -9,7 +9,8 @@ use crate::flatten::{Flattener, Layout, Options};
 use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
 use crate::output::ndjson::NdjsonWriter;
-use crate::output::{Discard, Output, RowWriter};
+use crate::output::spool::Spool;
+use crate::output::{Output, RowWriter};
 use crate::pages;
 
 /// Flatten aggregate response pages into NDJSON or CSV rows.
@@ -168,41 +169,39 @@ fn refuse_overwriting_an_input(output: &Path, sources: &[Source]) -> anyhow::Res
 
 /// Runs `gcagg flatten`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut plan = Plan::new(args)?;
+    let plan = Plan::new(args)?;
     match plan.format {
         Format::Ndjson => {
-            let writer = Box::new(NdjsonWriter::new(plan.open_output()?));
-            let mut flattener = Flattener::new(plan.options.clone(), writer).map_err(|e| usage(format!("{e:#}")))?;
-            finish_after(read_all(&plan.sources, &mut flattener), flattener)
+            let mut writer = Box::new(NdjsonWriter::new(plan.open_output()?));
+            let mut flattener =
+                Flattener::new(plan.options.clone(), &mut *writer).map_err(|e| usage(format!("{e:#}")))?;
+            let read = read_all(&plan.sources, &mut flattener);
+            // Rows before a data error are flushed (SPEC §4); the reading error wins.
+            let finished = writer.finish();
+            read.and(finished)
         }
         Format::Csv => {
-            // The header needs every column before the first row: learn them in a first pass.
-            let _spooled = input::spool_stdin(&mut plan.sources)?;
+            // The header needs every column before the first row: rows wait in a spool
+            // until the input has been read.
+            let mut spool = Spool::new()?;
             let mut flattener =
-                Flattener::new(plan.options.clone(), Box::new(Discard)).map_err(|e| usage(format!("{e:#}")))?;
+                Flattener::new(plan.options.clone(), &mut spool).map_err(|e| usage(format!("{e:#}")))?;
             read_all(&plan.sources, &mut flattener)?;
-            let columns = flattener.columns();
+            let columns = flattener.into_columns();
             let header = columns.header();
-            let writer: Box<dyn RowWriter> = Box::new(CsvWriter::new(
+            let mut writer = Box::new(CsvWriter::new(
                 plan.open_output()?,
-                columns,
+                &columns,
                 &header,
                 plan.options.keep_nulls,
             ));
-            flattener.replace_writer(writer);
-            finish_after(read_all(&plan.sources, &mut flattener), flattener)
+            spool.replay(&columns, &mut *writer)?;
+            writer.finish()
         }
     }
 }
 
-/// Flushes the output even when reading failed, so that it ends with every row before the
-/// error (SPEC §4), not with whatever the last full buffer held; the reading error wins.
-fn finish_after(read: anyhow::Result<()>, flattener: Flattener) -> anyhow::Result<()> {
-    let finished = flattener.finish();
-    read.and(finished)
-}
-
-fn read_all(sources: &[Source], flattener: &mut Flattener) -> anyhow::Result<()> {
+fn read_all(sources: &[Source], flattener: &mut Flattener<'_>) -> anyhow::Result<()> {
     for source in sources {
         pages::read_source(source, flattener)?;
     }

@@ -6,6 +6,7 @@
 
 pub mod csv;
 pub mod ndjson;
+pub mod spool;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -39,17 +40,14 @@ pub trait RowWriter {
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
 }
 
-/// A writer that writes nothing: the scan pass that learns the columns uses it.
-pub struct Discard;
-
-impl RowWriter for Discard {
-    fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        Ok(())
-    }
+/// Reuses a buffer's allocation for cells of another lifetime (the buffer is always empty
+/// between rows, so nothing of the old lifetime survives).
+pub fn recycle<'b>(mut cells: Vec<(ColumnId, Cell<'_>)>) -> Vec<(ColumnId, Cell<'b>)> {
+    cells.clear();
+    cells
+        .into_iter()
+        .map(|_| unreachable!("the buffer was just cleared"))
+        .collect()
 }
 
 /// Where output bytes go: stdout, a file, or a gzip-compressed file.
