@@ -177,18 +177,27 @@ impl<'w> Flattener<'w> {
         slot
     }
 
-    /// The wide column of one stat of the metric in `slot`.
+    /// The wide column of one stat of the metric in `slot`, the `nth` of its entity's metric.
+    #[allow(clippy::too_many_arguments)]
     fn value_column(
         &mut self,
         slot: usize,
+        nth: usize,
         shape: Shape,
         metric: &str,
         view: bool,
         qualifier: Option<&str>,
         stat: &str,
     ) -> anyhow::Result<ColumnId> {
-        // A metric has a handful of stats: a scan beats hashing.
-        if let Some(&(_, id)) = self.slots[slot].iter().find(|(name, _)| **name == *stat) {
+        // A metric has a handful of stats, nearly always in the same order: look where this
+        // stat was last time first, then scan.
+        let known = &self.slots[slot];
+        if let Some((name, id)) = known.get(nth) {
+            if **name == *stat {
+                return Ok(*id);
+            }
+        }
+        if let Some(&(_, id)) = known.iter().find(|(name, _)| **name == *stat) {
             return Ok(id);
         }
         let name = match (shape, view, qualifier) {
@@ -278,12 +287,12 @@ impl EntitySink for Flattener<'_> {
         if self.opts.layout == Layout::Wide {
             for m in e.metrics {
                 let slot = self.metric_slot(e.shape, &m.name, m.view, m.qualifier.as_deref());
-                for s in &e.stats[m.stats.clone()] {
+                for (nth, s) in e.stats[m.stats.clone()].iter().enumerate() {
                     let stat = api_stat_name(&s.name);
                     if !keeps(&self.opts.stats, e.shape, stat) {
                         continue;
                     }
-                    let id = self.value_column(slot, e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
+                    let id = self.value_column(slot, nth, e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
                     if !self.claim(id) {
                         let col = self.columns.get(id);
                         bail!(
