@@ -8,14 +8,15 @@
 //! The first failure stops the workers from starting new work and is the one reported.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
 use anyhow::Context;
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use crate::api::aggregates::Query;
 use crate::api::page::PageFile;
@@ -107,13 +108,13 @@ struct Fetcher<'a> {
 impl Fetcher<'_> {
     /// Fetches all chunks into temporary files and writes them to `out` in chunk order.
     fn in_order<W: Write>(&self, mut out: W) -> anyhow::Result<W> {
-        let mut ready: BTreeMap<usize, NamedTempFile> = BTreeMap::new();
+        // Chunks that finish early wait as closed files, so any number of them can wait.
+        let mut ready: BTreeMap<usize, TempPath> = BTreeMap::new();
         let mut next = 0;
         self.run(&NamedTempFile::new, &mut |pos, pages| {
-            ready.insert(pos, pages.into_file());
-            while let Some(mut file) = ready.remove(&next) {
-                file.seek(SeekFrom::Start(0))?;
-                io::copy(&mut file, &mut out)?;
+            ready.insert(pos, pages.into_file().into_temp_path());
+            while let Some(path) = ready.remove(&next) {
+                io::copy(&mut File::open(&path)?, &mut out)?;
                 next += 1;
             }
             // Downstream (`| gcagg flatten`) gets each chunk as soon as it is in order.
@@ -143,7 +144,12 @@ impl Fetcher<'_> {
                     if pos >= self.work.len() || stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    if tx.send((pos, self.one(&self.work[pos], create, stop))).is_err() {
+                    let result = self.one(&self.work[pos], create, stop);
+                    if result.is_err() {
+                        // Start nothing new, even before the main thread hears of it.
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send((pos, result)).is_err() {
                         return;
                     }
                 });

@@ -84,9 +84,12 @@ impl Query {
                     CopyError::Invalid(_) => ReadError::Fail(anyhow::Error::new(ApiFailure(e.to_string()))),
                 })
             })?;
-            client
-                .progress()
-                .debug(format!("{label}: page {}, {} rows", out.pages, info.rows));
+            // A sync chunk is one page: its progress line is the chunk's own.
+            if self.asynchronous {
+                client
+                    .progress()
+                    .note(format!("{label}: page {}, {} rows", out.pages, info.rows));
+            }
             Ok(info)
         };
         if !self.asynchronous {

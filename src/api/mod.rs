@@ -110,10 +110,27 @@ impl Request<'_> {
 
 /// How an exchange failed.
 enum Failure {
-    /// The server answered with an error status (after any retries).
-    Status { status: u16, body: String },
+    /// The server answered with an error status; `retries` when they ran out, else 0.
+    Status { status: u16, body: String, retries: u32 },
     /// Everything else, already worded.
     Other(anyhow::Error),
+}
+
+/// What one attempt at a request came to.
+enum Attempt<T> {
+    /// Success, read.
+    Done(T),
+    /// An error status that no retry will change.
+    Refused { status: u16, body: String },
+    /// A failure that is not the server's answer.
+    Failed(anyhow::Error),
+    /// Worth another try: why, the wait the server asked for (else the backoff), and the
+    /// error status if there was one.
+    Retry {
+        why: String,
+        wait: Option<Duration>,
+        status: Option<(u16, String)>,
+    },
 }
 
 /// The API client, shared by all worker threads.
@@ -125,6 +142,7 @@ pub struct Client {
     policy: Policy,
     permission: String,
     progress: Progress,
+    timeout: Duration,
 }
 
 /// An error body is read this far at most: enough for its message, whatever is sent.
@@ -149,6 +167,7 @@ impl Client {
             policy: settings.policy,
             permission: settings.permission,
             progress: settings.progress,
+            timeout: settings.timeout,
         }
     }
 
@@ -190,12 +209,10 @@ impl Client {
                     self.tokens.invalidate(&token);
                     refreshed = true;
                 }
-                Err(Failure::Status { status, body }) => {
+                Err(Failure::Status { status, body, retries }) => {
                     let detail = describe_api_error(status, &body, &self.permission);
-                    return Err(anyhow::Error::new(ApiFailure(format!(
-                        "{}: {detail}",
-                        request.describe()
-                    ))));
+                    let line = format!("{}: {detail}{}", request.describe(), after(retries));
+                    return Err(anyhow::Error::new(ApiFailure(line)));
                 }
                 Err(Failure::Other(e)) => return Err(e),
             }
@@ -218,10 +235,11 @@ impl Client {
             };
             match self.exchange(&request, &self.credentials.basic_header(), read) {
                 Ok(token) => Ok(token),
-                Err(Failure::Status { status, body }) => Err(anyhow::Error::new(ApiFailure(format!(
-                    "getting a token from {}: {status} {}",
+                Err(Failure::Status { status, body, retries }) => Err(anyhow::Error::new(ApiFailure(format!(
+                    "getting a token from {}: {status} {}{}",
                     request.url,
-                    auth::describe_login_error(&body)
+                    auth::describe_login_error(&body),
+                    after(retries)
                 )))),
                 Err(Failure::Other(e)) => Err(e),
             }
@@ -236,72 +254,37 @@ impl Client {
         mut read: impl FnMut(Answer) -> Result<T, ReadError>,
     ) -> Result<T, Failure> {
         let what = request.describe();
+        let scheme = authorization.expose().split(' ').next().unwrap_or_default();
+        let body = match (request.login, request.body) {
+            (false, Some(body)) => format!(" {body}"),
+            _ => String::new(),
+        };
         let mut retry = 0;
         loop {
-            let scheme = authorization.expose().split(' ').next().unwrap_or_default();
-            self.progress.debug(format!(
-                "> {what} (Authorization: {scheme} <redacted>){}",
-                match (request.login, request.body) {
-                    (false, Some(body)) => format!(" {body}"),
-                    _ => String::new(),
+            self.progress
+                .debug(format!("> {what} (Authorization: {scheme} <redacted>){body}"));
+            let (why, wait, status) = match self.attempt(request, authorization, &what, &mut read) {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Refused { status, body } => {
+                    return Err(Failure::Status {
+                        status,
+                        body,
+                        retries: 0,
+                    })
                 }
-            ));
-            // Each arm either returns or names why to retry, how long to wait, and the
-            // failure to report should the retries run out.
-            let (why, wait, failure) = match self.send(request, authorization) {
-                Ok(mut answer) => {
-                    let status = answer.status().as_u16();
-                    self.progress
-                        .debug(format!("< {status} {what}{}", trace_headers(&answer)));
-                    if answer.status().is_success() {
-                        match read(answer) {
-                            Ok(value) => return Ok(value),
-                            Err(ReadError::Fail(e)) => return Err(Failure::Other(e.context(what))),
-                            Err(ReadError::Retry(e)) => {
-                                let why = format!("{what}: {e:#}");
-                                let failure = anyhow::Error::new(ApiFailure(why.clone()));
-                                (why, self.policy.backoff(retry), Failure::Other(failure))
-                            }
-                        }
-                    } else {
-                        let body = read_limited(&mut answer).unwrap_or_default();
-                        let asked = (status == 429)
-                            .then(|| {
-                                retry::rate_limit_wait(
-                                    header(&answer, "retry-after"),
-                                    header(&answer, "inin-ratelimit-reset"),
-                                )
-                            })
-                            .flatten();
-                        let transient =
-                            retry::is_transient(status) || (request.login && auth::is_login_rate_limit(status, &body));
-                        if !transient {
-                            return Err(Failure::Status { status, body });
-                        }
-                        let (wait, source) = asked.unwrap_or((self.policy.backoff(retry), "backoff"));
-                        let why = format!("{status} from {what} (wait from {source})");
-                        (why, wait, Failure::Status { status, body })
-                    }
-                }
-                Err(e) if is_connection_error(&e) => {
-                    let why = format!("{what}: {e}");
-                    let failure = anyhow::Error::new(ApiFailure(why.clone()));
-                    (why, self.policy.backoff(retry), Failure::Other(failure))
-                }
-                Err(e) => {
-                    let hint = match e {
-                        ureq::Error::HostNotFound => ": host not found; check --region or --api-base",
-                        _ => "",
-                    };
-                    return Err(Failure::Other(anyhow::Error::new(ApiFailure(format!(
-                        "{what}: {e}{hint}"
-                    )))));
+                Attempt::Failed(e) => return Err(Failure::Other(e)),
+                Attempt::Retry { why, wait, status } => {
+                    (why, wait.unwrap_or_else(|| self.policy.backoff(retry)), status)
                 }
             };
             if retry >= self.policy.max_retries {
-                return Err(match failure {
-                    Failure::Other(e) => Failure::Other(e.context(format!("gave up after {retry} retries"))),
-                    status => status,
+                return Err(match status {
+                    Some((status, body)) => Failure::Status {
+                        status,
+                        body,
+                        retries: retry,
+                    },
+                    None => Failure::Other(anyhow::Error::new(ApiFailure(format!("{why}{}", after(retry))))),
                 });
             }
             retry += 1;
@@ -311,6 +294,69 @@ impl Client {
                 wait.as_secs_f64()
             ));
             self.policy.sleep(wait);
+        }
+    }
+
+    /// Sends `request` once and judges the outcome.
+    fn attempt<T>(
+        &self,
+        request: &Request<'_>,
+        authorization: &Secret,
+        what: &str,
+        read: &mut impl FnMut(Answer) -> Result<T, ReadError>,
+    ) -> Attempt<T> {
+        let mut answer = match self.send(request, authorization) {
+            Ok(answer) => answer,
+            Err(ureq::Error::Timeout(_)) => {
+                return Attempt::Retry {
+                    why: format!("{what}: no complete answer within --timeout {}", self.timeout.as_secs()),
+                    wait: None,
+                    status: None,
+                }
+            }
+            Err(e) if is_connection_error(&e) => {
+                return Attempt::Retry {
+                    why: format!("{what}: {e}"),
+                    wait: None,
+                    status: None,
+                }
+            }
+            Err(e) => {
+                let hint = match e {
+                    ureq::Error::HostNotFound => ": host not found; check --region or --api-base",
+                    _ => "",
+                };
+                return Attempt::Failed(anyhow::Error::new(ApiFailure(format!("{what}: {e}{hint}"))));
+            }
+        };
+        let status = answer.status().as_u16();
+        self.progress
+            .debug(format!("< {status} {what}{}", trace_headers(&answer)));
+        if answer.status().is_success() {
+            return match read(answer) {
+                Ok(value) => Attempt::Done(value),
+                Err(ReadError::Fail(e)) => Attempt::Failed(e.context(what.to_owned())),
+                Err(ReadError::Retry(e)) => Attempt::Retry {
+                    why: format!("{what}: {e:#}"),
+                    wait: None,
+                    status: None,
+                },
+            };
+        }
+        let body = read_limited(&mut answer).unwrap_or_default();
+        let transient = retry::is_transient(status) || (request.login && auth::is_login_rate_limit(status, &body));
+        if !transient {
+            return Attempt::Refused { status, body };
+        }
+        let asked = match status {
+            429 => retry::rate_limit_wait(header(&answer, "retry-after"), header(&answer, "inin-ratelimit-reset")),
+            _ => None,
+        };
+        let source = asked.map_or("backoff", |(_, source)| source);
+        Attempt::Retry {
+            why: format!("{status} from {what} (wait from {source})"),
+            wait: asked.map(|(wait, _)| wait),
+            status: Some((status, body)),
         }
     }
 
@@ -343,11 +389,20 @@ impl Client {
     }
 }
 
+/// `; gave up after N retries`, when retries ran out.
+fn after(retries: u32) -> String {
+    match retries {
+        0 => String::new(),
+        1 => "; gave up after 1 retry".into(),
+        n => format!("; gave up after {n} retries"),
+    }
+}
+
 /// The connection broke or timed out: worth another try.
 fn is_connection_error(e: &ureq::Error) -> bool {
     matches!(
         e,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)
+        ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)
     )
 }
 
@@ -421,7 +476,8 @@ fn describe_api_error(status: u16, body: &str, permission: &str) -> String {
         _ if body.trim().is_empty() => status.to_string(),
         _ => format!("{status}: {}", excerpt(body)),
     };
-    if status == 403 {
+    // The API's own message usually names the permission already.
+    if status == 403 && !text.contains(permission) {
         text.push_str(&format!("; the OAuth client's role needs the permission {permission}"));
     }
     text
@@ -449,7 +505,11 @@ mod tests {
         let body = r#"{"message":"You are missing the following permission(s): analytics:conversationAggregate:view","code":"missing.any.permissions","status":403,"contextId":"c-1","details":[],"errors":[]}"#;
         assert_eq!(
             describe_api_error(403, body, &permission("conversations")),
-            "403 missing.any.permissions: You are missing the following permission(s): analytics:conversationAggregate:view (contextId c-1); the OAuth client's role needs the permission analytics:conversationAggregate:view"
+            "403 missing.any.permissions: You are missing the following permission(s): analytics:conversationAggregate:view (contextId c-1)"
+        );
+        assert_eq!(
+            describe_api_error(403, r#"{"message":"Forbidden","code":"forbidden","contextId":"c-2"}"#, &permission("users")),
+            "403 forbidden: Forbidden (contextId c-2); the OAuth client's role needs the permission analytics:userAggregate:view"
         );
         assert_eq!(
             describe_api_error(404, "<html>\n<b>gone</b>\n</html>", ""),

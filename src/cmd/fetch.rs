@@ -193,22 +193,8 @@ impl Plan {
                 args.kind
             )));
         }
-        let since = args
-            .since
-            .as_deref()
-            .map(|s| Duration::parse(s).ok_or_else(|| usage(format!("--since {s}: expected e.g. 24h, 7d or PT36H"))))
-            .transpose()?;
-        let split = args
-            .split
-            .as_deref()
-            .map(|s| {
-                Duration::parse(s).ok_or_else(|| {
-                    usage(format!(
-                        "--split {s}: expected an ISO-8601 duration such as P1D or PT6H"
-                    ))
-                })
-            })
-            .transpose()?;
+        let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
+        let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
         let mut filters = Vec::new();
         for f in &args.filter {
             match f.split_once('=') {
@@ -305,6 +291,13 @@ impl Plan {
         out.flush()?;
         Ok(())
     }
+}
+
+/// The duration a flag gives, if it is given.
+fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<Option<Duration>> {
+    value
+        .map(|v| Duration::parse(v).ok_or_else(|| usage(format!("{flag} {v}: expected a duration such as {examples}"))))
+        .transpose()
 }
 
 /// The API and login bases, from the flags, the region or the environment.

@@ -127,6 +127,16 @@ impl Default for Script {
     }
 }
 
+impl Script {
+    /// Adds `reply` as the next `times` answers to requests whose path holds `path`.
+    pub fn fault(mut self, path: &str, times: usize, reply: Reply) -> Script {
+        for _ in 0..times {
+            self.faults.push_back((path.to_owned(), reply.clone()));
+        }
+        self
+    }
+}
+
 #[derive(Default)]
 struct State {
     requests: Vec<Request>,
@@ -134,6 +144,9 @@ struct State {
     valid_tokens: Vec<String>,
     calls_with_token: usize,
     jobs: HashMap<String, (Value, usize)>,
+    /// Sync queries being answered now, and the most at once.
+    queries_in_flight: usize,
+    most_queries_at_once: usize,
 }
 
 struct Fake {
@@ -174,6 +187,11 @@ impl Server {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Request> {
         self.fake.state.lock().unwrap().requests.clone()
+    }
+
+    /// The most sync queries the fake was answering at the same time.
+    pub fn most_queries_at_once(&self) -> usize {
+        self.fake.state.lock().unwrap().most_queries_at_once
     }
 
     /// Requests whose path contains `fragment`.
@@ -275,7 +293,12 @@ impl Fake {
         };
         let parts: Vec<&str> = rest.split('/').collect();
         match (req.method.as_str(), parts.as_slice()) {
-            ("POST", [_, "aggregates", "query"]) => self.sync_query(req),
+            ("POST", [_, "aggregates", "query"]) => {
+                self.count_query(1);
+                let reply = self.sync_query(req);
+                self.count_query(-1);
+                reply
+            }
             ("POST", [_, "aggregates", "jobs"]) => {
                 let Ok(body) = serde_json::from_str::<Value>(&req.body) else {
                     return Reply::error(400, "bad.request", "Invalid JSON");
@@ -289,6 +312,12 @@ impl Fake {
             ("GET", [_, "aggregates", "jobs", id, "results"]) => self.job_page(id, &req.query),
             _ => Reply::error(404, "not.found", "The requested resource was not found."),
         }
+    }
+
+    fn count_query(&self, change: isize) {
+        let mut state = self.state.lock().unwrap();
+        state.queries_in_flight = state.queries_in_flight.saturating_add_signed(change);
+        state.most_queries_at_once = state.most_queries_at_once.max(state.queries_in_flight);
     }
 
     fn sync_query(&self, req: &Request) -> Reply {
