@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::exit::ApiFailure;
+
 /// A value that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -111,8 +113,8 @@ struct TokenAnswer {
 /// Reads the token and its lifetime from the token endpoint's answer.
 pub fn parse_token(body: &str) -> anyhow::Result<(Secret, u64)> {
     // The parse error would quote the body, token included: say only what is wrong.
-    let answer: TokenAnswer =
-        serde_json::from_str(body).map_err(|_| anyhow::anyhow!("the token endpoint's answer has no access_token"))?;
+    let answer: TokenAnswer = serde_json::from_str(body)
+        .map_err(|_| anyhow::Error::new(ApiFailure("the token endpoint's answer has no access_token".into())))?;
     // The shortest lifetime an OAuth client can have, if the answer does not say.
     Ok((Secret(answer.access_token), answer.expires_in.unwrap_or(300)))
 }

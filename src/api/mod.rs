@@ -18,6 +18,7 @@ pub mod time;
 use std::io::Read;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use ureq::http::Response;
 use ureq::Body;
@@ -435,7 +436,7 @@ fn read_limited(answer: &mut Answer) -> std::io::Result<String> {
 }
 
 /// Reads a small JSON answer (a job id, a job state).
-pub fn read_json<T: for<'de> Deserialize<'de>>(mut answer: Answer) -> Result<T, ReadError> {
+pub fn read_json<T: DeserializeOwned>(mut answer: Answer) -> Result<T, ReadError> {
     let text = read_limited(&mut answer).map_err(|e| ReadError::Retry(e.into()))?;
     serde_json::from_str(&text).map_err(|e| {
         ReadError::Fail(anyhow::Error::new(ApiFailure(format!(

@@ -184,6 +184,24 @@ fn invalid_client_fails_with_exit_3_and_without_the_secret() {
 }
 
 #[test]
+fn token_endpoint_rate_limit_is_retried_and_a_tokenless_answer_fails() {
+    let throttled = Reply::json(
+        400,
+        r#"{"error":"invalid_request","description":"rate limit exceeded","error_description":"rate limit exceeded"}"#,
+    );
+    let t = Setup::new(Script::default().fault("/oauth/token", 2, throttled));
+    assert_eq!(stdout_of(&mut t.fetch()), sync_line(DAY1));
+    assert_eq!(t.server.requests_to("/oauth/token").len(), 3);
+
+    let t = Setup::new(Script::default().fault("/oauth/token", 1, Reply::json(200, r#"{"token_type":"bearer"}"#)));
+    let stderr = failure(&mut t.fetch(), 3);
+    assert!(
+        stderr.contains("the token endpoint's answer has no access_token"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn missing_credentials_are_a_usage_error() {
     let t = Setup::new(Script::default());
     let stderr = failure(t.bare().args(["--interval", DAY1, "--metrics", "nOffered"]), 2);
@@ -581,6 +599,7 @@ fn forbidden_names_the_permission_needed() {
 fn split_chunks_come_out_in_order_with_concurrency() {
     let t = Setup::new(Script {
         slow_first: Duration::from_millis(400),
+        hold_until_in_flight: 2,
         ..Script::default()
     });
     let out = stdout_of(

@@ -108,6 +108,9 @@ pub struct Script {
     pub padding_results: usize,
     /// Sync queries whose interval starts with this answer 500.
     pub broken_interval: Option<&'static str>,
+    /// Hold each sync query (for up to 2 s) until this many are in flight at once, so a
+    /// concurrent client shows its concurrency however the threads are scheduled.
+    pub hold_until_in_flight: usize,
 }
 
 impl Default for Script {
@@ -123,6 +126,7 @@ impl Default for Script {
             slow_first: Duration::ZERO,
             padding_results: 0,
             broken_interval: None,
+            hold_until_in_flight: 0,
         }
     }
 }
@@ -295,6 +299,7 @@ impl Fake {
         match (req.method.as_str(), parts.as_slice()) {
             ("POST", [_, "aggregates", "query"]) => {
                 self.count_query(1);
+                self.hold();
                 let reply = self.sync_query(req);
                 self.count_query(-1);
                 reply
@@ -318,6 +323,14 @@ impl Fake {
         let mut state = self.state.lock().unwrap();
         state.queries_in_flight = state.queries_in_flight.saturating_add_signed(change);
         state.most_queries_at_once = state.most_queries_at_once.max(state.queries_in_flight);
+    }
+
+    fn hold(&self) {
+        let wanted = self.script.lock().unwrap().hold_until_in_flight;
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.state.lock().unwrap().queries_in_flight < wanted && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn sync_query(&self, req: &Request) -> Reply {
