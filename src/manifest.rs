@@ -126,11 +126,18 @@ impl Manifest {
         Ok(())
     }
 
-    /// Whether chunk `index` is complete and its file still there.
-    pub fn is_done(&self, index: usize, dir: &Path) -> bool {
-        self.chunks
-            .get(index)
-            .is_some_and(|e| e.complete && dir.join(&e.file).is_file())
+    /// Takes over the chunks `old` completed whose files are still in `dir`.
+    pub fn adopt(&mut self, old: Manifest, dir: &Path) {
+        for (entry, done) in self.chunks.iter_mut().zip(old.chunks) {
+            if done.complete && dir.join(&done.file).is_file() {
+                *entry = done;
+            }
+        }
+    }
+
+    /// Whether chunk `index` is complete.
+    pub fn is_complete(&self, index: usize) -> bool {
+        self.chunks.get(index).is_some_and(|e| e.complete)
     }
 
     /// Records chunk `index` as complete.

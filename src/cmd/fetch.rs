@@ -273,6 +273,40 @@ impl Plan {
         Manifest::new(request, &self.chunks)
     }
 
+    /// Creates or takes up `-o DIR`: its manifest, written, and the chunks still to fetch.
+    fn prepare_dir(&self, path: &Path, resume: bool) -> anyhow::Result<(Manifest, Vec<Chunk>)> {
+        std::fs::create_dir_all(path).map_err(|e| usage(format!("-o {}: {e}", path.display())))?;
+        let mut manifest = self.manifest();
+        match Manifest::read(path)? {
+            Some(old) if resume => {
+                old.check_resumable(&manifest, path)?;
+                manifest.adopt(old, path);
+            }
+            Some(_) => {
+                return Err(usage(format!(
+                    "-o {}: holds an earlier fetch; add --resume to continue it, or use an empty directory",
+                    path.display()
+                )))
+            }
+            None => {}
+        }
+        let todo: Vec<Chunk> = self
+            .chunks
+            .iter()
+            .filter(|c| !manifest.is_complete(c.index))
+            .cloned()
+            .collect();
+        let skipped = self.chunks.len() - todo.len();
+        if skipped > 0 {
+            self.progress.note(format!(
+                "resuming: {skipped} of {} chunks already complete",
+                self.chunks.len()
+            ));
+        }
+        manifest.write(path)?;
+        Ok((manifest, todo))
+    }
+
     /// Prints what a run would send.
     fn dry_run(&self) -> anyhow::Result<()> {
         use std::io::Write;
@@ -399,46 +433,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         TargetPlan::Stdout => (Target::Stdout, plan.chunks.clone()),
         TargetPlan::File(path) => (Target::File(path.clone()), plan.chunks.clone()),
         TargetPlan::Dir { path, resume } => {
-            std::fs::create_dir_all(path).map_err(|e| usage(format!("-o {}: {e}", path.display())))?;
-            let mut manifest = plan.manifest();
-            match Manifest::read(path)? {
-                Some(old) if *resume => {
-                    old.check_resumable(&manifest, path)?;
-                    for (i, entry) in old.chunks.into_iter().enumerate() {
-                        if entry.complete && path.join(&entry.file).is_file() {
-                            manifest.chunks[i] = entry;
-                        }
-                    }
-                }
-                Some(_) => {
-                    return Err(usage(format!(
-                        "-o {}: holds an earlier fetch; add --resume to continue it, or use an empty directory",
-                        path.display()
-                    )))
-                }
-                None => {}
-            }
-            let todo: Vec<Chunk> = plan
-                .chunks
-                .iter()
-                .filter(|c| !manifest.is_done(c.index, path))
-                .cloned()
-                .collect();
-            let skipped = plan.chunks.len() - todo.len();
-            if skipped > 0 {
-                plan.progress.note(format!(
-                    "resuming: {skipped} of {} chunks already complete",
-                    plan.chunks.len()
-                ));
-            }
-            manifest.write(path)?;
-            (
-                Target::Dir {
-                    path: path.clone(),
-                    manifest,
-                },
-                todo,
-            )
+            let (manifest, todo) = plan.prepare_dir(path, *resume)?;
+            let target = Target::Dir {
+                path: path.clone(),
+                manifest,
+            };
+            (target, todo)
         }
     };
     if todo.is_empty() {

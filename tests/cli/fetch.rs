@@ -716,6 +716,11 @@ fn resume_fetches_only_the_chunks_still_missing() {
     stdout_of(pull().arg("--resume"));
     assert_eq!(t.server.requests().len(), before);
 
+    // A complete chunk whose file is gone is fetched again, and only that one.
+    std::fs::remove_file(out.join("chunk-00000.ndjson")).unwrap();
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(queried()[4..], [DAY1]);
+
     let rows = stdout_of(gcagg().arg("flatten").arg(&out));
     assert_eq!(rows.lines().count(), 6);
 }
