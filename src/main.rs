@@ -3,17 +3,21 @@
 //! `main` only parses the command line, runs the chosen subcommand and turns the outcome
 //! into an exit code and at most one line on stderr (see [`exit`]).
 
+mod api;
 mod cmd;
 mod columns;
 mod exit;
+mod fetch;
 mod flatten;
 mod input;
+mod manifest;
 mod output;
 mod pages;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
-/// Flatten Genesys Cloud analytics aggregate responses into NDJSON, CSV or Parquet rows.
+/// Fetch Genesys Cloud analytics aggregates and flatten them into NDJSON or CSV rows.
 #[derive(Parser)]
 #[command(name = "gcagg", version, about, propagate_version = true)]
 struct Cli {
@@ -23,7 +27,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Fetch(Box<cmd::fetch::Args>),
     Flatten(cmd::flatten::Args),
+    Regions(cmd::regions::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,7 +38,9 @@ fn main() -> std::process::ExitCode {
         Err(err) => return exit::clap_error(&err),
     };
     let outcome = match cli.command {
+        Command::Fetch(args) => cmd::fetch::run(*args),
         Command::Flatten(args) => cmd::flatten::run(args),
+        Command::Regions(args) => cmd::regions::run(args),
     };
     exit::report(outcome)
 }

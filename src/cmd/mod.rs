@@ -1,3 +1,5 @@
 //! One module per subcommand: its flags, its help and its `run`.
 
+pub mod fetch;
 pub mod flatten;
+pub mod regions;

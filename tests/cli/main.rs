@@ -6,8 +6,11 @@
 #[macro_use]
 mod util;
 
+mod server;
+
 mod conformance;
 mod errors;
+mod fetch;
 mod flatten;
 mod inputs;
 mod outputs;

@@ -1,0 +1,156 @@
+//! One chunk of an aggregate query: the sync query, or an async job followed to its end.
+//!
+//! Sync: `POST .../aggregates/query` answers with the one page. Async: `POST
+//! .../aggregates/jobs` answers a `jobId`; `GET .../jobs/{jobId}` is polled with growing
+//! pauses through `QUEUED` and `PENDING` until `FULFILLED` (`FAILED`, `CANCELLED` and
+//! `EXPIRED` are errors carrying the job's `errorMessage`); then `GET .../jobs/{jobId}/results`
+//! is followed from cursor to cursor until a page comes without one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::page::{CopyError, PageFile, PageInfo};
+use super::{read_json, retry, Answer, Client, Endpoints, Method, ReadError};
+use crate::exit::ApiFailure;
+
+/// The first pause between two polls of a job.
+const POLL_FIRST: Duration = Duration::from_secs(1);
+/// The longest pause between two polls of a job.
+const POLL_CAP: Duration = Duration::from_secs(15);
+
+/// How the chunks of one fetch are queried.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The analytics family, e.g. `conversations`.
+    pub kind: String,
+    /// Use an async job instead of the sync query.
+    pub asynchronous: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Submitted {
+    job_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobStatus {
+    state: String,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+impl Query {
+    fn path(&self, rest: &str) -> String {
+        format!("/api/v2/analytics/{}/aggregates/{rest}", self.kind)
+    }
+
+    /// The requests one chunk makes, for `--dry-run`.
+    pub fn describe(&self, endpoints: &Endpoints, body: &str) -> Vec<String> {
+        if !self.asynchronous {
+            return vec![
+                format!("POST {}", endpoints.api_url(&self.path("query"))),
+                body.to_owned(),
+            ];
+        }
+        let jobs = endpoints.api_url(&self.path("jobs"));
+        vec![
+            format!("POST {jobs}"),
+            body.to_owned(),
+            format!("GET {jobs}/{{jobId}}  (polled until FULFILLED)"),
+            format!("GET {jobs}/{{jobId}}/results[?cursor=...]  (until no cursor)"),
+        ]
+    }
+
+    /// Fetches the pages of one chunk (`body` holds its interval) into `out`. `stop` ends
+    /// the work early, between two requests, when another chunk has failed.
+    pub fn fetch(
+        &self,
+        client: &Client,
+        label: &str,
+        body: &str,
+        out: &mut PageFile,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let mut page = |path: &str, cursor: Option<&str>, body: Option<&str>| -> anyhow::Result<PageInfo> {
+            let method = if body.is_some() { Method::Post } else { Method::Get };
+            let info = client.call(method, path, cursor.map(|c| ("cursor", c)), body, |answer: Answer| {
+                out.append(answer.into_body().into_reader()).map_err(|e| match e {
+                    CopyError::Read(_) => ReadError::Retry(e.into()),
+                    CopyError::Write(_) => ReadError::Fail(e.into()),
+                    CopyError::Invalid(_) => ReadError::Fail(anyhow::Error::new(ApiFailure(e.to_string()))),
+                })
+            })?;
+            // A sync chunk is one page: its progress line is the chunk's own.
+            if self.asynchronous {
+                client
+                    .progress()
+                    .note(format!("{label}: page {}, {} rows", out.pages, info.rows));
+            }
+            Ok(info)
+        };
+        if !self.asynchronous {
+            page(&self.path("query"), None, Some(body))?;
+            return Ok(());
+        }
+        let submitted: Submitted = client.call(Method::Post, &self.path("jobs"), None, Some(body), read_json)?;
+        let job = submitted.job_id;
+        self.wait_for(client, label, &job, stop)?;
+        let results = self.path(&format!("jobs/{job}/results"));
+        let mut cursor: Option<String> = None;
+        loop {
+            let next = page(&results, cursor.as_deref(), None)?.cursor;
+            match next {
+                None => return Ok(()),
+                Some(c) if cursor.as_ref() == Some(&c) => {
+                    return Err(anyhow::Error::new(ApiFailure(format!(
+                        "job {job}: the results page repeats its own cursor {c}"
+                    ))))
+                }
+                Some(c) => cursor = Some(c),
+            }
+            check(stop)?;
+        }
+    }
+
+    /// Polls the job until it is `FULFILLED`.
+    fn wait_for(&self, client: &Client, label: &str, job: &str, stop: &AtomicBool) -> anyhow::Result<()> {
+        let path = self.path(&format!("jobs/{job}"));
+        let mut poll = 0;
+        loop {
+            let status: JobStatus = client.call(Method::Get, &path, None, None, read_json)?;
+            match status.state.as_str() {
+                "FULFILLED" => return Ok(()),
+                "FAILED" | "CANCELLED" | "EXPIRED" => {
+                    let message = status.error_message.unwrap_or_else(|| "no errorMessage".into());
+                    return Err(anyhow::Error::new(ApiFailure(format!(
+                        "{label}: async job {job} {}: {message}",
+                        status.state
+                    ))));
+                }
+                // QUEUED, PENDING, or a state newer than this program: keep waiting.
+                state => {
+                    let pause = retry::exponential(poll, POLL_FIRST, POLL_CAP);
+                    client.progress().note(format!(
+                        "{label}: job {job} {state}, next look in {:.0}s",
+                        pause.as_secs_f64()
+                    ));
+                    check(stop)?;
+                    client.policy().sleep(pause);
+                    poll += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Ends the work when another chunk has failed.
+fn check(stop: &AtomicBool) -> anyhow::Result<()> {
+    if stop.load(Ordering::Relaxed) {
+        anyhow::bail!("stopped because another chunk failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! Response pages, copied exactly as the API sent them, one per line.
+//!
+//! A page is streamed, never held in memory: the body passes once through a tee that (a)
+//! writes it on with the whitespace outside strings removed, so a pretty-printed page
+//! becomes one line while every value keeps its exact spelling, and (b) feeds a serde scan
+//! that checks the page is one JSON document and picks up its `cursor` and its row count
+//! (the `data[]` elements under `results[]`). Because the scan validates the whole page,
+//! removing whitespace outside strings cannot change its meaning.
+//!
+//! A [`PageFile`] only ever holds complete pages: a page whose body breaks off halfway is
+//! cut back out, so the request can be retried without duplicating anything.
+
+use std::fmt;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+use tempfile::NamedTempFile;
+
+/// What a page says about itself.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageInfo {
+    /// The async results cursor of the next page, if any.
+    pub cursor: Option<String>,
+    /// Its entities: `data[]` elements over all `results[]`.
+    pub rows: u64,
+}
+
+/// Why a page could not be copied.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the body failed (the connection broke): worth a retry.
+    Read(io::Error),
+    /// Writing our output failed.
+    Write(io::Error),
+    /// The body is not one JSON document, or not a page.
+    Invalid(serde_json::Error),
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyError::Read(e) => write!(f, "reading the response: {e}"),
+            CopyError::Write(e) => write!(f, "writing the page: {e}"),
+            CopyError::Invalid(e) => write!(f, "the response is not a JSON page: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CopyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CopyError::Read(e) | CopyError::Write(e) => Some(e),
+            CopyError::Invalid(e) => Some(e),
+        }
+    }
+}
+
+/// Copies one page from `body` to `out` as one line (newline included).
+pub fn copy(body: impl Read, out: impl Write) -> Result<PageInfo, CopyError> {
+    let mut tee = Tee {
+        body,
+        out: Compact::new(out),
+        write_error: None,
+    };
+    let scanned = {
+        // The buffer sits outside the tee so the tee sees large reads, not serde's bytes.
+        let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, &mut tee));
+        Scan::deserialize(&mut de).and_then(|scan| de.end().map(|()| scan))
+    };
+    if let Some(e) = tee.write_error.take() {
+        return Err(CopyError::Write(e));
+    }
+    let scan = scanned.map_err(|e| match e.io_error_kind() {
+        Some(_) => CopyError::Read(io::Error::other(e)),
+        None => CopyError::Invalid(e),
+    })?;
+    tee.out.finish().map_err(CopyError::Write)?;
+    Ok(PageInfo {
+        cursor: scan.cursor,
+        rows: scan.results.0,
+    })
+}
+
+/// Passes everything read from `body` on to `out`.
+struct Tee<R, W: Write> {
+    body: R,
+    out: Compact<W>,
+    /// A write failure, kept apart so it is not mistaken for a broken connection.
+    write_error: Option<io::Error>,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.body.read(buf)?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            self.write_error = Some(e);
+            return Err(io::Error::other("output failed"));
+        }
+        Ok(n)
+    }
+}
+
+/// Drops the whitespace outside JSON strings.
+struct Compact<W> {
+    out: W,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl<W: Write> Compact<W> {
+    fn new(out: W) -> Compact<W> {
+        Compact {
+            out,
+            in_string: false,
+            escaped: false,
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut kept = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+            } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                self.out.write_all(&bytes[kept..i])?;
+                kept = i + 1;
+            } else if b == b'"' {
+                self.in_string = true;
+            }
+        }
+        self.out.write_all(&bytes[kept..])
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
+
+/// The parts of a page the fetch needs; everything else is skipped unread.
+#[derive(Deserialize)]
+struct Scan {
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    results: Sum<ResultScan>,
+}
+
+#[derive(Deserialize)]
+struct ResultScan {
+    #[serde(default)]
+    data: Sum<IgnoredAny>,
+}
+
+/// A count of what a page holds, for progress and the manifest.
+trait Weight {
+    fn weight(&self) -> u64;
+}
+
+impl Weight for IgnoredAny {
+    fn weight(&self) -> u64 {
+        1
+    }
+}
+
+impl Weight for ResultScan {
+    fn weight(&self) -> u64 {
+        self.data.0
+    }
+}
+
+/// The summed weight of an array's elements; anything that is not an array (`null`, the
+/// `{}` an empty answer may carry) weighs nothing.
+struct Sum<T>(u64, PhantomData<T>);
+
+impl<T> Default for Sum<T> {
+    fn default() -> Self {
+        Sum(0, PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Weight> Deserialize<'de> for Sum<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SumVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de> + Weight> Visitor<'de> for SumVisitor<T> {
+            type Value = Sum<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sum<T>, A::Error> {
+                let mut total = 0;
+                while let Some(item) = seq.next_element::<T>()? {
+                    total += item.weight();
+                }
+                Ok(Sum(total, PhantomData))
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Sum<T>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Sum::default())
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Sum<T>, E> {
+                Ok(Sum::default())
+            }
+        }
+
+        deserializer.deserialize_any(SumVisitor(PhantomData))
+    }
+}
+
+/// A temporary file of complete pages, one per line.
+pub struct PageFile {
+    file: NamedTempFile,
+    /// Bytes of complete pages.
+    len: u64,
+    /// Pages written.
+    pub pages: u64,
+    /// Rows (entities) in them.
+    pub rows: u64,
+}
+
+impl PageFile {
+    /// Wraps a new, empty file.
+    pub fn new(file: NamedTempFile) -> PageFile {
+        PageFile {
+            file,
+            len: 0,
+            pages: 0,
+            rows: 0,
+        }
+    }
+
+    /// Appends one page from `body`; on failure the file is cut back to its last complete page.
+    pub fn append(&mut self, body: impl Read) -> Result<PageInfo, CopyError> {
+        let copied = copy(body, BufWriter::with_capacity(64 * 1024, &mut self.file));
+        let info = match copied {
+            Ok(info) => info,
+            Err(e) => {
+                self.file.as_file().set_len(self.len).map_err(CopyError::Write)?;
+                self.file.seek(SeekFrom::Start(self.len)).map_err(CopyError::Write)?;
+                return Err(e);
+            }
+        };
+        self.len = self.file.stream_position().map_err(CopyError::Write)?;
+        self.pages += 1;
+        self.rows += info.rows;
+        Ok(info)
+    }
+
+    /// The file, its write position at the end of the last page.
+    pub fn into_file(self) -> NamedTempFile {
+        self.file
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(body: &str) -> (String, PageInfo) {
+        let mut out = Vec::new();
+        let info = copy(body.as_bytes(), &mut out).unwrap();
+        (String::from_utf8(out).unwrap(), info)
+    }
+
+    #[test]
+    fn pretty_pages_become_one_line_with_values_untouched() {
+        let body = "{\n  \"results\" : [ { \"group\" : { \"q\" : \"a b\\\" \\\\\" },\n \"data\" : [ {\"interval\":\"x / y\",\
+                    \"metrics\":[{\"metric\":\"m\",\"stats\":{\"sum\" : 150784.0, \"ratio\": 0.47586206896551725,\"n\":1e3}}]},{} ] } ],\r\n\t\"cursor\" : \"c 1\" }\n";
+        let (line, info) = page(body);
+        assert_eq!(
+            line,
+            "{\"results\":[{\"group\":{\"q\":\"a b\\\" \\\\\"},\"data\":[{\"interval\":\"x / y\",\
+             \"metrics\":[{\"metric\":\"m\",\"stats\":{\"sum\":150784.0,\"ratio\":0.47586206896551725,\"n\":1e3}}]},{}]}],\"cursor\":\"c 1\"}\n"
+        );
+        assert_eq!(
+            info,
+            PageInfo {
+                cursor: Some("c 1".into()),
+                rows: 2
+            }
+        );
+    }
+
+    #[test]
+    fn empty_and_null_results_count_nothing() {
+        for body in ["{}", "{\"results\":null}", "{\"results\":{}}", "{\"results\":[]}"] {
+            assert_eq!(page(body), (format!("{body}\n"), PageInfo::default()));
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_json_document() {
+        for body in ["", "{\"results\":[", "{} {}", "<html>", "{\"cursor\":3}"] {
+            assert!(
+                matches!(copy(body.as_bytes(), io::sink()), Err(CopyError::Invalid(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_page_is_cut_back_out() {
+        struct Breaks<'a>(&'a [u8]);
+        impl Read for Breaks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::from(io::ErrorKind::ConnectionReset));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut file = PageFile::new(NamedTempFile::new().unwrap());
+        file.append(&b"{\"results\":[]}"[..]).unwrap();
+        assert!(matches!(
+            file.append(Breaks(b"{\"results\":[{")),
+            Err(CopyError::Read(_))
+        ));
+        file.append(&b"{ }"[..]).unwrap();
+        let mut text = String::new();
+        let mut f = file.into_file();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "{\"results\":[]}\n{}\n");
+    }
+}

@@ -1,0 +1,465 @@
+//! `gcagg fetch`: aggregate query pages from the Genesys Cloud API, one per line.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration as StdDuration;
+
+use serde_json::{Map, Value};
+
+use crate::api::aggregates::Query;
+use crate::api::auth::{Credentials, Secret};
+use crate::api::env::Env;
+use crate::api::query::{self, Chunk, Fields};
+use crate::api::regions::Region;
+use crate::api::retry::Policy;
+use crate::api::time::{Duration, Instant};
+use crate::api::{self, Client, Endpoints, Settings};
+use crate::exit::usage;
+use crate::fetch::{self, Target, Work};
+use crate::manifest::{self, Manifest};
+use crate::progress::Progress;
+
+/// Fetch analytics aggregates: the raw response pages, one per line.
+///
+/// Every page is written exactly as the API returned it (whitespace outside strings
+/// removed), ready for `gcagg flatten`. Credentials come from flags, the environment or a
+/// `.env` file: GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET (or GENESYSCLOUD_OAUTHCLIENT_ID /
+/// GENESYSCLOUD_OAUTHCLIENT_SECRET), and the region from GENESYS_ENVIRONMENT or
+/// GENESYSCLOUD_REGION. The OAuth client needs a role with the permission
+/// analytics:conversationAggregate:view (users: analytics:userAggregate:view, flows:
+/// analytics:flowAggregate:view).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  gcagg fetch --region eu-west-1 --since 24h --granularity PT30M --group-by queueId \\
+      --metrics nOffered,tHandle | gcagg flatten -o day.csv
+  gcagg fetch --interval 2024-05-01T00:00:00Z/2024-06-01T00:00:00Z --async --split P1D \\
+      --concurrency 3 --metrics nOffered,tTalk -o may/          one file per day + _manifest.json
+  gcagg fetch ... -o may/ --resume                            fetch only the days still missing
+  gcagg fetch --kind users --query body.json --dry-run        show the requests, send nothing
+
+Exit status: 0 done, 2 usage error (also: no credentials or region), 3 API, authentication
+or network failure.")]
+pub struct Args {
+    /// The request body as JSON (FILE, or - for stdin); flags below replace its fields.
+    #[arg(long, value_name = "FILE", help_heading = "Query")]
+    pub query: Option<PathBuf>,
+
+    /// The interval, START/END in ISO-8601 with offsets, e.g. 2024-05-01T00:00:00Z/2024-05-02T00:00:00Z.
+    #[arg(long, value_name = "START/END", conflicts_with = "since", help_heading = "Query")]
+    pub interval: Option<String>,
+
+    /// The interval that ends now (on a whole granularity bucket), e.g. 24h, 7d, 2w, PT36H.
+    #[arg(long, value_name = "DURATION", help_heading = "Query")]
+    pub since: Option<String>,
+
+    /// Bucket size as an ISO-8601 duration, e.g. PT15M, PT30M, PT1H, P1D.
+    #[arg(long, value_name = "DURATION", help_heading = "Query")]
+    pub granularity: Option<String>,
+
+    /// Dimensions to group by, e.g. queueId,mediaType.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', help_heading = "Query")]
+    pub group_by: Vec<String>,
+
+    /// Metrics, e.g. nOffered,tHandle,oServiceLevel.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', help_heading = "Query")]
+    pub metrics: Vec<String>,
+
+    /// Keep only rows whose DIMENSION matches VALUE (repeatable; all must hold).
+    #[arg(long, value_name = "DIMENSION=VALUE", help_heading = "Query")]
+    pub filter: Vec<String>,
+
+    /// IANA time zone for the buckets, e.g. Europe/Paris.
+    #[arg(long, value_name = "ZONE", help_heading = "Query")]
+    pub time_zone: Option<String>,
+
+    /// The analytics family: conversations, users, flows, evaluations, surveys, bots,
+    /// journeys, knowledge, resolutions, transcripts, actions, ... (any with aggregates).
+    #[arg(long, value_name = "KIND", default_value = "conversations", help_heading = "Query")]
+    pub kind: String,
+
+    /// Use an async aggregate job (submitted, polled, read page by page) instead of the
+    /// sync query.
+    #[arg(long = "async", help_heading = "Requests")]
+    pub asynchronous: bool,
+
+    /// Results per page of an async job.
+    #[arg(long, value_name = "N", requires = "asynchronous", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Requests")]
+    pub page_size: Option<u32>,
+
+    /// Split the interval into consecutive chunks of this ISO-8601 duration (e.g. P1D, P7D,
+    /// PT6H), each queried on its own.
+    #[arg(long, value_name = "DURATION", help_heading = "Requests")]
+    pub split: Option<String>,
+
+    /// Chunks fetched at once; output stays in chunk order.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32),
+          help_heading = "Requests")]
+    pub concurrency: u16,
+
+    /// Retries of a request that was rate limited (429), met a gateway error (502, 503,
+    /// 504) or lost its connection.
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Requests")]
+    pub max_retries: u32,
+
+    /// Seconds one request may take, reading its whole answer included.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..),
+          help_heading = "Requests")]
+    pub timeout: u64,
+
+    /// Print the body and the requests, send nothing.
+    #[arg(long, help_heading = "Requests")]
+    pub dry_run: bool,
+
+    /// Write to FILE (atomically) instead of stdout; a DIR (ending in /, or existing) gets
+    /// one file per chunk and _manifest.json.
+    #[arg(short, long, value_name = "FILE|DIR", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+
+    /// Continue an interrupted fetch into -o DIR: chunks its manifest lists as complete
+    /// are skipped without calling the API.
+    #[arg(long, requires = "output", help_heading = "Output")]
+    pub resume: bool,
+
+    /// No progress on stderr.
+    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Progress and every request and answer on stderr (credentials redacted).
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+
+    /// Region: AWS code (us-east-1, eu_central_2) or domain (mypurecloud.ie); see `gcagg regions`.
+    #[arg(long, value_name = "REGION", help_heading = "Connection")]
+    pub region: Option<String>,
+
+    /// API base URL instead of the region's, e.g. a proxy.
+    #[arg(long, value_name = "URL", help_heading = "Connection")]
+    pub api_base: Option<String>,
+
+    /// Login (OAuth) base URL instead of the region's.
+    #[arg(long, value_name = "URL", help_heading = "Connection")]
+    pub login_base: Option<String>,
+
+    /// OAuth client id [env: GENESYS_CLIENT_ID, GENESYSCLOUD_OAUTHCLIENT_ID].
+    #[arg(long, value_name = "ID", help_heading = "Connection")]
+    pub client_id: Option<String>,
+
+    /// OAuth client secret; prefer the environment or .env, which other users cannot see
+    /// [env: GENESYS_CLIENT_SECRET, GENESYSCLOUD_OAUTHCLIENT_SECRET].
+    #[arg(long, value_name = "SECRET", help_heading = "Connection")]
+    pub client_secret: Option<String>,
+}
+
+/// Everything the fetch needs, checked before the first request.
+struct Plan {
+    endpoints: Endpoints,
+    region: Option<String>,
+    /// `None` on a dry run, which needs no credentials.
+    credentials: Option<Credentials>,
+    body: Map<String, Value>,
+    query: Query,
+    page_size: Option<u32>,
+    split: Option<String>,
+    chunks: Vec<Chunk>,
+    target: TargetPlan,
+    concurrency: usize,
+    policy: Policy,
+    timeout: StdDuration,
+    progress: Progress,
+}
+
+enum TargetPlan {
+    Stdout,
+    File(PathBuf),
+    Dir { path: PathBuf, resume: bool },
+}
+
+impl Plan {
+    fn new(args: Args) -> anyhow::Result<Plan> {
+        let cwd = std::env::current_dir()?;
+        let env = Env::load(&cwd)?;
+        let (endpoints, region) = endpoints(&args, &env)?;
+        let credentials = if args.dry_run {
+            None
+        } else {
+            Some(credentials(&args, &env)?)
+        };
+
+        if args.kind.is_empty() || !args.kind.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(usage(format!(
+                "--kind {}: expected a family name such as conversations, users or flows",
+                args.kind
+            )));
+        }
+        let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
+        let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
+        let mut filters = Vec::new();
+        for f in &args.filter {
+            match f.split_once('=') {
+                Some((dim, value)) if !dim.trim().is_empty() => filters.push((dim.trim().to_owned(), value.to_owned())),
+                _ => {
+                    return Err(usage(format!(
+                        "--filter {f}: expected DIMENSION=VALUE, e.g. queueId=abc"
+                    )))
+                }
+            }
+        }
+        let clean = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let fields = Fields {
+            interval: args.interval.clone(),
+            since,
+            granularity: args.granularity.clone(),
+            group_by: clean(&args.group_by),
+            metrics: clean(&args.metrics),
+            filters,
+            time_zone: args.time_zone.clone(),
+        };
+        let base = args.query.as_deref().map(read_query).transpose()?;
+        let body = query::body(base, &fields, Instant::now())?;
+        let chunks = query::chunks(query::interval(&body), split.as_ref())?;
+
+        let target = match args.output {
+            None if args.resume => return Err(usage("--resume needs -o DIR")),
+            None => TargetPlan::Stdout,
+            Some(path) if args.resume || path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') => {
+                TargetPlan::Dir {
+                    path,
+                    resume: args.resume,
+                }
+            }
+            Some(path) => TargetPlan::File(path),
+        };
+        Ok(Plan {
+            endpoints,
+            region,
+            credentials,
+            body,
+            query: Query {
+                kind: args.kind,
+                asynchronous: args.asynchronous,
+            },
+            page_size: args.page_size,
+            split: args.split,
+            chunks,
+            target,
+            concurrency: usize::from(args.concurrency),
+            policy: Policy::new(args.max_retries),
+            timeout: StdDuration::from_secs(args.timeout),
+            progress: Progress::new(args.quiet, args.verbose),
+        })
+    }
+
+    fn chunk_body(&self, chunk: &Chunk) -> String {
+        query::chunk_body(&self.body, chunk, self.page_size)
+    }
+
+    fn manifest(&self) -> Manifest {
+        let request = manifest::Request {
+            kind: self.query.kind.clone(),
+            asynchronous: self.query.asynchronous,
+            page_size: self.page_size,
+            region: self.region.clone(),
+            api_base: self.endpoints.api_base.clone(),
+            split: self.split.clone(),
+            query: Value::Object(self.body.clone()),
+        };
+        Manifest::new(request, &self.chunks)
+    }
+
+    /// Creates or takes up `-o DIR`: its manifest, written, and the chunks still to fetch.
+    fn prepare_dir(&self, path: &Path, resume: bool) -> anyhow::Result<(Manifest, Vec<Chunk>)> {
+        std::fs::create_dir_all(path).map_err(|e| usage(format!("-o {}: {e}", path.display())))?;
+        let mut manifest = self.manifest();
+        match Manifest::read(path)? {
+            Some(old) if resume => {
+                old.check_resumable(&manifest, path)?;
+                manifest.adopt(old, path);
+            }
+            Some(_) => {
+                return Err(usage(format!(
+                    "-o {}: holds an earlier fetch; add --resume to continue it, or use an empty directory",
+                    path.display()
+                )))
+            }
+            None => {}
+        }
+        let todo: Vec<Chunk> = self
+            .chunks
+            .iter()
+            .filter(|c| !manifest.is_complete(c.index))
+            .cloned()
+            .collect();
+        let skipped = self.chunks.len() - todo.len();
+        if skipped > 0 {
+            self.progress.note(format!(
+                "resuming: {skipped} of {} chunks already complete",
+                self.chunks.len()
+            ));
+        }
+        manifest.write(path)?;
+        Ok((manifest, todo))
+    }
+
+    /// Prints what a run would send.
+    fn dry_run(&self) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "POST {}  (client credentials; the token is reused)",
+            self.endpoints.token_url()
+        )?;
+        for chunk in &self.chunks {
+            writeln!(out, "# {}", label(chunk, self.chunks.len()))?;
+            for line in self.query.describe(&self.endpoints, &self.chunk_body(chunk)) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// The duration a flag gives, if it is given.
+fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<Option<Duration>> {
+    value
+        .map(|v| Duration::parse(v).ok_or_else(|| usage(format!("{flag} {v}: expected a duration such as {examples}"))))
+        .transpose()
+}
+
+/// The API and login bases, from the flags, the region or the environment.
+fn endpoints(args: &Args, env: &Env) -> anyhow::Result<(Endpoints, Option<String>)> {
+    let region_vars = ["GENESYS_ENVIRONMENT", "GENESYSCLOUD_REGION"];
+    let named = match &args.region {
+        Some(r) => Some((r.clone(), "--region".to_owned())),
+        None if args.api_base.is_some() && args.login_base.is_some() => None,
+        None => env
+            .get(&region_vars)
+            .map(|r| (r, "GENESYS_ENVIRONMENT/GENESYSCLOUD_REGION".to_owned())),
+    };
+    let region = named
+        .map(|(name, source)| {
+            Region::find(&name).ok_or_else(|| {
+                usage(format!(
+                    "{source} {name}: unknown region; `gcagg regions` lists the codes and domains"
+                ))
+            })
+        })
+        .transpose()?;
+    let base = |flag: &str, given: &Option<String>, from_region: Option<String>| -> anyhow::Result<String> {
+        let url = match (given, from_region) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(url)) => url,
+            (None, None) if args.api_base.is_some() || args.login_base.is_some() => {
+                return Err(usage(format!("{flag}: needed too (or a --region)")))
+            }
+            (None, None) => {
+                return Err(usage(
+                    "no region: give --region (e.g. us-east-1 or mypurecloud.ie; see `gcagg regions`) or set GENESYS_ENVIRONMENT",
+                ))
+            }
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(usage(format!("{flag} {url}: expected an http:// or https:// URL")));
+        }
+        Ok(url)
+    };
+    let api_base = base("--api-base", &args.api_base, region.map(|r| r.api_base()))?;
+    let login_base = base("--login-base", &args.login_base, region.map(|r| r.login_base()))?;
+    Ok((Endpoints { api_base, login_base }, region.map(|r| r.code.to_owned())))
+}
+
+/// The OAuth client, from the flags, else the environment, else `.env`.
+fn credentials(args: &Args, env: &Env) -> anyhow::Result<Credentials> {
+    let client_id = args
+        .client_id
+        .clone()
+        .or_else(|| env.get(&["GENESYS_CLIENT_ID", "GENESYSCLOUD_OAUTHCLIENT_ID"]));
+    let secret = args
+        .client_secret
+        .clone()
+        .or_else(|| env.get(&["GENESYS_CLIENT_SECRET", "GENESYSCLOUD_OAUTHCLIENT_SECRET"]));
+    match (client_id, secret) {
+        (Some(client_id), Some(secret)) => Ok(Credentials {
+            client_id,
+            secret: Secret::new(secret),
+        }),
+        (id, _) => Err(usage(format!(
+            "no client {}: give --client-id and --client-secret, or set GENESYS_CLIENT_ID and \
+             GENESYS_CLIENT_SECRET (in the environment or a .env file)",
+            if id.is_none() { "id" } else { "secret" }
+        ))),
+    }
+}
+
+/// The `--query` body: a JSON object from a file or stdin.
+fn read_query(path: &Path) -> anyhow::Result<Map<String, Value>> {
+    let mut text = String::new();
+    let name = path.display().to_string();
+    let read = if name == "-" {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| usage(format!("--query {name}: {e}")))?;
+    match serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+        Ok(Value::Object(body)) => Ok(body),
+        Ok(_) => Err(usage(format!(
+            "--query {name}: expected a JSON object (the request body)"
+        ))),
+        Err(e) => Err(usage(format!("--query {name}: not JSON: {e}"))),
+    }
+}
+
+/// How progress and errors name a chunk.
+fn label(chunk: &Chunk, total: usize) -> String {
+    format!("chunk {}/{total} ({})", chunk.index + 1, chunk.interval)
+}
+
+/// Runs `gcagg fetch`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let plan = Plan::new(args)?;
+    let Some(credentials) = plan.credentials.clone() else {
+        return plan.dry_run();
+    };
+    let (target, todo) = match &plan.target {
+        TargetPlan::Stdout => (Target::Stdout, plan.chunks.clone()),
+        TargetPlan::File(path) => (Target::File(path.clone()), plan.chunks.clone()),
+        TargetPlan::Dir { path, resume } => {
+            let (manifest, todo) = plan.prepare_dir(path, *resume)?;
+            let target = Target::Dir {
+                path: path.clone(),
+                manifest,
+            };
+            (target, todo)
+        }
+    };
+    if todo.is_empty() {
+        plan.progress.note("nothing to fetch: every chunk is complete");
+        return Ok(());
+    }
+    let client = Client::new(Settings {
+        endpoints: plan.endpoints.clone(),
+        credentials,
+        timeout: plan.timeout,
+        policy: plan.policy,
+        permission: api::permission(&plan.query.kind),
+        progress: plan.progress,
+    });
+    let work: Vec<Work> = todo
+        .into_iter()
+        .map(|chunk| Work {
+            body: plan.chunk_body(&chunk),
+            label: label(&chunk, plan.chunks.len()),
+            chunk,
+        })
+        .collect();
+    fetch::fetch(&client, &plan.query, &work, plan.concurrency, target)
+}

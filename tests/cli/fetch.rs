@@ -1,0 +1,869 @@
+//! `gcagg fetch` and `gcagg regions` end to end, against the fake API of `server.rs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::server::{self, JobEnd, Reply, Script, Server, CLIENT_ID, SECRET};
+use crate::util::gcagg;
+
+const DAY1: &str = "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z";
+const THREE_DAYS: &str = "2024-05-01T00:00:00.000Z/2024-05-04T00:00:00.000Z";
+
+/// A fake API and a scratch working directory for one test.
+struct Setup {
+    server: Server,
+    dir: TempDir,
+}
+
+impl Setup {
+    fn new(script: Script) -> Setup {
+        Setup {
+            server: Server::start(script),
+            dir: TempDir::new().unwrap(),
+        }
+    }
+
+    /// `gcagg fetch` aimed at the fake, credentials in the environment, nothing else set.
+    fn bare(&self) -> Command {
+        let mut cmd = gcagg();
+        cmd.current_dir(self.dir.path());
+        for var in [
+            "GENESYS_CLIENT_ID",
+            "GENESYS_CLIENT_SECRET",
+            "GENESYSCLOUD_OAUTHCLIENT_ID",
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET",
+            "GENESYS_ENVIRONMENT",
+            "GENESYSCLOUD_REGION",
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        // Waits are decided and reported as in real use, but slept a thousandth as long.
+        cmd.env("GCAGG_WAIT_SCALE", "0.001");
+        cmd.args([
+            "fetch",
+            "--api-base",
+            &self.server.base,
+            "--login-base",
+            &self.server.base,
+        ]);
+        cmd
+    }
+
+    fn with_credentials(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", SECRET);
+        cmd
+    }
+
+    /// A complete sync fetch of one day.
+    fn fetch(&self) -> Command {
+        self.fetch_interval(DAY1)
+    }
+
+    /// A complete sync fetch of `interval`.
+    fn fetch_interval(&self, interval: &str) -> Command {
+        let mut cmd = self.with_credentials();
+        cmd.args(["--interval", interval, "--metrics", "nOffered,tHandle"]);
+        cmd
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must succeed with `--verbose`; returns its stdout and its log.
+fn verbose(cmd: &mut Command) -> (String, String) {
+    let out = cmd.arg("--verbose").output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+/// Runs a command that must fail with `code`; returns its stderr.
+fn failure(cmd: &mut Command, code: i32) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(stderr.starts_with("gcagg: "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+fn body_of(request: &server::Request) -> Value {
+    serde_json::from_str(&request.body).unwrap()
+}
+
+/// The fake's sync page of an interval, as fetch must write it: one line. Removing every
+/// whitespace character is right here because no string of the fake's pages holds one.
+fn sync_line(interval: &str) -> String {
+    let page = server::sync_page(interval, 0);
+    format!("{}\n", page.split_whitespace().collect::<String>())
+}
+
+#[test]
+fn sync_query_writes_the_page_exactly_on_one_line() {
+    let t = Setup::new(Script::default());
+    let out = stdout_of(t.fetch().args([
+        "--granularity",
+        "PT30M",
+        "--group-by",
+        "queueId,mediaType",
+        "--filter",
+        "mediaType=voice",
+        "--filter",
+        "queueId=q1",
+        "--time-zone",
+        "Europe/Paris",
+    ]));
+    // The fake answers pretty-printed; the line keeps every value's spelling (150784.0).
+    assert_eq!(out, sync_line(DAY1));
+    assert!(out.contains("\"sum\":150784.0") && out.contains("0.47586206896551725"));
+    let queries = t.server.requests_to("/aggregates/query");
+    assert_eq!(queries.len(), 1);
+    assert_eq!(
+        body_of(&queries[0]),
+        serde_json::json!({
+            "interval": DAY1, "granularity": "PT30M", "timeZone": "Europe/Paris",
+            "groupBy": ["queueId", "mediaType"], "metrics": ["nOffered", "tHandle"],
+            "filter": {"type": "and", "predicates": [
+                {"type": "dimension", "dimension": "mediaType", "operator": "matches", "value": "voice"},
+                {"type": "dimension", "dimension": "queueId", "operator": "matches", "value": "q1"}]}})
+    );
+    assert_eq!(queries[0].header("authorization"), Some("Bearer tok-1-x9Q7"));
+    assert_eq!(queries[0].header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn token_request_uses_basic_auth_and_a_form_body_once() {
+    let t = Setup::new(Script::default());
+    stdout_of(t.fetch().arg("--async"));
+    let tokens = t.server.requests_to("/oauth/token");
+    assert_eq!(tokens.len(), 1, "one token serves every call");
+    assert_eq!(tokens[0].method, "POST");
+    assert_eq!(tokens[0].body, "grant_type=client_credentials");
+    assert!(tokens[0].header("authorization").unwrap().starts_with("Basic "));
+    assert!(t.server.requests_to("/api/").len() > 3);
+}
+
+#[test]
+fn invalid_client_fails_with_exit_3_and_without_the_secret() {
+    let t = Setup::new(Script::default());
+    let stderr = failure(
+        t.bare()
+            .args(["--interval", DAY1, "--metrics", "nOffered"])
+            .env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", "wrong-Secret-99"),
+        3,
+    );
+    assert!(stderr.contains("400 invalid_client: client not found"), "{stderr}");
+    assert!(!stderr.contains("wrong-Secret-99"));
+    assert!(t.server.requests_to("/api/").is_empty());
+}
+
+#[test]
+fn token_endpoint_rate_limit_is_retried_and_a_tokenless_answer_fails() {
+    let throttled = Reply::json(
+        400,
+        r#"{"error":"invalid_request","description":"rate limit exceeded","error_description":"rate limit exceeded"}"#,
+    );
+    let t = Setup::new(Script::default().fault("/oauth/token", 2, throttled));
+    assert_eq!(stdout_of(&mut t.fetch()), sync_line(DAY1));
+    assert_eq!(t.server.requests_to("/oauth/token").len(), 3);
+
+    let t = Setup::new(Script::default().fault("/oauth/token", 1, Reply::json(200, r#"{"token_type":"bearer"}"#)));
+    let stderr = failure(&mut t.fetch(), 3);
+    assert!(
+        stderr.contains("the token endpoint's answer has no access_token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_credentials_are_a_usage_error() {
+    let t = Setup::new(Script::default());
+    let stderr = failure(t.bare().args(["--interval", DAY1, "--metrics", "nOffered"]), 2);
+    assert!(stderr.contains("GENESYS_CLIENT_ID"), "{stderr}");
+    assert!(t.server.requests().is_empty());
+}
+
+#[test]
+fn credentials_come_from_either_env_scheme_or_dotenv_and_flags_win() {
+    let t = Setup::new(Script::default());
+    let args = ["--interval", DAY1, "--metrics", "nOffered"];
+    let second_scheme = stdout_of(
+        t.bare()
+            .args(args)
+            .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
+            .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", SECRET),
+    );
+    assert_eq!(second_scheme, sync_line(DAY1));
+
+    std::fs::write(
+        t.path(".env"),
+        format!("# OAuth client\nexport GENESYS_CLIENT_ID={CLIENT_ID}\nGENESYS_CLIENT_SECRET=\"{SECRET}\"\n"),
+    )
+    .unwrap();
+    assert_eq!(stdout_of(t.bare().args(args)), sync_line(DAY1));
+
+    // The real environment wins over .env, and flags over both.
+    failure(t.bare().args(args).env("GENESYS_CLIENT_SECRET", "wrong"), 3);
+    let flags = stdout_of(t.bare().args(args).env("GENESYS_CLIENT_SECRET", "wrong").args([
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        SECRET,
+    ]));
+    assert_eq!(flags, sync_line(DAY1));
+}
+
+#[test]
+fn regions_by_code_or_domain_choose_the_hosts() {
+    let t = Setup::new(Script::default());
+    let dry = |region: &str| {
+        let mut cmd = gcagg();
+        cmd.current_dir(t.dir.path())
+            .env_remove("GENESYS_ENVIRONMENT")
+            .env_remove("GENESYSCLOUD_REGION")
+            .args([
+                "fetch",
+                "--interval",
+                DAY1,
+                "--metrics",
+                "nOffered",
+                "--dry-run",
+                "--region",
+                region,
+            ]);
+        stdout_of(&mut cmd)
+    };
+    for region in ["eu_central_2", "eu-central-2", "euc2.pure.cloud"] {
+        let out = dry(region);
+        assert!(
+            out.starts_with("POST https://login.euc2.pure.cloud/oauth/token"),
+            "{out}"
+        );
+        assert!(out.contains("POST https://api.euc2.pure.cloud/api/v2/analytics/conversations/aggregates/query"));
+    }
+    let from_env = stdout_of(
+        gcagg()
+            .current_dir(t.dir.path())
+            .env("GENESYS_ENVIRONMENT", "mypurecloud.ie")
+            .args(["fetch", "--interval", DAY1, "--metrics", "nOffered", "--dry-run"]),
+    );
+    assert!(from_env.contains("https://api.mypurecloud.ie/"), "{from_env}");
+    let mut unknown = gcagg();
+    unknown.current_dir(t.dir.path()).args([
+        "fetch",
+        "--interval",
+        DAY1,
+        "--metrics",
+        "n",
+        "--dry-run",
+        "--region",
+        "us-east-1.mypurecloud.com",
+    ]);
+    assert!(failure(&mut unknown, 2).contains("gcagg regions"));
+}
+
+#[test]
+fn regions_lists_every_region() {
+    let out = stdout_of(gcagg().arg("regions"));
+    assert_eq!(out.lines().count(), 19, "{out}");
+    assert!(out.contains("us-east-1        mypurecloud.com          https://api.mypurecloud.com"));
+    for domain in [
+        "use2.us-gov-pure.cloud",
+        "edee1.eusc-pure.cloud",
+        "mypurecloud.com.au",
+        "apne3.pure.cloud",
+    ] {
+        assert!(out.contains(domain), "{domain}");
+    }
+}
+
+#[test]
+fn dry_run_prints_the_body_and_requests_and_sends_nothing() {
+    let t = Setup::new(Script::default());
+    let out = stdout_of(t.bare().args([
+        "--since",
+        "2d",
+        "--granularity",
+        "PT1H",
+        "--metrics",
+        "nOffered",
+        "--async",
+        "--page-size",
+        "500",
+        "--split",
+        "P1D",
+        "--dry-run",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "POST {}/oauth/token  (client credentials; the token is reused)",
+            t.server.base
+        )
+    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("# chunk ")).count(), 2, "{out}");
+    let jobs = format!("POST {}/api/v2/analytics/conversations/aggregates/jobs", t.server.base);
+    assert_eq!(lines[2], jobs);
+    let body: Value = serde_json::from_str(lines[3]).unwrap();
+    assert_eq!(body["pageSize"], 500);
+    assert_eq!(body["granularity"], "PT1H");
+    // --since ends on a whole hour.
+    assert!(body["interval"].as_str().unwrap().ends_with(":00:00.000Z"), "{body}");
+    assert!(out.contains("/jobs/{jobId}/results"));
+    assert!(t.server.requests().is_empty(), "a dry run sends nothing");
+}
+
+#[test]
+fn query_file_from_stdin_with_flags_replacing_its_fields() {
+    let t = Setup::new(Script::default());
+    let query = r#"{"interval": "2020-01-01T00:00:00Z/2020-01-02T00:00:00Z", "metrics": ["tTalk"],
+                    "views": [{"target": "tAbandon", "name": "short", "function": "rangeBound", "range": {"lt": 5000}}]}"#;
+    stdout_of(
+        t.with_credentials()
+            .args(["--query", "-", "--interval", DAY1, "--kind", "users"])
+            .write_stdin(query),
+    );
+    let requests = t.server.requests_to("/api/v2/analytics/users/aggregates/query");
+    assert_eq!(requests.len(), 1);
+    let body = body_of(&requests[0]);
+    assert_eq!(body["interval"], DAY1);
+    assert_eq!(body["metrics"], serde_json::json!(["tTalk"]));
+    assert_eq!(body["views"][0]["range"]["lt"], 5000);
+}
+
+#[test]
+fn kind_selects_the_family_endpoint() {
+    let t = Setup::new(Script::default());
+    for kind in ["flows", "evaluations", "journeys"] {
+        stdout_of(t.fetch().args(["--kind", kind, "--async"]));
+        assert_eq!(
+            t.server
+                .requests_to(&format!("/analytics/{kind}/aggregates/jobs"))
+                .len(),
+            7,
+            "submit, 3 polls, 3 pages"
+        );
+    }
+    failure(t.fetch().args(["--kind", "../users"]), 2);
+}
+
+#[test]
+fn async_job_is_polled_to_fulfilled_and_its_cursor_followed() {
+    let t = Setup::new(Script {
+        polls_queued: 2,
+        polls_pending: 2,
+        ..Script::default()
+    });
+    let out = stdout_of(t.fetch().args(["--async", "--page-size", "2"]));
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    for (page, line) in lines.iter().enumerate() {
+        assert_eq!(line["results"][0], server::job_result(DAY1, page));
+    }
+    assert_eq!(lines[0]["cursor"], "cur/1");
+    assert!(lines[2].get("cursor").is_none());
+    let submitted = t.server.requests_to("/aggregates/jobs");
+    assert_eq!(submitted[0].method, "POST");
+    assert_eq!(body_of(&submitted[0])["pageSize"], 2);
+    assert_eq!(
+        t.server.requests_to("/aggregates/jobs/job-1").len(),
+        5 + 3,
+        "5 polls, 3 pages"
+    );
+    let results = t.server.requests_to("/results");
+    let cursors: Vec<&str> = results.iter().map(|r| r.query.as_str()).collect();
+    assert_eq!(cursors, ["", "cursor=cur%2F1", "cursor=cur%2F2"]);
+}
+
+#[test]
+fn failed_job_is_an_error_carrying_its_message() {
+    let t = Setup::new(Script {
+        job_end: JobEnd::Failed,
+        ..Script::default()
+    });
+    let stderr = failure(t.fetch().arg("--async"), 3);
+    assert!(
+        stderr.contains("job-1 FAILED: Query exceeded the maximum result size"),
+        "{stderr}"
+    );
+    assert!(t.server.requests_to("/results").is_empty());
+}
+
+#[test]
+fn rate_limit_waits_what_retry_after_says() {
+    let t = Setup::new(
+        Script::default().fault(
+            "/aggregates/query",
+            1,
+            Reply::error(
+                429,
+                "too.many.requests",
+                "Rate limit exceeded the maximum. Retry the request in [7] seconds",
+            )
+            .header("Retry-After", "7")
+            .header("inin-ratelimit-reset", "40"),
+        ),
+    );
+    let (stdout, stderr) = verbose(&mut t.fetch());
+    assert_eq!(stdout, sync_line(DAY1));
+    assert!(
+        stderr.contains("(wait from Retry-After); retry 1/5 in 7.0s"),
+        "{stderr}"
+    );
+    assert_eq!(t.server.requests_to("/aggregates/query").len(), 2);
+}
+
+#[test]
+fn rate_limit_without_retry_after_waits_for_the_window_reset() {
+    let t = Setup::new(Script::default().fault(
+        "/aggregates/query",
+        1,
+        Reply::error(429, "too.many.requests", "Rate limit exceeded").header("inin-ratelimit-reset", "3"),
+    ));
+    let (stdout, stderr) = verbose(&mut t.fetch());
+    assert_eq!(stdout, sync_line(DAY1));
+    assert!(
+        stderr.contains("(wait from inin-ratelimit-reset); retry 1/5 in 3.0s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn service_unavailable_bursts_are_retried_with_backoff() {
+    let unavailable = Reply::error(503, "service.unavailable", "Service Unavailable");
+    let script = Script::default().fault("/aggregates/query", 3, unavailable).fault(
+        "/aggregates/query",
+        1,
+        Reply::json(504, ""),
+    );
+    let t = Setup::new(script);
+    let (stdout, stderr) = verbose(&mut t.fetch());
+    assert_eq!(stdout, sync_line(DAY1));
+    assert_eq!(t.server.requests_to("/aggregates/query").len(), 5);
+    assert!(stderr.contains("(wait from backoff); retry 4/5"), "{stderr}");
+}
+
+#[test]
+fn max_retries_bounds_the_retries() {
+    let t = Setup::new(Script::default().fault(
+        "/aggregates/query",
+        4,
+        Reply::error(503, "service.unavailable", "Try later"),
+    ));
+    let stderr = failure(t.fetch().args(["--max-retries", "2"]), 3);
+    assert!(
+        stderr.contains(
+            "503 service.unavailable: Try later (contextId ctx-503-service.unavailable); gave up after 2 retries"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(t.server.requests_to("/aggregates/query").len(), 3);
+}
+
+#[test]
+fn broken_connections_are_retried_without_duplicating_a_page() {
+    let script = Script::default().fault("/aggregates/query", 1, Reply::HangUp).fault(
+        "/aggregates/query",
+        1,
+        Reply::CutShort(server::sync_page(DAY1, 0)),
+    );
+    let t = Setup::new(script);
+    assert_eq!(stdout_of(&mut t.fetch()), sync_line(DAY1));
+    assert_eq!(t.server.requests_to("/aggregates/query").len(), 3);
+}
+
+#[test]
+fn token_expired_mid_run_is_replaced_once() {
+    let t = Setup::new(Script {
+        revoke_after: Some(2),
+        ..Script::default()
+    });
+    let out = stdout_of(t.fetch().arg("--async"));
+    assert_eq!(out.lines().count(), 3);
+    assert_eq!(t.server.requests_to("/oauth/token").len(), 2);
+    let refused: Vec<_> = t
+        .server
+        .requests_to("/api/")
+        .into_iter()
+        .filter(|r| r.header("authorization") == Some("Bearer tok-1-x9Q7"))
+        .collect();
+    assert_eq!(refused.len(), 3, "two accepted, one refused with 401");
+}
+
+#[test]
+fn a_second_401_after_a_new_token_fails() {
+    let t = Setup::new(Script::default().fault(
+        "/aggregates/query",
+        2,
+        Reply::error(401, "bad.credentials", "Invalid login credentials."),
+    ));
+    let stderr = failure(&mut t.fetch(), 3);
+    assert!(
+        stderr.contains("401 bad.credentials: Invalid login credentials."),
+        "{stderr}"
+    );
+    assert_eq!(t.server.requests_to("/oauth/token").len(), 2);
+}
+
+#[test]
+fn short_lived_tokens_are_renewed_before_they_expire() {
+    let t = Setup::new(Script {
+        expires_in: 0,
+        ..Script::default()
+    });
+    stdout_of(t.fetch().arg("--async"));
+    let api_calls = t.server.requests_to("/api/").len();
+    assert_eq!(t.server.requests_to("/oauth/token").len(), api_calls);
+}
+
+#[test]
+fn client_errors_fail_at_once_with_status_code_message_and_context() {
+    for (status, code) in [(400, "bad.request"), (404, "not.found")] {
+        let t = Setup::new(Script::default().fault(
+            "/aggregates/query",
+            1,
+            Reply::error(
+                status,
+                code,
+                "Interval must be 'yyyy-MM-ddThh:mm:ss/yyyy-MM-ddThh:mm:ss'",
+            ),
+        ));
+        let stderr = failure(&mut t.fetch(), 3);
+        assert!(
+            stderr.contains(&format!(
+                "/aggregates/query: {status} {code}: Interval must be 'yyyy-MM-ddThh:mm:ss/yyyy-MM-ddThh:mm:ss' (contextId ctx-{status}-{code})"
+            )),
+            "{stderr}"
+        );
+        assert_eq!(
+            t.server.requests_to("/aggregates/query").len(),
+            1,
+            "no retry of a {status}"
+        );
+    }
+}
+
+#[test]
+fn forbidden_names_the_permission_needed() {
+    for (kind, permission) in [
+        ("conversations", "analytics:conversationAggregate:view"),
+        ("users", "analytics:userAggregate:view"),
+        ("flows", "analytics:flowAggregate:view"),
+    ] {
+        let t = Setup::new(Script::default().fault(
+            "/aggregates/query",
+            1,
+            Reply::error(
+                403,
+                "missing.any.permissions",
+                "You are missing the following permission(s)",
+            ),
+        ));
+        let stderr = failure(t.fetch().args(["--kind", kind]), 3);
+        assert!(stderr.contains("403 missing.any.permissions"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("needs the permission {permission}")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn split_chunks_come_out_in_order_with_concurrency() {
+    let t = Setup::new(Script {
+        slow_first: Duration::from_millis(400),
+        hold_until_in_flight: 2,
+        ..Script::default()
+    });
+    let out = stdout_of(
+        t.fetch_interval(THREE_DAYS)
+            .args(["--split", "P1D", "--concurrency", "3"]),
+    );
+    let days = [
+        DAY1,
+        "2024-05-02T00:00:00.000Z/2024-05-03T00:00:00.000Z",
+        "2024-05-03T00:00:00.000Z/2024-05-04T00:00:00.000Z",
+    ];
+    let expected: String = days.iter().map(|d| sync_line(d)).collect();
+    assert_eq!(out, expected);
+    let mut asked: Vec<String> = t
+        .server
+        .requests_to("/aggregates/query")
+        .iter()
+        .map(|r| body_of(r)["interval"].as_str().unwrap().to_owned())
+        .collect();
+    asked.sort();
+    assert_eq!(asked, days);
+    assert!(
+        t.server.most_queries_at_once() >= 2,
+        "the slow first chunk did not hold up the others"
+    );
+}
+
+fn manifest(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("_manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn output_dir_gets_a_file_per_chunk_and_a_manifest() {
+    let t = Setup::new(Script::default());
+    let out = t.path("pull/");
+    stdout_of(
+        t.fetch_interval(THREE_DAYS)
+            .args(["--split", "P1D", "--concurrency", "2", "-o"])
+            .arg(&out),
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "_manifest.json",
+            "chunk-00000.ndjson",
+            "chunk-00001.ndjson",
+            "chunk-00002.ndjson"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("chunk-00001.ndjson")).unwrap(),
+        sync_line("2024-05-02T00:00:00.000Z/2024-05-03T00:00:00.000Z")
+    );
+    let m = manifest(&out);
+    assert_eq!(m["kind"], "conversations");
+    assert_eq!(m["api_base"], t.server.base.as_str());
+    assert_eq!(m["query"]["interval"], THREE_DAYS);
+    let chunks = m["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 3);
+    for c in chunks {
+        assert_eq!(
+            (c["complete"].as_bool(), c["pages"].as_u64(), c["rows"].as_u64()),
+            (Some(true), Some(1), Some(2))
+        );
+        assert!(c["fetched_at"].as_str().unwrap().ends_with('Z'));
+    }
+}
+
+#[test]
+fn resume_fetches_only_the_chunks_still_missing() {
+    let t = Setup::new(Script {
+        broken_interval: Some("2024-05-03"),
+        ..Script::default()
+    });
+    let out = t.path("pull");
+    let pull = || {
+        let mut cmd = t.fetch_interval(THREE_DAYS);
+        cmd.args(["--split", "P1D", "-o"]).arg(format!("{}/", out.display()));
+        cmd
+    };
+    let queried = || -> Vec<String> {
+        let queries = t.server.requests_to("/aggregates/query");
+        queries
+            .iter()
+            .map(|r| body_of(r)["interval"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(failure(&mut pull(), 3).contains("chunk 3/3"));
+    let complete = |m: Value| -> Vec<bool> {
+        let chunks = m["chunks"].as_array().unwrap().clone();
+        chunks.iter().map(|c| c["complete"].as_bool().unwrap()).collect()
+    };
+    assert_eq!(complete(manifest(&out)), [true, true, false]);
+    assert_eq!(queried().len(), 3);
+
+    // The API is healthy again.
+    t.server.script().broken_interval = None;
+    // Without --resume an earlier fetch is not overwritten; another query cannot resume it.
+    assert!(failure(&mut pull(), 2).contains("--resume"));
+    assert!(failure(pull().args(["--metrics", "nOffered", "--resume"]), 2).contains("the query differs"));
+    assert_eq!(queried().len(), 3);
+
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(queried()[3..], ["2024-05-03T00:00:00.000Z/2024-05-04T00:00:00.000Z"]);
+    assert_eq!(complete(manifest(&out)), [true, true, true]);
+
+    // All complete: a further resume calls nothing at all, not even the token endpoint.
+    let before = t.server.requests().len();
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(t.server.requests().len(), before);
+
+    // A complete chunk whose file is gone is fetched again, and only that one.
+    std::fs::remove_file(out.join("chunk-00000.ndjson")).unwrap();
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(queried()[4..], [DAY1]);
+
+    let rows = stdout_of(gcagg().arg("flatten").arg(&out));
+    assert_eq!(rows.lines().count(), 6);
+}
+
+#[test]
+fn output_file_appears_only_when_complete() {
+    let t = Setup::new(Script {
+        broken_interval: Some("2024-05-02"),
+        ..Script::default()
+    });
+    let file = t.path("pages.ndjson");
+    failure(
+        t.fetch_interval(THREE_DAYS).args(["--split", "P1D", "-o"]).arg(&file),
+        3,
+    );
+    assert!(!file.exists());
+    let leftovers = std::fs::read_dir(t.dir.path()).unwrap().count();
+    assert_eq!(leftovers, 0, "no temporary file is left behind");
+    stdout_of(t.fetch().arg("-o").arg(&file));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), sync_line(DAY1));
+}
+
+#[test]
+fn fetch_piped_into_flatten_gives_the_rows_of_the_data() {
+    let t = Setup::new(Script::default());
+    let pages = stdout_of(
+        t.fetch_interval("2024-05-01T00:00:00Z/2024-05-03T00:00:00Z")
+            .args(["--split", "P1D"]),
+    );
+    let rows = stdout_of(gcagg().args(["flatten", "--format", "csv"]).write_stdin(pages));
+    // Per day d: queue q1 offered 10+d, handled d times (sum 150784.0); q2 the service level.
+    let expected = "\
+queueId,mediaType,interval_start,interval_end,nOffered_count,tHandle_max,tHandle_min,tHandle_count,tHandle_sum,oServiceLevel_ratio,oServiceLevel_numerator,oServiceLevel_denominator,oServiceLevel_target
+q1,voice,2024-05-01T00:00:00.000Z,2024-05-02T00:00:00.000Z,11,451577,2324,1,150784.0,0,0,0,0
+q2,,2024-05-01T00:00:00.000Z,2024-05-02T00:00:00.000Z,0,0,0,0,0,0.47586206896551725,414,870,0.8
+q1,voice,2024-05-02T00:00:00.000Z,2024-05-03T00:00:00.000Z,12,451577,2324,2,150784.0,0,0,0,0
+q2,,2024-05-02T00:00:00.000Z,2024-05-03T00:00:00.000Z,0,0,0,0,0,0.47586206896551725,414,870,0.8
+";
+    assert_eq!(rows, expected);
+}
+
+#[test]
+fn pages_larger_than_ten_megabytes_are_streamed_whole() {
+    let t = Setup::new(Script {
+        padding_results: 80_000,
+        ..Script::default()
+    });
+    let out = stdout_of(&mut t.fetch());
+    assert!(out.len() > 10 * 1024 * 1024, "{} bytes", out.len());
+    assert_eq!(out.lines().count(), 1);
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["results"].as_array().unwrap().len(), 80_002);
+}
+
+#[test]
+fn secret_and_tokens_never_appear_in_verbose_logs_or_errors() {
+    use base64::Engine;
+    let script = Script {
+        revoke_after: Some(1),
+        ..Script::default()
+    }
+    .fault(
+        "/aggregates/jobs",
+        1,
+        Reply::error(429, "too.many.requests", "Slow down").header("Retry-After", "1"),
+    );
+    let t = Setup::new(script);
+    let ok = t.fetch().args(["--async", "--verbose"]).output().unwrap();
+    // A wrong client id: the token endpoint refuses it; the secret must not be echoed.
+    let bad = Setup::new(Script::default())
+        .bare()
+        .args(["--interval", DAY1, "--metrics", "nOffered", "--verbose"])
+        .args(["--client-id", "nobody", "--client-secret", SECRET])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(3));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{SECRET}"));
+    for out in [&ok, &bad] {
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            for secret in [SECRET, "x9Q7", basic.as_str()] {
+                assert!(!text.contains(secret), "{secret} leaked: {text}");
+            }
+        }
+    }
+    let log = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{log}");
+    assert!(log.contains("(Authorization: Basic <redacted>)"), "{log}");
+    assert!(log.contains("(Authorization: Bearer <redacted>)"), "{log}");
+    assert!(log.contains("401: the token was refused"), "{log}");
+}
+
+#[test]
+fn every_request_has_a_timeout() {
+    let t = Setup::new(Script {
+        slow_first: Duration::from_secs(4),
+        ..Script::default()
+    });
+    let stderr = failure(t.fetch().args(["--timeout", "1", "--max-retries", "1"]), 3);
+    assert!(stderr.contains("no complete answer within --timeout 1"), "{stderr}");
+    assert!(stderr.contains("gave up after 1 retry"), "{stderr}");
+}
+
+#[test]
+fn quiet_keeps_stderr_empty_through_retries() {
+    let t = Setup::new(Script::default().fault(
+        "/aggregates/query",
+        1,
+        Reply::error(503, "service.unavailable", "Try later"),
+    ));
+    t.fetch().arg("--quiet").assert().success().stderr("");
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let t = Setup::new(Script::default());
+    let cases: &[&[&str]] = &[
+        &["--since", "yesterday", "--metrics", "nOffered"],
+        &["--since", "1d", "--interval", DAY1, "--metrics", "nOffered"],
+        &["--interval", DAY1],
+        &["--metrics", "nOffered"],
+        &["--interval", DAY1, "--metrics", "nOffered", "--page-size", "10"],
+        &[
+            "--interval",
+            "today/tomorrow",
+            "--metrics",
+            "nOffered",
+            "--split",
+            "P1D",
+        ],
+        &["--interval", DAY1, "--metrics", "nOffered", "--split", "1 day"],
+        &["--interval", DAY1, "--metrics", "nOffered", "--filter", "queueId"],
+        &["--interval", DAY1, "--metrics", "nOffered", "--resume"],
+        &["--interval", DAY1, "--metrics", "nOffered", "--concurrency", "0"],
+    ];
+    for args in cases {
+        let out = t.with_credentials().args(*args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(t.server.requests().is_empty());
+}

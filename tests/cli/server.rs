@@ -1,0 +1,517 @@
+//! A fake Genesys Cloud API for the fetch tests, on 127.0.0.1 and an ephemeral port.
+//!
+//! It behaves as GENESYS-API.md describes the real one: the OAuth token endpoint (Basic
+//! auth, form body, `400 invalid_client`), bearer-token checks with `401`, the sync
+//! aggregates query, async jobs that go QUEUED -> PENDING -> FULFILLED (or FAILED) and serve
+//! cursor pages, rate-limit headers on every answer. A test scripts the rest: faults served
+//! in order to the paths they name (429 with `Retry-After`, 503 bursts, error bodies, hang-ups,
+//! bodies cut short), tokens revoked after some calls, slow or huge pages. Every request is
+//! recorded for the test to inspect. HTTP/1.1 by hand: one request per connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The OAuth client the fake accepts.
+pub const CLIENT_ID: &str = "test-client-id";
+/// Its secret: no test output may ever contain it.
+pub const SECRET: &str = "S3cret-never-printed-42";
+
+/// A request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// An answer to send, or a way to fail.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Close the connection without answering.
+    HangUp,
+    /// Send the headers and half the body, then close.
+    CutShort(String),
+}
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<String>) -> Reply {
+        Reply::Answer {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        if let Reply::Answer { headers, .. } = &mut self {
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// An API error body shaped like the real one.
+    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+        Reply::json(
+            status,
+            json!({"message": message, "code": code, "status": status, "messageWithParams": message,
+                   "messageParams": {}, "contextId": format!("ctx-{status}-{code}"), "details": [], "errors": []})
+            .to_string(),
+        )
+    }
+}
+
+/// How a job ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JobEnd {
+    Fulfilled,
+    Failed,
+}
+
+/// What the fake is scripted to do.
+#[derive(Debug)]
+pub struct Script {
+    /// `expires_in` of the tokens it gives.
+    pub expires_in: u64,
+    /// After this many API calls with a token, every token given so far stops working.
+    pub revoke_after: Option<usize>,
+    /// Faults served in order: the first whose path fragment matches a request answers it.
+    pub faults: VecDeque<(String, Reply)>,
+    /// Pages of each async job's results.
+    pub job_pages: usize,
+    pub job_end: JobEnd,
+    /// Polls a job stays QUEUED, then PENDING, before it ends.
+    pub polls_queued: usize,
+    pub polls_pending: usize,
+    /// Sync answers to the first chunk are delayed this long (the others are not).
+    pub slow_first: Duration,
+    /// Pad each sync page with this many extra results (a large page).
+    pub padding_results: usize,
+    /// Sync queries whose interval starts with this answer 500.
+    pub broken_interval: Option<&'static str>,
+    /// Hold each sync query (for up to 2 s) until this many are in flight at once, so a
+    /// concurrent client shows its concurrency however the threads are scheduled.
+    pub hold_until_in_flight: usize,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            expires_in: 86_400,
+            revoke_after: None,
+            faults: VecDeque::new(),
+            job_pages: 3,
+            job_end: JobEnd::Fulfilled,
+            polls_queued: 1,
+            polls_pending: 1,
+            slow_first: Duration::ZERO,
+            padding_results: 0,
+            broken_interval: None,
+            hold_until_in_flight: 0,
+        }
+    }
+}
+
+impl Script {
+    /// Adds `reply` as the next `times` answers to requests whose path holds `path`.
+    pub fn fault(mut self, path: &str, times: usize, reply: Reply) -> Script {
+        for _ in 0..times {
+            self.faults.push_back((path.to_owned(), reply.clone()));
+        }
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Request>,
+    tokens_given: usize,
+    valid_tokens: Vec<String>,
+    calls_with_token: usize,
+    jobs: HashMap<String, (Value, usize)>,
+    /// Sync queries being answered now, and the most at once.
+    queries_in_flight: usize,
+    most_queries_at_once: usize,
+}
+
+struct Fake {
+    script: Mutex<Script>,
+    state: Mutex<State>,
+}
+
+/// A running fake API.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`, for `--api-base` and `--login-base`.
+    pub base: String,
+    fake: Arc<Fake>,
+}
+
+impl Server {
+    pub fn start(script: Script) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let fake = Arc::new(Fake {
+            script: Mutex::new(script),
+            state: Mutex::new(State::default()),
+        });
+        let serving = Arc::clone(&fake);
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let fake = Arc::clone(&serving);
+                thread::spawn(move || fake.serve(stream));
+            }
+        });
+        Server { base, fake }
+    }
+
+    /// The script, to change while the server runs.
+    pub fn script(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.fake.script.lock().unwrap()
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.fake.state.lock().unwrap().requests.clone()
+    }
+
+    /// The most sync queries the fake was answering at the same time.
+    pub fn most_queries_at_once(&self) -> usize {
+        self.fake.state.lock().unwrap().most_queries_at_once
+    }
+
+    /// Requests whose path contains `fragment`.
+    pub fn requests_to(&self, fragment: &str) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.contains(fragment))
+            .collect()
+    }
+}
+
+impl Fake {
+    fn serve(&self, mut stream: TcpStream) {
+        let Some(request) = read_request(&mut stream) else {
+            return;
+        };
+        self.state.lock().unwrap().requests.push(request.clone());
+        let reply = self.reply(&request);
+        let _ = write_reply(&mut stream, reply);
+    }
+
+    fn reply(&self, req: &Request) -> Reply {
+        let fault = {
+            let mut script = self.script.lock().unwrap();
+            let at = script
+                .faults
+                .iter()
+                .position(|(path, _)| req.path.contains(path.as_str()));
+            at.and_then(|i| script.faults.remove(i)).map(|(_, reply)| reply)
+        };
+        if let Some(reply) = fault {
+            return reply;
+        }
+        if req.path == "/oauth/token" {
+            return self.token(req);
+        }
+        if !self.authorized(req) {
+            return Reply::error(401, "bad.credentials", "Invalid login credentials.");
+        }
+        let reply = self.api(req);
+        match reply {
+            Reply::Answer { .. } => reply
+                .header("inin-ratelimit-count", "1")
+                .header("inin-ratelimit-allowed", "300")
+                .header("inin-ratelimit-reset", "60")
+                .header("ININ-Correlation-Id", "corr-1"),
+            other => other,
+        }
+    }
+
+    fn token(&self, req: &Request) -> Reply {
+        use base64::Engine;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{SECRET}"))
+        );
+        let form = req.header("content-type") == Some("application/x-www-form-urlencoded");
+        if req.method != "POST" || !form || req.body != "grant_type=client_credentials" {
+            return Reply::json(
+                400,
+                r#"{"error":"invalid_request","description":"grant_type is required","error_description":"grant_type is required"}"#,
+            );
+        }
+        if req.header("authorization") != Some(expected.as_str()) {
+            return Reply::json(
+                400,
+                r#"{"error":"invalid_client","description":"client not found","error_description":"client not found"}"#,
+            );
+        }
+        let mut state = self.state.lock().unwrap();
+        state.tokens_given += 1;
+        let token = format!("tok-{}-x9Q7", state.tokens_given);
+        state.valid_tokens.push(token.clone());
+        let expires_in = self.script.lock().unwrap().expires_in;
+        Reply::json(
+            200,
+            json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in}).to_string(),
+        )
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let revoke_after = self.script.lock().unwrap().revoke_after;
+        let mut state = self.state.lock().unwrap();
+        let token = req.header("authorization").and_then(|a| a.strip_prefix("Bearer "));
+        if !token.is_some_and(|t| state.valid_tokens.iter().any(|v| v == t)) {
+            return false;
+        }
+        state.calls_with_token += 1;
+        if revoke_after == Some(state.calls_with_token) {
+            // The token expires server-side, sooner than its expires_in said.
+            state.valid_tokens.clear();
+        }
+        true
+    }
+
+    fn api(&self, req: &Request) -> Reply {
+        let Some(rest) = req.path.strip_prefix("/api/v2/analytics/") else {
+            return Reply::error(404, "not.found", "The requested resource was not found.");
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        match (req.method.as_str(), parts.as_slice()) {
+            ("POST", [_, "aggregates", "query"]) => {
+                self.count_query(1);
+                self.hold();
+                let reply = self.sync_query(req);
+                self.count_query(-1);
+                reply
+            }
+            ("POST", [_, "aggregates", "jobs"]) => {
+                let Ok(body) = serde_json::from_str::<Value>(&req.body) else {
+                    return Reply::error(400, "bad.request", "Invalid JSON");
+                };
+                let mut state = self.state.lock().unwrap();
+                let id = format!("job-{}", state.jobs.len() + 1);
+                state.jobs.insert(id.clone(), (body, 0));
+                Reply::json(202, json!({ "jobId": id }).to_string())
+            }
+            ("GET", [_, "aggregates", "jobs", id]) => self.job_state(id),
+            ("GET", [_, "aggregates", "jobs", id, "results"]) => self.job_page(id, &req.query),
+            _ => Reply::error(404, "not.found", "The requested resource was not found."),
+        }
+    }
+
+    fn count_query(&self, change: isize) {
+        let mut state = self.state.lock().unwrap();
+        state.queries_in_flight = state.queries_in_flight.saturating_add_signed(change);
+        state.most_queries_at_once = state.most_queries_at_once.max(state.queries_in_flight);
+    }
+
+    fn hold(&self) {
+        let wanted = self.script.lock().unwrap().hold_until_in_flight;
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.state.lock().unwrap().queries_in_flight < wanted && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn sync_query(&self, req: &Request) -> Reply {
+        let Ok(body) = serde_json::from_str::<Value>(&req.body) else {
+            return Reply::error(400, "bad.request", "Invalid JSON");
+        };
+        let interval = body["interval"].as_str().unwrap_or_default().to_owned();
+        let (slow, padding, broken) = {
+            let script = self.script.lock().unwrap();
+            (script.slow_first, script.padding_results, script.broken_interval)
+        };
+        if broken.is_some_and(|b| interval.starts_with(b)) {
+            return Reply::error(500, "internal.server.error", "The server encountered an error.");
+        }
+        if interval.starts_with(FIRST_DAY) {
+            thread::sleep(slow);
+        }
+        // Real answers may be pretty-printed: fetch must turn them into one line.
+        Reply::json(200, sync_page(&interval, padding))
+    }
+
+    fn job_state(&self, id: &str) -> Reply {
+        let script = self.script.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        let Some((_, polls)) = state.jobs.get_mut(id) else {
+            return Reply::error(404, "not.found", "Job not found");
+        };
+        *polls += 1;
+        let state = if *polls <= script.polls_queued {
+            json!({"state": "QUEUED"})
+        } else if *polls <= script.polls_queued + script.polls_pending {
+            json!({"state": "PENDING"})
+        } else if script.job_end == JobEnd::Failed {
+            json!({"state": "FAILED", "errorMessage": "Query exceeded the maximum result size"})
+        } else {
+            json!({"state": "FULFILLED"})
+        };
+        let mut answer = state;
+        answer["submissionDate"] = json!("2024-05-01T00:00:00Z");
+        answer["expirationDate"] = json!("2024-05-02T00:00:00Z");
+        Reply::json(200, answer.to_string())
+    }
+
+    fn job_page(&self, id: &str, query: &str) -> Reply {
+        let pages = self.script.lock().unwrap().job_pages;
+        let state = self.state.lock().unwrap();
+        let Some((body, _)) = state.jobs.get(id) else {
+            return Reply::error(404, "not.found", "Job not found");
+        };
+        let interval = body["interval"].as_str().unwrap_or_default();
+        let page: usize = match query.strip_prefix("cursor=") {
+            None => 0,
+            // Cursors are opaque strings with characters that need encoding.
+            Some(c) => c
+                .replace("%2F", "/")
+                .trim_start_matches("cur/")
+                .parse()
+                .unwrap_or(usize::MAX),
+        };
+        if page >= pages {
+            return Reply::error(400, "invalid.cursor", "The cursor is invalid");
+        }
+        let mut answer = json!({"results": [job_result(interval, page)]});
+        if page + 1 < pages {
+            answer["cursor"] = json!(format!("cur/{}", page + 1));
+        }
+        Reply::json(200, answer.to_string())
+    }
+}
+
+/// The first day of the tests' intervals (its chunk can be made slow).
+pub const FIRST_DAY: &str = "2024-05-01";
+
+/// The two-digit day of an interval's start, e.g. `01`.
+fn day(interval: &str) -> u64 {
+    interval.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(0)
+}
+
+/// The sync answer for an interval, pretty-printed as a real answer may be, keys in the
+/// API's order: two queues, numbers that follow from the start day, `padding` more queues.
+/// No string in it holds whitespace.
+pub fn sync_page(interval: &str, padding: usize) -> String {
+    let d = day(interval);
+    let mut results = vec![
+        format!(
+            r#"    {{ "group": {{ "queueId": "q1", "mediaType": "voice" }},
+      "data": [ {{ "interval": "{interval}",
+		"metrics": [ {{ "metric": "nOffered", "stats": {{ "count": {} }} }},
+                     {{ "metric": "tHandle", "stats": {{ "max": 451577, "min": 2324, "count": {d}, "sum": 150784.0 }} }} ] }} ] }}"#,
+            10 + d
+        ),
+        format!(
+            r#"    {{ "group": {{ "queueId": "q2" }},
+      "data": [ {{ "interval": "{interval}",
+        "metrics": [ {{ "metric": "oServiceLevel",
+                       "stats": {{ "ratio": 0.47586206896551725, "numerator": 414, "denominator": 870, "target": 0.8 }} }} ] }} ] }}"#
+        ),
+    ];
+    results.extend((0..padding).map(|i| {
+        format!(
+            r#"    {{ "group": {{ "queueId": "pad-{i:06}" }}, "data": [ {{ "interval": "{interval}", "metrics": [ {{ "metric": "nOffered", "stats": {{ "count": {i} }} }} ] }} ] }}"#
+        )
+    }));
+    format!("{{\r\n  \"results\": [\n{}\n  ]\n}}\n", results.join(",\n"))
+}
+
+/// Result `page` of an async job: one queue per page.
+pub fn job_result(interval: &str, page: usize) -> Value {
+    json!({"group": {"queueId": format!("jq{page}")},
+           "data": [{"interval": interval, "metrics": [{"metric": "nOffered", "stats": {"count": page + 1}}]}]})
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut words = line.split_whitespace();
+    let (method, target) = (words.next()?.to_owned(), words.next()?.to_owned());
+    let mut headers = HashMap::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+    }
+    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (target, String::new()),
+    };
+    Some(Request {
+        method,
+        path,
+        query,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
+    let (status, headers, body, cut) = match reply {
+        Reply::HangUp => return Ok(()),
+        Reply::Answer { status, headers, body } => (status, headers, body, false),
+        Reply::CutShort(body) => (200, Vec::new(), body, true),
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reason(status),
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    let sent = if cut {
+        &body.as_bytes()[..body.len() / 2]
+    } else {
+        body.as_bytes()
+    };
+    stream.write_all(sent)?;
+    stream.flush()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
