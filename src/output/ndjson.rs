@@ -10,9 +10,9 @@ use crate::columns::{ColumnId, Columns};
 pub struct NdjsonWriter {
     out: Output,
     block: Vec<u8>,
-    /// The current (or last) row, without its closing brace.
-    line: Vec<u8>,
-    /// Where each cell of `line` ends.
+    /// Where the last row starts in `block`.
+    last: usize,
+    /// Where each cell of the last row ends, from the row's start.
     ends: Vec<usize>,
 }
 
@@ -22,7 +22,7 @@ impl NdjsonWriter {
         NdjsonWriter {
             out,
             block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
-            line: Vec::new(),
+            last: 0,
             ends: Vec::new(),
         }
     }
@@ -30,31 +30,36 @@ impl NdjsonWriter {
 
 impl RowWriter for NdjsonWriter {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
-        // The shared cells render as in the last row: keep that part of the line.
+        let block = &mut self.block;
+        // The shared cells render as in the last row, which is still in the block: copy
+        // that part, then render the rest in place.
         let keep = shared.min(self.ends.len());
-        self.line.truncate(if keep == 0 { 0 } else { self.ends[keep - 1] });
-        self.ends.truncate(keep);
+        let start = block.len();
         if keep == 0 {
-            self.line.push(b'{');
+            block.push(b'{');
+        } else {
+            block.extend_from_within(self.last..self.last + self.ends[keep - 1]);
         }
-        let line = &mut self.line;
+        self.ends.truncate(keep);
         for (i, &(id, cell)) in cells.iter().enumerate().skip(keep) {
             if i > 0 {
-                line.push(b',');
+                block.push(b',');
             }
-            line.extend_from_slice(&columns.get(id).json_key);
+            block.extend_from_slice(&columns.get(id).json_key);
             match cell {
-                Cell::Text(s) => write_json_string(line, s),
-                Cell::Raw(s) => line.extend_from_slice(s.as_bytes()),
-                Cell::Null => line.extend_from_slice(b"null"),
+                Cell::Text(s) => write_json_string(block, s),
+                Cell::Raw(s) => block.extend_from_slice(s.as_bytes()),
+                Cell::Null => block.extend_from_slice(b"null"),
             }
-            self.ends.push(line.len());
+            self.ends.push(block.len() - start);
         }
-        self.block.extend_from_slice(line);
-        self.block.extend_from_slice(b"}\n");
-        if self.block.len() >= BLOCK {
-            self.out.write_all(&self.block)?;
-            self.block.clear();
+        block.extend_from_slice(b"}\n");
+        self.last = start;
+        if block.len() >= BLOCK {
+            self.out.write_all(&block[..start])?;
+            // Keep the last row at the front: the next row may share its head.
+            block.drain(..start);
+            self.last = 0;
         }
         Ok(())
     }

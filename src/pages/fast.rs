@@ -610,13 +610,13 @@ fn metric_list<'a>(
     } else {
         ("an array of metrics", "a metric (an object with `metric` and `stats`)")
     };
-    let name_key = if view { "name" } else { "metric" };
     p.array_or_null(expected, |p| {
         let start = stats.len();
         let mut name = None;
         let mut qualifier = None;
         p.object(each, |p, key| {
-            if key == name_key {
+            // Constant comparisons compile to a few loads; a runtime key would call memcmp.
+            if (view && key == "name") || (!view && key == "metric") {
                 name = p.opt_string()?;
                 Ok(())
             } else if key == "qualifier" && !view {
