@@ -9,8 +9,7 @@
 use std::borrow::Cow;
 
 use super::{
-    excerpt, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar, Scratch, Shape,
-    Stat,
+    excerpt, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar, Scratch, Stat,
 };
 
 /// Parses one page (which starts with `{`) and hands its entities to `sink`.
@@ -557,14 +556,7 @@ fn data<'a>(
 ) -> Step<()> {
     p.array_or_null("an array of data points", |p| {
         let interval = point(p, metrics, stats)?;
-        let entity = Entity {
-            shape: Shape::Api,
-            group,
-            interval: interval.as_deref(),
-            id: None,
-            metrics,
-            stats,
-        };
+        let entity = Entity::api(group, interval.as_deref(), metrics, stats);
         deliver(p, sink, &entity)
     })
 }
@@ -683,14 +675,7 @@ fn tutorial_entity<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut
             _ => p.skip(),
         },
     )?;
-    let entity = Entity {
-        shape: Shape::Tutorial,
-        group,
-        interval: None,
-        id: (id != Scalar::Null).then_some(&id),
-        metrics,
-        stats,
-    };
+    let entity = Entity::tutorial(group, &id, metrics, stats);
     deliver(p, sink, &entity)
 }
 

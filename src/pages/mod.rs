@@ -98,6 +98,43 @@ pub struct Entity<'a> {
     pub stats: &'a [Stat<'a>],
 }
 
+impl<'a> Entity<'a> {
+    /// An entity of the API shape: one `data[]` element of a result.
+    fn api(
+        group: &'a [GroupEntry<'a>],
+        interval: Option<&'a str>,
+        metrics: &'a [Metric<'a>],
+        stats: &'a [Stat<'a>],
+    ) -> Self {
+        Entity {
+            shape: Shape::Api,
+            group,
+            interval,
+            id: None,
+            metrics,
+            stats,
+        }
+    }
+
+    /// An entity of the tutorial shape; a null `id` is no id.
+    fn tutorial(
+        group: &'a [GroupEntry<'a>],
+        id: &'a Scalar<'a>,
+        metrics: &'a [Metric<'a>],
+        stats: &'a [Stat<'a>],
+    ) -> Self {
+        let id = (*id != Scalar::Null).then_some(id);
+        Entity {
+            shape: Shape::Tutorial,
+            group,
+            interval: None,
+            id,
+            metrics,
+            stats,
+        }
+    }
+}
+
 /// Receives entities as they are parsed.
 pub trait EntitySink {
     /// Takes one entity; an error stops the parse and is reported at this entity's position.

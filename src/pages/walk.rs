@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::{
     excerpt, is_number, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar,
-    Scratch, Shape, Stat,
+    Scratch, Stat,
 };
 
 /// Walks one page read from `reader`, which must start at the page's `{`.
@@ -404,14 +404,7 @@ impl<'de> Visitor<'de> for DataSeed<'_, '_, '_, 'de> {
             let Some(interval) = seq.next_element_seed(point)? else {
                 return Ok(());
             };
-            let entity = Entity {
-                shape: Shape::Api,
-                group: self.group,
-                interval: interval.as_deref(),
-                id: None,
-                metrics: self.metrics,
-                stats: self.stats,
-            };
+            let entity = Entity::api(self.group, interval.as_deref(), self.metrics, self.stats);
             deliver(self.ctx, &entity)?;
         }
     }
@@ -656,14 +649,7 @@ impl<'de> Visitor<'de> for TutorialSeed<'_, '_, 'de> {
                 }
             }
         }
-        let entity = Entity {
-            shape: Shape::Tutorial,
-            group,
-            interval: None,
-            id: (id != Scalar::Null).then_some(&id),
-            metrics,
-            stats,
-        };
+        let entity = Entity::tutorial(group, &id, metrics, stats);
         deliver(self.ctx, &entity)
     }
 }
