@@ -24,6 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Flatten(cmd::flatten::Args),
+    Schema(cmd::schema::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
     };
     let outcome = match cli.command {
         Command::Flatten(args) => cmd::flatten::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
     };
     exit::report(outcome)
 }

@@ -1,18 +1,24 @@
 //! `gcagg flatten`: raw response pages in, flat rows out.
+//!
+//! Also home of the row options and the scan pass that `gcagg schema` shares.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
+use crate::columns::{ColumnId, Columns};
 use crate::exit::usage;
 use crate::flatten::{Flattener, Layout, Options};
 use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
 use crate::output::ndjson::NdjsonWriter;
-use crate::output::{Discard, Output, RowWriter};
+use crate::output::parquet::{Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
+use crate::output::partition::{self, Partitioned};
+use crate::output::{Committed, Discard, Output, RowWriter};
 use crate::pages;
 
-/// Flatten aggregate response pages into NDJSON or CSV rows.
+/// Flatten aggregate response pages into NDJSON, CSV or Parquet rows.
 ///
 /// Reads API responses, async job pages, SDK dumps or the tutorial's `entities` shape, as
 /// NDJSON, concatenated or pretty-printed JSON, or one array of pages, gzip or not.
@@ -21,21 +27,49 @@ use crate::pages;
 Examples:
   gcagg flatten pages.ndjson                        NDJSON rows on stdout
   gcagg flatten -o day.csv dumps/                   every page file of a directory, as CSV
+  gcagg flatten -o day.parquet --compression snappy pages.ndjson
   gcagg flatten --layout long --stats count,sum p.json.gz
-  gcagg fetch --since 24h --metrics nOffered | gcagg flatten --add-column org=acme")]
+  gcagg fetch --since 24h --metrics nOffered | gcagg flatten --add-column org=acme
+  gcagg flatten -o lake/ --format parquet --partition-by interval_date dumps/")]
 pub struct Args {
-    /// Input files or directories; `-` or nothing reads stdin.
-    #[arg(value_name = "INPUT")]
-    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rows: RowArgs,
 
     /// Write to FILE instead of stdout; the format follows its extension
-    /// (.ndjson, .jsonl, .json, .csv, each optionally .gz).
+    /// (.ndjson, .jsonl, .json, .csv, each optionally .gz, or .parquet).
+    /// With --partition-by: the dataset's directory.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Output format [default: from --output's extension, else ndjson].
     #[arg(short, long, value_enum)]
     pub format: Option<Format>,
+
+    /// Parquet compression codec [default: zstd].
+    #[arg(long, value_enum, value_name = "CODEC")]
+    pub compression: Option<Codec>,
+
+    /// Parquet: at most N rows per row group [default: 1048576].
+    #[arg(long, value_name = "N")]
+    pub row_group_size: Option<usize>,
+
+    /// Write a Hive-partitioned dataset under --output: DIR/COL=value/part-00000.<ext>.
+    /// COL is any column but a value column, or interval_date (the UTC date of
+    /// interval_start). Partition columns are in the folder names, not in the files.
+    #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+    pub partition_by: Vec<String>,
+
+    /// With --partition-by: replace the dataset already in --output's directory.
+    #[arg(long, requires = "partition_by")]
+    pub overwrite: bool,
+}
+
+/// The input and row options that `flatten` and `schema` share.
+#[derive(Debug, clap::Args)]
+pub struct RowArgs {
+    /// Input files or directories; `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
 
     /// One row per entity (wide) or one row per stat (long).
     #[arg(long, value_enum, default_value = "wide")]
@@ -54,6 +88,35 @@ pub struct Args {
     pub add_column: Vec<String>,
 }
 
+impl RowArgs {
+    /// Checks the row options and expands the inputs.
+    pub fn resolve(self) -> anyhow::Result<(Options, Vec<Source>)> {
+        let mut constants = Vec::new();
+        for pair in &self.add_column {
+            let Some((name, value)) = pair.split_once('=') else {
+                return Err(usage(format!("--add-column {pair}: expected NAME=VALUE")));
+            };
+            constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
+        }
+        let stats: Vec<String> = self
+            .stats
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !self.stats.is_empty() && stats.is_empty() {
+            return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
+        }
+        let options = Options {
+            layout: self.layout,
+            keep_nulls: self.keep_nulls,
+            stats,
+            constants,
+        };
+        Ok((options, input::expand(&self.inputs)?))
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -61,13 +124,53 @@ pub enum Format {
     Ndjson,
     /// A header line, then one line per row.
     Csv,
+    /// Typed columns, compressed.
+    Parquet,
+}
+
+impl Format {
+    /// The file name extension of a data file.
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// Where the rows go.
+enum Target {
+    Stdout,
+    File(PathBuf),
+    /// A partitioned dataset: the directory and the partition keys (safe names).
+    Dataset(PathBuf, Vec<String>),
+}
+
+/// How each output file is written.
+#[derive(Clone)]
+struct FileFormat {
+    format: Format,
+    gzip: bool,
+    keep_nulls: bool,
+    parquet: Settings,
+}
+
+impl FileFormat {
+    /// The writer of one file (`header`: its columns, in order).
+    fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
+        Ok(match self.format {
+            Format::Ndjson => Box::new(NdjsonWriter::new(out)),
+            Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
+            Format::Parquet => Box::new(ParquetWriter::new(out, columns, header, self.keep_nulls, self.parquet)?),
+        })
+    }
 }
 
 /// What the command line asked for, checked before the first byte is read.
 struct Plan {
-    format: Format,
-    gzip: bool,
-    output: Option<PathBuf>,
+    file: FileFormat,
+    target: Target,
     options: Options,
     sources: Vec<Source>,
 }
@@ -83,6 +186,7 @@ fn format_of(path: &Path) -> Option<(Option<Format>, bool)> {
     let format = match ext {
         "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
         "csv" => Some(Format::Csv),
+        "parquet" => Some(Format::Parquet),
         _ => None,
     };
     Some((format, gzip))
@@ -96,53 +200,107 @@ impl Plan {
             }
             None => (None, false),
         };
+        let partitioned = !args.partition_by.is_empty();
         let format = match (args.format, implied, &args.output) {
             (Some(f), ..) => f,
             (None, Some(f), _) => f,
             (None, None, None) => Format::Ndjson,
+            (None, None, Some(path)) if partitioned => {
+                return Err(usage(format!(
+                    "--output {}: name the data files' format with --format",
+                    path.display()
+                )))
+            }
             (None, None, Some(path)) => {
                 return Err(usage(format!(
-                    "--output {}: cannot tell the format from the extension; use .ndjson, .jsonl, .json or .csv (optionally .gz), or --format",
+                    "--output {}: cannot tell the format from the extension; use .ndjson, .jsonl, .json, .csv (optionally .gz) or .parquet, or --format",
                     path.display()
                 )))
             }
         };
-        let mut constants = Vec::new();
-        for pair in &args.add_column {
-            let Some((name, value)) = pair.split_once('=') else {
-                return Err(usage(format!("--add-column {pair}: expected NAME=VALUE")));
-            };
-            constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
+        if format == Format::Parquet && gzip {
+            return Err(usage(
+                "--output: Parquet is compressed inside the file; use --compression, not .gz",
+            ));
         }
-        let stats: Vec<String> = args
-            .stats
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !args.stats.is_empty() && stats.is_empty() {
-            return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
+        if format != Format::Parquet {
+            for (given, flag) in [
+                (args.compression.is_some(), "--compression"),
+                (args.row_group_size.is_some(), "--row-group-size"),
+            ] {
+                if given {
+                    return Err(usage(format!(
+                        "{flag} applies to Parquet output (NDJSON and CSV are compressed by a .gz extension)"
+                    )));
+                }
+            }
         }
-        let options = Options {
-            layout: args.layout,
-            keep_nulls: args.keep_nulls,
-            stats,
-            constants,
+        if args.row_group_size == Some(0) {
+            return Err(usage("--row-group-size: must be at least 1"));
+        }
+        let target = match (args.output, partitioned) {
+            (None, true) => return Err(usage("--partition-by: name the dataset's directory with --output")),
+            (Some(dir), true) => {
+                let keys = partition::key_names(&args.partition_by)?;
+                partition::check_target(&dir, args.overwrite)?;
+                Target::Dataset(dir, keys)
+            }
+            (Some(path), false) => Target::File(path),
+            (None, false) => {
+                if format == Format::Parquet && std::io::stdout().is_terminal() {
+                    return Err(usage(
+                        "--format parquet: refusing to write binary Parquet to a terminal; use --output FILE or a pipe",
+                    ));
+                }
+                Target::Stdout
+            }
         };
-        let sources = input::expand(&args.inputs)?;
-        Ok(Plan {
+        let (options, sources) = args.rows.resolve()?;
+        let file = FileFormat {
             format,
             gzip,
-            output: args.output,
+            keep_nulls: options.keep_nulls,
+            parquet: Settings {
+                codec: args.compression.unwrap_or(Codec::Zstd),
+                row_group_rows: args.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_ROWS),
+            },
+        };
+        Ok(Plan {
+            file,
+            target,
             options,
             sources,
         })
     }
 
-    fn open_output(&self) -> anyhow::Result<Output> {
-        match &self.output {
-            None => Ok(Output::Stdout(std::io::stdout())),
-            Some(path) => Output::create(path, self.gzip),
+    /// The writer of the whole output, once `columns` holds every column (CSV and Parquet).
+    fn output(&self, columns: &Columns) -> anyhow::Result<Box<dyn RowWriter>> {
+        let header = columns.header();
+        let file = &self.file;
+        match &self.target {
+            Target::Stdout => file.writer(Output::Stdout(std::io::stdout()), columns, &header),
+            // Parquet is written to a temporary file and renamed once complete (SPEC §3);
+            // NDJSON and CSV keep every complete row written before an error (SPEC §4).
+            Target::File(path) if file.format == Format::Parquet => {
+                let (out, temp) = Output::create_beside(path)?;
+                let inner = file.writer(out, columns, &header)?;
+                Ok(Box::new(Committed::new(inner, temp, path.clone())))
+            }
+            Target::File(path) => file.writer(Output::create(path, file.gzip)?, columns, &header),
+            Target::Dataset(dir, keys) => {
+                let mut in_path = Vec::new();
+                for key in keys {
+                    in_path.extend(partition::key_column(columns, key)?);
+                }
+                let header: Vec<ColumnId> = header.into_iter().filter(|id| !in_path.contains(id)).collect();
+                let gz = if file.gzip { ".gz" } else { "" };
+                let ext = format!("{}{gz}", file.format.extension());
+                let file = file.clone();
+                let opener = Box::new(move |path: &Path, columns: &Columns| {
+                    file.writer(Output::create(path, file.gzip)?, columns, &header)
+                });
+                Ok(Box::new(Partitioned::new(dir.clone(), keys.clone(), ext, opener)?))
+            }
         }
     }
 }
@@ -150,32 +308,30 @@ impl Plan {
 /// Runs `gcagg flatten`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut plan = Plan::new(args)?;
-    match plan.format {
-        Format::Ndjson => {
-            let writer = Box::new(NdjsonWriter::new(plan.open_output()?));
-            let mut flattener = Flattener::new(plan.options.clone(), writer).map_err(|e| usage(format!("{e:#}")))?;
-            read_all(&plan.sources, &mut flattener)?;
-            flattener.finish()
-        }
-        Format::Csv => {
-            // The header needs every column before the first row: learn them in a first pass.
-            let _spooled = input::spool_stdin(&mut plan.sources)?;
-            let mut flattener =
-                Flattener::new(plan.options.clone(), Box::new(Discard)).map_err(|e| usage(format!("{e:#}")))?;
-            read_all(&plan.sources, &mut flattener)?;
-            let columns = flattener.columns();
-            let header = columns.header();
-            let writer: Box<dyn RowWriter> = Box::new(CsvWriter::new(
-                plan.open_output()?,
-                columns,
-                &header,
-                plan.options.keep_nulls,
-            ));
-            flattener.replace_writer(writer);
-            read_all(&plan.sources, &mut flattener)?;
-            flattener.finish()
-        }
-    }
+    // CSV's header and Parquet's schema need every column before the first row: learn them
+    // in a first pass (stdin is spooled to a temporary file so it can be read twice).
+    let (mut flattener, _spooled) = if plan.file.format == Format::Ndjson {
+        (flattener(plan.options.clone())?, None)
+    } else {
+        let spooled = input::spool_stdin(&mut plan.sources)?;
+        (scan(plan.options.clone(), &plan.sources)?, spooled)
+    };
+    flattener.replace_writer(plan.output(flattener.columns())?);
+    read_all(&plan.sources, &mut flattener)?;
+    flattener.finish()
+}
+
+/// A flattener that writes nothing yet; colliding `--add-column` names are a usage error.
+fn flattener(options: Options) -> anyhow::Result<Flattener> {
+    Flattener::new(options, Box::new(Discard)).map_err(|e| usage(format!("{e:#}")))
+}
+
+/// Learns every column of the output of `sources`, writing nothing (the first pass of CSV
+/// and Parquet, and all of `gcagg schema`).
+pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Flattener> {
+    let mut flattener = flattener(options)?;
+    read_all(sources, &mut flattener)?;
+    Ok(flattener)
 }
 
 fn read_all(sources: &[Source], flattener: &mut Flattener) -> anyhow::Result<()> {

@@ -44,14 +44,14 @@ impl CsvWriter {
 }
 
 impl RowWriter for CsvWriter {
-    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
+    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> anyhow::Result<()> {
         if let Some(names) = self.header.take() {
             self.out.write_record(&names)?;
         }
         for (i, &(id, _)) in cells.iter().enumerate() {
             match self.position.get(id) {
                 Some(&at) if at != usize::MAX => self.slots[at] = i + 1,
-                _ => return Err(io::Error::other(format!("column {id} is not in the CSV header"))),
+                _ => return Err(io::Error::other(format!("column {id} is not in the CSV header")).into()),
             }
         }
         for at in 0..self.slots.len() {

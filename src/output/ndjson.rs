@@ -1,7 +1,7 @@
 //! NDJSON rows: one object per line, keys in the row's order, numbers as the input spelled
 //! them.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use super::{Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
@@ -23,7 +23,7 @@ impl NdjsonWriter {
 }
 
 impl RowWriter for NdjsonWriter {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> io::Result<()> {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> anyhow::Result<()> {
         let block = &mut self.block;
         block.push(b'{');
         for (i, &(id, cell)) in cells.iter().enumerate() {

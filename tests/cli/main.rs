@@ -3,3 +3,6 @@
 mod util;
 
 mod flatten;
+mod parquet;
+mod partition;
+mod schema;
