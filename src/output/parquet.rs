@@ -438,6 +438,36 @@ mod tests {
     }
 
     #[test]
+    fn flush_buffered_closes_the_row_group_early() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut columns = Columns::default();
+        let q = columns.intern("q", Role::Group, String::new).unwrap();
+        let n = columns
+            .intern("n_count", Role::Value { integer: true }, String::new)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let settings = Settings {
+            codec: Codec::None,
+            row_group_rows: 100,
+        };
+        let out = Output::create(&path, false).unwrap();
+        let mut writer = Box::new(ParquetWriter::new(out, &columns, &columns.header(), false, settings).unwrap());
+        let row = [(q, Cell::Text("a")), (n, Cell::Raw("1"))];
+        for _ in 0..3 {
+            writer.row(&columns, &row).unwrap();
+        }
+        assert!(writer.buffered_bytes() > 0);
+        writer.flush_buffered().unwrap();
+        assert_eq!(writer.buffered_bytes(), 0);
+        writer.row(&columns, &row[..1]).unwrap();
+        writer.finish().unwrap();
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let sizes: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(sizes, [3, 1]);
+    }
+
+    #[test]
     fn timestamps_convert_offsets_to_utc() {
         assert_eq!(epoch_millis("1970-01-01T00:00:00.000Z"), Some(0));
         assert_eq!(

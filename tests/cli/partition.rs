@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use assert_cmd::assert::Assert;
 use serde_json::{Map, Value as Json};
 use tempfile::TempDir;
 
@@ -42,15 +43,19 @@ fn read_rows(format: &str, path: &Path) -> Rows {
     }
 }
 
-/// Writes a dataset; returns its files.
-fn partition(dir: &Path, format: &str, keys: &str, input: &Path, extra: &[&str]) -> Vec<String> {
+/// Runs flatten into a dataset; the caller checks the outcome.
+fn run(dir: &Path, format: &str, keys: &str, input: &Path, extra: &[&str]) -> Assert {
     gcagg()
         .args(["flatten", "--format", format, "--partition-by", keys, "-o"])
         .arg(dir)
         .args(extra)
         .arg(input)
         .assert()
-        .success();
+}
+
+/// Writes a dataset; returns its files.
+fn partition(dir: &Path, format: &str, keys: &str, input: &Path, extra: &[&str]) -> Vec<String> {
+    run(dir, format, keys, input, extra).success();
     tree(dir)
 }
 
@@ -157,10 +162,7 @@ fn a_non_empty_target_is_refused_unless_overwrite() {
     let dir = tmp.path().join("lake");
     let input = fixture("async_pages.ndjson");
     partition(&dir, "parquet", "mediaType", &input, &[]);
-    gcagg()
-        .args(["flatten", "--format", "parquet", "--partition-by", "queueId", "-o"])
-        .args([&dir, &input])
-        .assert()
+    run(&dir, "parquet", "queueId", &input, &[])
         .code(2)
         .stderr(predicates::str::contains(
             "the directory is not empty; --overwrite replaces it",
@@ -170,18 +172,7 @@ fn a_non_empty_target_is_refused_unless_overwrite() {
     assert_eq!(tree(tmp.path()), ["lake/interval_date=2024-05-01/part-00000.parquet"]);
     // --overwrite replaces a dataset, never some other folder.
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
-    gcagg()
-        .args([
-            "flatten",
-            "--format",
-            "csv",
-            "--partition-by",
-            "queueId",
-            "--overwrite",
-            "-o",
-        ])
-        .args([&dir, &input])
-        .assert()
+    run(&dir, "csv", "queueId", &input, &["--overwrite"])
         .code(2)
         .stderr(predicates::str::contains("holds `notes.txt`"));
     // An empty folder is fine without --overwrite.
@@ -198,10 +189,7 @@ fn a_failed_run_leaves_no_dataset_and_keeps_the_previous_one() {
     std::fs::write(&input, format!("{good}{}", &good[..good.len() / 2])).unwrap();
     for format in ["ndjson", "csv", "parquet"] {
         let dir = tmp.path().join("lake");
-        gcagg()
-            .args(["flatten", "--format", format, "--partition-by", "queueId", "-o"])
-            .args([&dir, &input])
-            .assert()
+        run(&dir, format, "queueId", &input, &[])
             .code(1)
             .stderr(predicates::str::contains("truncated input"));
         assert_eq!(
@@ -213,19 +201,7 @@ fn a_failed_run_leaves_no_dataset_and_keeps_the_previous_one() {
     let dir = tmp.path().join("lake");
     partition(&dir, "csv", "mediaType", &fixture("async_pages.ndjson"), &[]);
     let before = tree(&dir);
-    gcagg()
-        .args([
-            "flatten",
-            "--format",
-            "csv",
-            "--partition-by",
-            "queueId",
-            "--overwrite",
-            "-o",
-        ])
-        .args([&dir, &input])
-        .assert()
-        .code(1);
+    run(&dir, "csv", "queueId", &input, &["--overwrite"]).code(1);
     assert_eq!(tree(&dir), before);
 }
 
@@ -255,17 +231,11 @@ fn partition_keys_are_checked() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("name the data files' format with --format"));
-    gcagg()
-        .args(["flatten", "--format", "csv", "--partition-by", "nOffered_count", "-o"])
-        .args([&dir, &input])
-        .assert()
+    run(&dir, "csv", "nOffered_count", &input, &[])
         .code(2)
         .stderr(predicates::str::contains("a value column cannot be a partition key"));
     // A column no row has: every row is in the default partition, and a warning says so.
-    gcagg()
-        .args(["flatten", "--format", "ndjson", "--partition-by", "queueid", "-o"])
-        .args([&dir, &input])
-        .assert()
+    run(&dir, "ndjson", "queueid", &input, &[])
         .success()
         .stderr(predicates::str::contains(
             "warning: --partition-by queueid: no row has a column",
