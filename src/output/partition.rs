@@ -41,7 +41,7 @@ pub const INTERVAL_DATE: &str = "interval_date";
 pub const MAX_OPEN: usize = 64;
 
 /// Bytes of rows that all open files together may buffer before the largest is flushed.
-pub const BUDGET: usize = 128 << 20;
+pub const BUDGET: usize = 64 << 20;
 
 /// Rows between two looks at the buffered bytes (a look asks every open file).
 const CHECK_EVERY: u64 = 1024;
