@@ -201,6 +201,12 @@ impl Plan {
             None => (None, false),
         };
         let partitioned = !args.partition_by.is_empty();
+        if let Some(dir) = args.output.as_ref().filter(|p| !partitioned && p.is_dir()) {
+            return Err(usage(format!(
+                "--output {}: is a directory; name a file, or add --partition-by to write a dataset there",
+                dir.display()
+            )));
+        }
         let format = match (args.format, implied, &args.output) {
             (Some(f), ..) => f,
             (None, Some(f), _) => f,

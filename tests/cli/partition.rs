@@ -226,6 +226,14 @@ fn partition_keys_are_checked() {
             .stderr(predicates::str::contains(says));
     }
     gcagg()
+        .args(["flatten", "-o"])
+        .args([tmp.path(), &input])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "is a directory; name a file, or add --partition-by",
+        ));
+    gcagg()
         .args(["flatten", "--partition-by", "mediaType", "-o"])
         .args([&dir, &input])
         .assert()
