@@ -112,6 +112,11 @@ impl Columns {
         Ok(id)
     }
 
+    /// The column called `name` (a safe name), if one has been registered.
+    pub fn find(&self, name: &str) -> Option<ColumnId> {
+        self.by_name.get(name).copied()
+    }
+
     /// The column with this id.
     pub fn get(&self, id: ColumnId) -> &Column {
         &self.columns[id]

@@ -101,10 +101,16 @@ pub fn clap_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(Code::Usage as u8)
 }
 
-/// Clap's message without its `error:` label, usage block and tips, on one line.
+/// Clap's message without its `error:` label and usage block, on one line.
 fn one_line(rendered: &str) -> String {
-    let first = rendered.lines().next().unwrap_or_default();
-    let message = first.strip_prefix("error: ").unwrap_or(first);
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
     format!("{message} (see --help)")
 }
 
@@ -132,5 +138,10 @@ mod tests {
     fn clap_errors_become_one_line() {
         let rendered = "error: unexpected argument '--nope' found\n\nUsage: gcagg flatten [OPTIONS]\n\nFor more information, try '--help'.\n";
         assert_eq!(one_line(rendered), "unexpected argument '--nope' found (see --help)");
+        let missing = "error: the following required arguments were not provided:\n  --partition-by <COL[,COL]>\n\nUsage: gcagg flatten --partition-by <COL[,COL]> --overwrite [INPUT]...\n";
+        assert_eq!(
+            one_line(missing),
+            "the following required arguments were not provided: --partition-by <COL[,COL]> (see --help)"
+        );
     }
 }

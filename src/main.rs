@@ -30,6 +30,7 @@ enum Command {
     Fetch(Box<cmd::fetch::Args>),
     Flatten(cmd::flatten::Args),
     Regions(cmd::regions::Args),
+    Schema(cmd::schema::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Fetch(args) => cmd::fetch::run(*args),
         Command::Flatten(args) => cmd::flatten::run(args),
         Command::Regions(args) => cmd::regions::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
     };
     exit::report(outcome)
 }

@@ -1,19 +1,25 @@
 //! `gcagg flatten`: raw response pages in, flat rows out.
+//!
+//! Also home of the row options and the scan pass that `gcagg schema` shares.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
+use crate::columns::{ColumnId, Columns};
 use crate::exit::usage;
 use crate::flatten::{Flattener, Layout, Options};
 use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
 use crate::output::ndjson::NdjsonWriter;
+use crate::output::parquet::{Checked, Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
+use crate::output::partition::{self, Partitioned};
 use crate::output::spool::Spool;
-use crate::output::{Output, RowWriter};
+use crate::output::{Committed, Discard, Output, RowWriter};
 use crate::pages;
 
-/// Flatten aggregate response pages into NDJSON or CSV rows.
+/// Flatten aggregate response pages into NDJSON, CSV or Parquet rows.
 ///
 /// Reads API responses, async job pages, SDK dumps or the tutorial's `entities` shape, as
 /// NDJSON, concatenated or pretty-printed JSON, or one array of pages, gzip or not.
@@ -22,21 +28,49 @@ use crate::pages;
 Examples:
   gcagg flatten pages.ndjson                        NDJSON rows on stdout
   gcagg flatten -o day.csv dumps/                   every page file of a directory, as CSV
+  gcagg flatten -o day.parquet --compression snappy pages.ndjson
   gcagg flatten --layout long --stats count,sum p.json.gz
-  gcagg fetch --since 24h --metrics nOffered | gcagg flatten --add-column org=acme")]
+  gcagg fetch --since 24h --metrics nOffered | gcagg flatten --add-column org=acme
+  gcagg flatten -o lake/ --format parquet --partition-by interval_date dumps/")]
 pub struct Args {
-    /// Input files or directories; `-` or nothing reads stdin.
-    #[arg(value_name = "INPUT")]
-    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rows: RowArgs,
 
     /// Write to FILE instead of stdout; the format follows its extension
-    /// (.ndjson, .jsonl, .json, .csv, each optionally .gz).
+    /// (.ndjson, .jsonl, .json, .csv, each optionally .gz, or .parquet).
+    /// With --partition-by: the dataset's directory.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Output format [default: from --output's extension, else ndjson].
     #[arg(short, long, value_enum)]
     pub format: Option<Format>,
+
+    /// Parquet compression codec [default: zstd].
+    #[arg(long, value_enum, value_name = "CODEC")]
+    pub compression: Option<Codec>,
+
+    /// Parquet: at most N rows per row group [default: 1048576].
+    #[arg(long, value_name = "N")]
+    pub row_group_size: Option<usize>,
+
+    /// Write a Hive-partitioned dataset under --output: DIR/COL=value/part-00000.<ext>.
+    /// COL is any column but a value column, or interval_date (the UTC date of
+    /// interval_start). Partition columns are in the folder names, not in the files.
+    #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
+    pub partition_by: Vec<String>,
+
+    /// With --partition-by: replace the dataset already in --output's directory.
+    #[arg(long, requires = "partition_by")]
+    pub overwrite: bool,
+}
+
+/// The input and row options that `flatten` and `schema` share.
+#[derive(Debug, clap::Args)]
+pub struct RowArgs {
+    /// Input files or directories; `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
 
     /// One row per entity (wide) or one row per stat (long).
     #[arg(long, value_enum, default_value = "wide")]
@@ -55,6 +89,35 @@ pub struct Args {
     pub add_column: Vec<String>,
 }
 
+impl RowArgs {
+    /// Checks the row options and expands the inputs.
+    pub fn resolve(self) -> anyhow::Result<(Options, Vec<Source>)> {
+        let mut constants = Vec::new();
+        for pair in &self.add_column {
+            let Some((name, value)) = pair.split_once('=') else {
+                return Err(usage(format!("--add-column {pair}: expected NAME=VALUE")));
+            };
+            constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
+        }
+        let stats: Vec<String> = self
+            .stats
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !self.stats.is_empty() && stats.is_empty() {
+            return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
+        }
+        let options = Options {
+            layout: self.layout,
+            keep_nulls: self.keep_nulls,
+            stats,
+            constants,
+        };
+        Ok((options, input::expand(&self.inputs)?))
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -62,13 +125,53 @@ pub enum Format {
     Ndjson,
     /// A header line, then one line per row.
     Csv,
+    /// Typed columns, compressed.
+    Parquet,
+}
+
+impl Format {
+    /// The file name extension of a data file.
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// Where the rows go.
+enum Target {
+    Stdout,
+    File(PathBuf),
+    /// A partitioned dataset: the directory and the partition keys (safe names).
+    Dataset(PathBuf, Vec<String>),
+}
+
+/// How each output file is written.
+#[derive(Clone)]
+struct FileFormat {
+    format: Format,
+    gzip: bool,
+    keep_nulls: bool,
+    parquet: Settings,
+}
+
+impl FileFormat {
+    /// The writer of one file (`header`: its columns, in order).
+    fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
+        Ok(match self.format {
+            Format::Ndjson => Box::new(NdjsonWriter::new(out)),
+            Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
+            Format::Parquet => Box::new(ParquetWriter::new(out, columns, header, self.keep_nulls, self.parquet)?),
+        })
+    }
 }
 
 /// What the command line asked for, checked before the first byte is read.
 struct Plan {
-    format: Format,
-    gzip: bool,
-    output: Option<PathBuf>,
+    file: FileFormat,
+    target: Target,
     options: Options,
     sources: Vec<Source>,
 }
@@ -84,6 +187,7 @@ fn format_of(path: &Path) -> Option<(Option<Format>, bool)> {
     let format = match ext {
         "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
         "csv" => Some(Format::Csv),
+        "parquet" => Some(Format::Parquet),
         _ => None,
     };
     Some((format, gzip))
@@ -97,56 +201,116 @@ impl Plan {
             }
             None => (None, false),
         };
+        let partitioned = !args.partition_by.is_empty();
+        if let Some(dir) = args.output.as_ref().filter(|p| !partitioned && p.is_dir()) {
+            return Err(usage(format!(
+                "--output {}: is a directory; name a file, or add --partition-by to write a dataset there",
+                dir.display()
+            )));
+        }
         let format = match (args.format, implied, &args.output) {
             (Some(f), ..) => f,
             (None, Some(f), _) => f,
             (None, None, None) => Format::Ndjson,
+            (None, None, Some(path)) if partitioned => {
+                return Err(usage(format!(
+                    "--output {}: name the data files' format with --format",
+                    path.display()
+                )))
+            }
             (None, None, Some(path)) => {
                 return Err(usage(format!(
-                    "--output {}: cannot tell the format from the extension; use .ndjson, .jsonl, .json or .csv (optionally .gz), or --format",
+                    "--output {}: cannot tell the format from the extension; use .ndjson, .jsonl, .json, .csv (optionally .gz) or .parquet, or --format",
                     path.display()
                 )))
             }
         };
-        let mut constants = Vec::new();
-        for pair in &args.add_column {
-            let Some((name, value)) = pair.split_once('=') else {
-                return Err(usage(format!("--add-column {pair}: expected NAME=VALUE")));
-            };
-            constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
+        if format == Format::Parquet && gzip {
+            return Err(usage(
+                "--output: Parquet is compressed inside the file; use --compression, not .gz",
+            ));
         }
-        let stats: Vec<String> = args
-            .stats
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !args.stats.is_empty() && stats.is_empty() {
-            return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
+        if format != Format::Parquet {
+            for (given, flag) in [
+                (args.compression.is_some(), "--compression"),
+                (args.row_group_size.is_some(), "--row-group-size"),
+            ] {
+                if given {
+                    return Err(usage(format!(
+                        "{flag} applies to Parquet output (NDJSON and CSV are compressed by a .gz extension)"
+                    )));
+                }
+            }
         }
-        let options = Options {
-            layout: args.layout,
-            keep_nulls: args.keep_nulls,
-            stats,
-            constants,
+        if args.row_group_size == Some(0) {
+            return Err(usage("--row-group-size: must be at least 1"));
+        }
+        let target = match (args.output, partitioned) {
+            (None, true) => return Err(usage("--partition-by: name the dataset's directory with --output")),
+            (Some(dir), true) => {
+                let keys = partition::key_names(&args.partition_by)?;
+                partition::check_target(&dir, args.overwrite)?;
+                Target::Dataset(dir, keys)
+            }
+            (Some(path), false) => Target::File(path),
+            (None, false) => {
+                if format == Format::Parquet && std::io::stdout().is_terminal() {
+                    return Err(usage(
+                        "--format parquet: refusing to write binary Parquet to a terminal; use --output FILE or a pipe",
+                    ));
+                }
+                Target::Stdout
+            }
         };
-        let sources = input::expand(&args.inputs)?;
-        if let Some(path) = &args.output {
+        let (options, sources) = args.rows.resolve()?;
+        if let Target::File(path) = &target {
             refuse_overwriting_an_input(path, &sources)?;
         }
-        Ok(Plan {
+        let file = FileFormat {
             format,
             gzip,
-            output: args.output,
+            keep_nulls: options.keep_nulls,
+            parquet: Settings {
+                codec: args.compression.unwrap_or(Codec::Zstd),
+                row_group_rows: args.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_ROWS),
+            },
+        };
+        Ok(Plan {
+            file,
+            target,
             options,
             sources,
         })
     }
 
-    fn open_output(&self) -> anyhow::Result<Output> {
-        match &self.output {
-            None => Ok(Output::Stdout(std::io::stdout())),
-            Some(path) => Output::create(path, self.gzip),
+    /// The writer of the whole output, once `columns` holds every column (CSV and Parquet).
+    fn output(&self, columns: &Columns) -> anyhow::Result<Box<dyn RowWriter>> {
+        let header = columns.header();
+        let file = &self.file;
+        match &self.target {
+            Target::Stdout => file.writer(Output::Stdout(std::io::stdout()), columns, &header),
+            // Parquet is written to a temporary file and renamed once complete (SPEC §3);
+            // NDJSON and CSV keep every complete row written before an error (SPEC §4).
+            Target::File(path) if file.format == Format::Parquet => {
+                let (out, temp) = Output::create_beside(path)?;
+                let inner = file.writer(out, columns, &header)?;
+                Ok(Box::new(Committed::new(inner, temp, path.clone())))
+            }
+            Target::File(path) => file.writer(Output::create(path, file.gzip)?, columns, &header),
+            Target::Dataset(dir, keys) => {
+                let mut in_path = Vec::new();
+                for key in keys {
+                    in_path.extend(partition::key_column(columns, key)?);
+                }
+                let header: Vec<ColumnId> = header.into_iter().filter(|id| !in_path.contains(id)).collect();
+                let gz = if file.gzip { ".gz" } else { "" };
+                let ext = format!("{}{gz}", file.format.extension());
+                let file = file.clone();
+                let opener = Box::new(move |path: &Path, columns: &Columns| {
+                    file.writer(Output::create(path, file.gzip)?, columns, &header)
+                });
+                Ok(Box::new(Partitioned::new(dir.clone(), keys.clone(), ext, opener)?))
+            }
         }
     }
 }
@@ -170,35 +334,49 @@ fn refuse_overwriting_an_input(output: &Path, sources: &[Source]) -> anyhow::Res
 /// Runs `gcagg flatten`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = Plan::new(args)?;
-    match plan.format {
-        Format::Ndjson => {
-            let mut writer = Box::new(NdjsonWriter::new(plan.open_output()?));
-            let mut flattener =
-                Flattener::new(plan.options.clone(), &mut *writer).map_err(|e| usage(format!("{e:#}")))?;
-            let read = read_all(&plan.sources, &mut flattener);
-            // Rows before a data error are flushed (SPEC §4); the reading error wins.
-            let finished = writer.finish();
-            read.and(finished)
-        }
-        Format::Csv => {
-            // The header needs every column before the first row: rows wait in a spool
-            // until the input has been read.
-            let mut spool = Spool::new()?;
-            let mut flattener =
-                Flattener::new(plan.options.clone(), &mut spool).map_err(|e| usage(format!("{e:#}")))?;
-            read_all(&plan.sources, &mut flattener)?;
-            let columns = flattener.into_columns();
-            let header = columns.header();
-            let mut writer = Box::new(CsvWriter::new(
-                plan.open_output()?,
-                &columns,
-                &header,
-                plan.options.keep_nulls,
-            ));
-            spool.replay(&columns, &mut *writer)?;
-            writer.finish()
-        }
+    if plan.file.format == Format::Ndjson {
+        // NDJSON rows need no header: they stream straight out.
+        let mut writer = plan.output(&Columns::default())?;
+        let mut flattener = flattener(plan.options.clone(), &mut *writer)?;
+        let read = read_all(&plan.sources, &mut flattener);
+        return match (read, &plan.target) {
+            // A dataset is staged beside its target: dropped unfinished, nothing lands.
+            (Err(err), Target::Dataset(..)) => Err(err),
+            // A stream keeps every row before a data error (SPEC §4); the reading error wins.
+            (read, _) => {
+                let finished = writer.finish();
+                read.and(finished)
+            }
+        };
     }
+    // CSV's header and Parquet's schema need every column before the first row: rows wait
+    // in a spool (a temporary file) until the whole input has been read.
+    let mut spool = Spool::new()?;
+    let mut checked = Checked { inner: &mut spool };
+    let into: &mut dyn RowWriter = if plan.file.format == Format::Parquet {
+        &mut checked
+    } else {
+        checked.inner
+    };
+    let mut flattener = flattener(plan.options.clone(), into)?;
+    read_all(&plan.sources, &mut flattener)?;
+    let columns = flattener.into_columns();
+    let mut writer = plan.output(&columns)?;
+    spool.replay(&columns, &mut *writer)?;
+    writer.finish()
+}
+
+/// A flattener writing to `out`; colliding `--add-column` names are a usage error.
+fn flattener(options: Options, out: &mut dyn RowWriter) -> anyhow::Result<Flattener<'_>> {
+    Flattener::new(options, out).map_err(|e| usage(format!("{e:#}")))
+}
+
+/// Learns every column of the output of `sources`, writing nothing (all of `gcagg schema`).
+pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Columns> {
+    let mut discard = Discard;
+    let mut flattener = flattener(options, &mut discard)?;
+    read_all(sources, &mut flattener)?;
+    Ok(flattener.into_columns())
 }
 
 fn read_all(sources: &[Source], flattener: &mut Flattener<'_>) -> anyhow::Result<()> {

@@ -3,3 +3,4 @@
 pub mod fetch;
 pub mod flatten;
 pub mod regions;
+pub mod schema;

@@ -1,7 +1,7 @@
 //! CSV rows (RFC 4180 quoting): one header line holding every column of the output, then
 //! one line per row with each cell in its header position.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use super::{Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
@@ -74,7 +74,7 @@ fn push_field(line: &mut Vec<u8>, field: &str, fields: usize) {
 }
 
 impl RowWriter for CsvWriter {
-    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
+    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         if let Some(header) = self.header.take() {
             self.block.extend_from_slice(&header);
         }
@@ -88,7 +88,7 @@ impl RowWriter for CsvWriter {
                         first_new = first_new.min(at);
                     }
                 }
-                _ => return Err(io::Error::other(format!("column {id} is not in the CSV header"))),
+                _ => anyhow::bail!("internal error: column {id} is not in the CSV header"),
             }
         }
         // Shared cells and the gaps between them render as in the last line: keep that part.

@@ -2,18 +2,22 @@
 //!
 //! A [`RowWriter`] takes complete rows (cells tagged with their column) and writes them in
 //! its format. Every writer has an explicit [`RowWriter::finish`]: dropping one would swallow
-//! the last write's error.
+//! the last write's error. A writer that is dropped unfinished (the run failed) leaves no
+//! file at its target where the format promises atomic output ([`Committed`]).
 
 pub mod csv;
 pub mod ndjson;
+pub mod parquet;
+pub mod partition;
 pub mod spool;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flate2::write::GzEncoder;
+use tempfile::{TempDir, TempPath};
 
 use crate::columns::{ColumnId, Columns};
 
@@ -34,10 +38,24 @@ pub trait RowWriter {
     ///
     /// The first `shared` cells are the same as the last row's (the long layout repeats an
     /// entity's head on each of its rows): a writer may reuse what it made of them.
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()>;
+    ///
+    /// A value the format cannot hold is an error without an [`io::Error`] in its chain, so
+    /// the page reader reports it at the entity's position; write failures keep theirs.
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
 
     /// Flushes everything and closes the output.
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
+
+    /// Bytes of rows held in memory, not yet written out (the partition router bounds the
+    /// sum over its open files). Streaming formats hold a fixed-size block: they say 0.
+    fn buffered_bytes(&self) -> usize {
+        0
+    }
+
+    /// Writes out what [`RowWriter::buffered_bytes`] counts, so that memory can be reused.
+    fn flush_buffered(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reuses a buffer's allocation for cells of another lifetime (the buffer is always empty
@@ -48,6 +66,19 @@ pub fn recycle<'b>(mut cells: Vec<(ColumnId, Cell<'_>)>) -> Vec<(ColumnId, Cell<
         .into_iter()
         .map(|_| unreachable!("the buffer was just cleared"))
         .collect()
+}
+
+/// A writer that writes nothing: the scan pass that learns the columns uses it.
+pub struct Discard;
+
+impl RowWriter for Discard {
+    fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Where output bytes go: stdout, a file, or a gzip-compressed file.
@@ -70,6 +101,18 @@ impl Output {
         } else {
             Output::File(file)
         })
+    }
+
+    /// Opens a hidden temporary file beside `target` (so the final rename stays on one file
+    /// system); the file is deleted when the returned path is dropped.
+    pub fn create_beside(target: &Path) -> anyhow::Result<(Output, TempPath)> {
+        let (dir, prefix) = beside(target);
+        let (file, path) = temp_builder(&prefix, 0o666)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("{}: cannot create a temporary file beside it", target.display()))?
+            .into_parts();
+        Ok((Output::File(BufWriter::with_capacity(1 << 16, file)), path))
     }
 
     /// Flushes everything, ending the gzip stream if there is one.
@@ -110,3 +153,81 @@ impl Write for Output {
 
 /// Rows are gathered in a block of about this size before each write.
 const BLOCK: usize = 1 << 20;
+
+/// A writer whose output goes to a temporary file that is renamed onto the target only once
+/// the writer has finished: a failed run leaves nothing at the target path (SPEC §3).
+pub struct Committed {
+    inner: Box<dyn RowWriter>,
+    temp: TempPath,
+    target: PathBuf,
+}
+
+impl Committed {
+    /// Wraps `inner`, which writes to `temp`, to be renamed onto `target` by `finish`.
+    pub fn new(inner: Box<dyn RowWriter>, temp: TempPath, target: PathBuf) -> Committed {
+        Committed { inner, temp, target }
+    }
+}
+
+impl RowWriter for Committed {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.inner.row(columns, cells, shared)
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        let Committed { inner, temp, target } = *self;
+        inner.finish()?;
+        temp.persist(&target)
+            .with_context(|| format!("{}: cannot rename the finished file into place", target.display()))?;
+        Ok(())
+    }
+}
+
+/// Creates a hidden staging directory beside `target` (and `target`'s parent if need be);
+/// it is deleted with everything in it when dropped, unless kept.
+pub fn staging_dir_beside(target: &Path) -> anyhow::Result<TempDir> {
+    let (dir, prefix) = beside(target);
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    temp_builder(&prefix, 0o777)
+        .tempdir_in(dir)
+        .with_context(|| format!("{}: cannot create a staging directory beside it", target.display()))
+}
+
+/// The folder of `target` and a hidden name prefix for temporary files beside it (hidden, so
+/// Hadoop-style readers skip a leftover of a killed run).
+fn beside(target: &Path) -> (&Path, String) {
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = target
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    (dir, format!(".{name}."))
+}
+
+/// A temporary-name builder whose file or folder gets the permissions a plainly created one
+/// would (`mode` less the umask), not the owner-only default of temporary files: the result
+/// is renamed into place and must stay readable to whoever reads the dataset.
+fn temp_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 timestamp (`Z` or `±hh:mm` offset), the
+/// form of the API's interval halves; `None` for anything else.
+pub fn epoch_millis(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The UTC calendar date (`YYYY-MM-DD`) of an instant in epoch milliseconds.
+pub fn utc_date(millis: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(millis).map(|t| t.date_naive().to_string())
+}

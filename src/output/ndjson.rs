@@ -1,7 +1,7 @@
 //! NDJSON rows: one object per line, keys in the row's order, numbers as the input spelled
 //! them.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use super::{Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
@@ -29,7 +29,7 @@ impl NdjsonWriter {
 }
 
 impl RowWriter for NdjsonWriter {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         let block = &mut self.block;
         // The shared cells render as in the last row, which is still in the block: copy
         // that part, then render the rest in place.

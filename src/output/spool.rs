@@ -155,7 +155,7 @@ fn read_varint(reader: &mut impl Read) -> io::Result<Option<u64>> {
 }
 
 impl RowWriter for Spool {
-    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
+    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         let record = &mut self.record;
         record.clear();
         push_varint(record, shared as u64);
@@ -171,7 +171,8 @@ impl RowWriter for Spool {
         let mut len = Vec::with_capacity(5);
         push_varint(&mut len, record.len() as u64);
         self.file.write_all(&len)?;
-        self.file.write_all(record)
+        self.file.write_all(record)?;
+        Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
@@ -189,7 +190,7 @@ mod tests {
     struct Rows(Vec<String>);
 
     impl RowWriter for Rows {
-        fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> io::Result<()> {
+        fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
             self.0.push(format!("{shared} {cells:?}"));
             Ok(())
         }

@@ -14,5 +14,8 @@ mod fetch;
 mod flatten;
 mod inputs;
 mod outputs;
+mod parquet;
+mod partition;
 mod properties;
+mod schema;
 mod streaming;

@@ -1,0 +1,525 @@
+//! Parquet rows: typed columns (SPEC §3), in bounded memory.
+//!
+//! Each header column has an Arrow builder of its type. Every [`BATCH_ROWS`] rows the
+//! builders become one record batch for the [`ArrowWriter`], which closes a row group when it
+//! holds `--row-group-size` rows or about [`ROW_GROUP_BYTES`] encoded bytes, whichever comes
+//! first. So memory holds at most one batch and one row group per file, whatever the input.
+//!
+//! Numbers arrive as the input spelled them and are parsed here: a count column takes only
+//! whole numbers (`36.0` is 36, `1.5` is an error), every other value column any finite
+//! number. A cell that does not fit its column is an error naming the entity and the field;
+//! the page reader adds the source, position and page.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use arrow_array::builder::{Float64Builder, Int64Builder, StringDictionaryBuilder, TimestampMillisecondBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::{epoch_millis, Cell, Output, RowWriter};
+use crate::columns::{ColumnId, Columns, Role};
+
+/// Rows gathered in the builders before they become one record batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// A row group is closed once its encoded size reaches this many bytes, so a wide or
+/// text-heavy output cannot hold more than this in memory per file.
+pub const ROW_GROUP_BYTES: usize = 64 << 20;
+
+/// The default `--row-group-size`: the row cap of the Parquet ecosystem's writers.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Compression codecs for `--compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    /// Zstandard (level 1): small files, fast to read.
+    Zstd,
+    /// Snappy: the long-time default of Spark and Hive.
+    Snappy,
+    /// Gzip (level 6): readable by the oldest tools.
+    Gzip,
+    /// LZ4 (the raw block format of current Parquet readers).
+    Lz4,
+    /// No compression.
+    None,
+}
+
+impl Codec {
+    fn compression(self) -> Compression {
+        match self {
+            Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Gzip => Compression::GZIP(GzipLevel::default()),
+            Codec::Lz4 => Compression::LZ4_RAW,
+            Codec::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
+/// The Parquet options of the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The codec of every column.
+    pub codec: Codec,
+    /// Maximum rows per row group (at least 1).
+    pub row_group_rows: usize,
+}
+
+/// The Arrow type of a column, which the Parquet type follows (SPEC §3).
+pub fn data_type(role: Role) -> DataType {
+    match role {
+        Role::IntervalStart | Role::IntervalEnd => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        Role::Value { integer: true } => DataType::Int64,
+        Role::Value { integer: false } | Role::LongValue => DataType::Float64,
+        Role::Constant | Role::Group | Role::AggregateId | Role::Metric | Role::Qualifier | Role::Stat => {
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+        }
+    }
+}
+
+/// How `gcagg schema` names the Parquet type of a column of this role.
+pub fn type_label(role: Role) -> &'static str {
+    match data_type(role) {
+        DataType::Timestamp(..) => "TIMESTAMP(MILLIS, UTC)",
+        DataType::Int64 => "INT64",
+        DataType::Float64 => "DOUBLE",
+        _ => "STRING (dictionary)",
+    }
+}
+
+/// The Arrow schema of `header` (column ids in output order); every column is nullable.
+pub fn schema(columns: &Columns, header: &[ColumnId]) -> Schema {
+    Schema::new(
+        header
+            .iter()
+            .map(|&id| {
+                let column = columns.get(id);
+                Field::new(&column.name, data_type(column.role), true)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// One header column's values of the current batch.
+enum Builder {
+    Text(StringDictionaryBuilder<Int32Type>),
+    Time(TimestampMillisecondBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+}
+
+impl Builder {
+    fn new(data_type: &DataType) -> Builder {
+        match data_type {
+            DataType::Timestamp(..) => {
+                Builder::Time(TimestampMillisecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"))
+            }
+            DataType::Int64 => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
+            DataType::Float64 => Builder::Float(Float64Builder::with_capacity(BATCH_ROWS)),
+            _ => Builder::Text(StringDictionaryBuilder::new()),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Text(b) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
+            Builder::Int(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+        }
+    }
+
+    /// Appends the value a cell the entity lacks holds: 0 in a value column unless
+    /// `--keep-nulls`, null everywhere else (SPEC §2.5).
+    fn append_missing(&mut self, zero_values: bool) {
+        match self {
+            Builder::Int(b) if zero_values => b.append_value(0),
+            Builder::Float(b) if zero_values => b.append_value(0.0),
+            other => other.append_null(),
+        }
+    }
+
+    /// Appends one cell's text, or says why it does not fit.
+    fn append_text(&mut self, text: &str) -> Result<(), &'static str> {
+        match self {
+            Builder::Text(b) => b.append_value(text),
+            Builder::Time(b) => b.append_value(timestamp(text)?),
+            Builder::Int(b) => b.append_value(parse_count(text)?),
+            Builder::Float(b) => b.append_value(double(text)?),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Time(b) => Arc::new(b.finish()),
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn timestamp(text: &str) -> Result<i64, &'static str> {
+    epoch_millis(text).ok_or("is not an RFC 3339 timestamp with a Z or ±hh:mm offset")
+}
+
+fn double(text: &str) -> Result<f64, &'static str> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err("is out of the range of DOUBLE"),
+        Err(_) => Err("is not a number"),
+    }
+}
+
+/// Says why `text` does not fit a column of this role, if it does not.
+fn fits(role: Role, text: &str) -> Result<(), &'static str> {
+    match role {
+        Role::IntervalStart | Role::IntervalEnd => timestamp(text).map(drop),
+        Role::Value { integer: true } => parse_count(text).map(drop),
+        Role::Value { integer: false } | Role::LongValue => double(text).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Checks, as rows arrive, that every cell fits its column's Parquet type, then passes the
+/// row on. Parquet rows wait in a spool until every column is known; checking on the way in
+/// reports a misfit while the page reader still knows where it stands (SPEC §3: the error
+/// names page, entity and field). Columns only ever widen (INT64 to DOUBLE), so a row that
+/// fits now still fits when it is written.
+pub struct Checked<'a> {
+    /// Where the checked rows go.
+    pub inner: &'a mut dyn RowWriter,
+}
+
+impl RowWriter for Checked<'_> {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        // The shared head was checked with the row that brought it.
+        for &(id, cell) in &cells[shared..] {
+            if let Cell::Text(text) | Cell::Raw(text) = cell {
+                if let Err(why) = fits(columns.get(id).role, text) {
+                    return Err(misfit(columns, cells, id, text, why));
+                }
+            }
+        }
+        self.inner.row(columns, cells, shared)
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A count as a whole number: `36`, `36.0`, `3.6e1` are 36; `1.5` and anything beyond the
+/// INT64 range are refused. Exact: no float round trip, so `9007199254740993.0` stays itself.
+fn parse_count(text: &str) -> Result<i64, &'static str> {
+    if let Ok(v) = text.parse::<i64>() {
+        return Ok(v);
+    }
+    const FRACTION: &str = "is not a whole number, and count columns are INT64";
+    const RANGE: &str = "is out of the range of INT64";
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (
+            &text[..at],
+            text[at + 1..].parse::<i32>().map_err(|_| "is not a number")?,
+        ),
+        None => (text, 0),
+    };
+    let (negative, digits) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err("is not a number");
+    }
+    // The value is `whole fraction` (as one integer) times ten to `scale`.
+    let mut significant = format!("{whole}{fraction}");
+    let mut scale = i64::from(exponent) - fraction.len() as i64;
+    while scale < 0 && significant.ends_with('0') {
+        significant.pop();
+        scale += 1;
+    }
+    let significant = significant.trim_start_matches('0');
+    if significant.is_empty() {
+        return Ok(0);
+    }
+    if scale < 0 {
+        return Err(FRACTION);
+    }
+    if significant.len() as i64 + scale > 19 {
+        return Err(RANGE);
+    }
+    let zeros = "0".repeat(scale as usize);
+    let sign = if negative { "-" } else { "" };
+    format!("{sign}{significant}{zeros}").parse::<i64>().map_err(|_| RANGE)
+}
+
+/// Writes rows as one Parquet file.
+pub struct ParquetWriter {
+    writer: ArrowWriter<Output>,
+    schema: SchemaRef,
+    builders: Vec<Builder>,
+    /// Header position of each column id (`usize::MAX`: not in the header).
+    position: Vec<usize>,
+    /// Per header position: 1 + the index of the row's cell for it, or 0.
+    slots: Vec<usize>,
+    /// Rows in the builders.
+    rows: usize,
+    zero_values: bool,
+}
+
+impl ParquetWriter {
+    /// A writer of `header` (column ids in order) to `out`.
+    pub fn new(
+        out: Output,
+        columns: &Columns,
+        header: &[ColumnId],
+        keep_nulls: bool,
+        settings: Settings,
+    ) -> anyhow::Result<ParquetWriter> {
+        let schema = Arc::new(schema(columns, header));
+        let props = WriterProperties::builder()
+            .set_compression(settings.codec.compression())
+            .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+            .build();
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))?;
+        let mut position = vec![usize::MAX; columns.len()];
+        for (at, &id) in header.iter().enumerate() {
+            position[id] = at;
+        }
+        Ok(ParquetWriter {
+            writer,
+            builders: schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
+            schema,
+            position,
+            slots: vec![0; header.len()],
+            rows: 0,
+            zero_values: !keep_nulls,
+        })
+    }
+
+    /// Hands the builders' rows to the Parquet writer as one record batch.
+    fn write_batch(&mut self) -> anyhow::Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let arrays = self.builders.iter_mut().map(Builder::finish).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        self.rows = 0;
+        self.writer.write(&batch)?;
+        Ok(())
+    }
+}
+
+impl RowWriter for ParquetWriter {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
+        for (i, &(id, _)) in cells.iter().enumerate() {
+            match self.position.get(id) {
+                Some(&at) if at != usize::MAX => self.slots[at] = i + 1,
+                _ => {
+                    return Err(anyhow!(
+                        "column `{}` is not in the Parquet schema",
+                        columns.get(id).name
+                    ))
+                }
+            }
+        }
+        // A cell that does not fit ends the run, so the builders it leaves uneven are never
+        // turned into a batch.
+        for (at, builder) in self.builders.iter_mut().enumerate() {
+            match std::mem::take(&mut self.slots[at]) {
+                0 => builder.append_missing(self.zero_values),
+                i => match cells[i - 1] {
+                    (_, Cell::Null) => builder.append_null(),
+                    (id, Cell::Text(text) | Cell::Raw(text)) => {
+                        if let Err(why) = builder.append_text(text) {
+                            return Err(misfit(columns, cells, id, text, why));
+                        }
+                    }
+                },
+            }
+        }
+        self.rows += 1;
+        if self.rows == BATCH_ROWS {
+            self.write_batch()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.write_batch()?;
+        let out = self.writer.into_inner()?;
+        out.close()?;
+        Ok(())
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        // The builders hold about 8 bytes a cell (a number, or a dictionary key and its share
+        // of the values); the writer reports its own buffers.
+        self.rows * self.builders.len() * 8 + self.writer.memory_size()
+    }
+
+    fn flush_buffered(&mut self) -> anyhow::Result<()> {
+        self.write_batch()?;
+        self.writer.flush()?;
+        Ok(())
+    }
+}
+
+/// The error for a cell that does not fit its column: names the entity (its group, interval
+/// or id, and for the long layout the metric and stat) and the field.
+fn misfit(columns: &Columns, cells: &[(ColumnId, Cell<'_>)], id: ColumnId, text: &str, why: &str) -> anyhow::Error {
+    let entity: Vec<String> = cells
+        .iter()
+        .filter(|&&(cid, _)| {
+            matches!(
+                columns.get(cid).role,
+                Role::Group | Role::IntervalStart | Role::AggregateId | Role::Metric | Role::Qualifier | Role::Stat
+            )
+        })
+        .map(|&(cid, cell)| match cell {
+            Cell::Text(s) | Cell::Raw(s) => format!("{}={s}", columns.get(cid).name),
+            Cell::Null => format!("{}=null", columns.get(cid).name),
+        })
+        .collect();
+    let column = columns.get(id);
+    let entity = if entity.is_empty() {
+        "without group".to_owned()
+    } else {
+        entity.join(", ")
+    };
+    anyhow!(
+        "entity {entity}: field `{}` ({}): `{text}` {why}",
+        column.name,
+        column.source
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::ArrowSchemaConverter;
+    use parquet::basic::{LogicalType, TimeUnit as ParquetUnit, TimestampType, Type as Physical};
+
+    #[test]
+    fn counts_are_exact_whole_numbers() {
+        for (text, want) in [
+            ("36", 36),
+            ("36.0", 36),
+            ("-0.0", 0),
+            ("3.6e1", 36),
+            ("1E3", 1000),
+            ("2500e-2", 25),
+            ("9007199254740993.0", 9_007_199_254_740_993),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808.000", i64::MIN),
+        ] {
+            assert_eq!(parse_count(text), Ok(want), "{text}");
+        }
+        for text in ["1.5", "0.0001", "1e-3"] {
+            assert!(parse_count(text).unwrap_err().contains("whole number"), "{text}");
+        }
+        for text in ["9223372036854775808", "1e19", "-1e30", "12345678901234567890.0"] {
+            assert!(parse_count(text).unwrap_err().contains("range"), "{text}");
+        }
+        assert!(parse_count("1e999999999999").is_err());
+    }
+
+    #[test]
+    fn labels_match_the_parquet_schema_written() {
+        let roles = [
+            Role::Group,
+            Role::IntervalStart,
+            Role::Value { integer: true },
+            Role::Value { integer: false },
+            Role::LongValue,
+        ];
+        let fields: Vec<Field> = roles
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| Field::new(format!("c{i}"), data_type(r), true))
+            .collect();
+        let parquet = ArrowSchemaConverter::new().convert(&Schema::new(fields)).unwrap();
+        let described: Vec<(Physical, Option<LogicalType>)> = parquet
+            .columns()
+            .iter()
+            .map(|c| (c.physical_type(), c.logical_type_ref().cloned()))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (Physical::BYTE_ARRAY, Some(LogicalType::String)),
+                (
+                    Physical::INT64,
+                    Some(LogicalType::Timestamp(TimestampType {
+                        is_adjusted_to_u_t_c: true,
+                        unit: ParquetUnit::MILLIS
+                    }))
+                ),
+                (Physical::INT64, None),
+                (Physical::DOUBLE, None),
+                (Physical::DOUBLE, None),
+            ]
+        );
+        let labels: Vec<&str> = roles.iter().map(|&r| type_label(r)).collect();
+        assert_eq!(
+            labels,
+            [
+                "STRING (dictionary)",
+                "TIMESTAMP(MILLIS, UTC)",
+                "INT64",
+                "DOUBLE",
+                "DOUBLE"
+            ]
+        );
+    }
+
+    #[test]
+    fn flush_buffered_closes_the_row_group_early() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut columns = Columns::default();
+        let q = columns.intern("q", Role::Group, String::new).unwrap();
+        let n = columns
+            .intern("n_count", Role::Value { integer: true }, String::new)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let settings = Settings {
+            codec: Codec::None,
+            row_group_rows: 100,
+        };
+        let out = Output::create(&path, false).unwrap();
+        let mut writer = Box::new(ParquetWriter::new(out, &columns, &columns.header(), false, settings).unwrap());
+        let row = [(q, Cell::Text("a")), (n, Cell::Raw("1"))];
+        for _ in 0..3 {
+            writer.row(&columns, &row, 0).unwrap();
+        }
+        assert!(writer.buffered_bytes() > 0);
+        writer.flush_buffered().unwrap();
+        assert_eq!(writer.buffered_bytes(), 0);
+        writer.row(&columns, &row[..1], 0).unwrap();
+        writer.finish().unwrap();
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let sizes: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(sizes, [3, 1]);
+    }
+
+    #[test]
+    fn timestamps_convert_offsets_to_utc() {
+        assert_eq!(epoch_millis("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            epoch_millis("2024-03-31T01:00:00.000+02:00"),
+            epoch_millis("2024-03-30T23:00:00Z")
+        );
+        assert_eq!(epoch_millis("1970-01-01T00:00:01.5-00:30"), Some(1_801_500));
+        assert_eq!(epoch_millis("2024-05-01"), None);
+        assert_eq!(epoch_millis("a"), None);
+    }
+}
