@@ -17,7 +17,7 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 
-/// Fetch Genesys Cloud analytics aggregates and flatten them into NDJSON or CSV rows.
+/// Fetch Genesys Cloud analytics aggregates and flatten them into NDJSON, CSV and Parquet rows.
 #[derive(Parser)]
 #[command(name = "gcagg", version, about, propagate_version = true)]
 struct Cli {
