@@ -393,3 +393,166 @@ impl EntitySink for Flattener<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Cell;
+    use crate::pages::{GroupEntry, Metric, Stat};
+    use std::borrow::Cow;
+
+    #[test]
+    fn intervals_split_at_the_first_slash() {
+        assert_eq!(
+            split_interval("2024-05-01T00:00:00.000Z/2024-05-01T00:30:00.000Z").unwrap(),
+            ("2024-05-01T00:00:00.000Z", "2024-05-01T00:30:00.000Z")
+        );
+        assert_eq!(split_interval("a+01:00/b/c").unwrap(), ("a+01:00", "b/c"));
+        let err = split_interval("2024-05-01").unwrap_err().to_string();
+        assert_eq!(err, "interval `2024-05-01` is not `start/end`");
+    }
+
+    #[test]
+    fn sdk_stat_names_map_to_the_api_names() {
+        assert_eq!(api_stat_name("count_negative"), "countNegative");
+        assert_eq!(api_stat_name("count_positive"), "countPositive");
+        assert_eq!(api_stat_name("calculated_metric_value"), "calculatedMetricValue");
+        assert_eq!(api_stat_name("p95"), "p95");
+        assert_eq!(api_stat_name("aNewStat"), "aNewStat");
+        assert!(is_count_stat("countNegative") && !is_count_stat("sum"));
+    }
+
+    /// Keeps each row as `name=cell` pairs.
+    #[derive(Default)]
+    struct Rows(Vec<String>);
+
+    impl RowWriter for Rows {
+        fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
+            let cells: Vec<String> = cells
+                .iter()
+                .map(|(id, c)| format!("{}={c:?}", columns.get(*id).name))
+                .collect();
+            self.0.push(cells.join(" "));
+            Ok(())
+        }
+        fn finish(self: Box<Self>) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn entity_rows(layout: Layout, stats: &[&str]) -> anyhow::Result<Vec<String>> {
+        let group = [GroupEntry {
+            key: Cow::Borrowed("queue.id"),
+            value: Scalar::Text(Cow::Borrowed("q1")),
+        }];
+        let metrics = [
+            Metric {
+                name: Cow::Borrowed("tHandle"),
+                qualifier: None,
+                view: false,
+                stats: 0..2,
+            },
+            Metric {
+                name: Cow::Borrowed("short"),
+                qualifier: None,
+                view: true,
+                stats: 2..3,
+            },
+        ];
+        let values = [
+            Stat {
+                name: Cow::Borrowed("sum"),
+                value: Some(Cow::Borrowed("1.5e3")),
+            },
+            Stat {
+                name: Cow::Borrowed("count_negative"),
+                value: Some(Cow::Borrowed("2")),
+            },
+            Stat {
+                name: Cow::Borrowed("count"),
+                value: Some(Cow::Borrowed("3")),
+            },
+        ];
+        let entity = Entity {
+            shape: Shape::Api,
+            group: &group,
+            interval: Some("s/e"),
+            id: None,
+            metrics: &metrics,
+            stats: &values,
+        };
+        let mut rows = Rows::default();
+        let opts = Options {
+            layout,
+            keep_nulls: false,
+            stats: stats.iter().map(|s| s.to_string()).collect(),
+            constants: vec![("org".into(), "acme".into())],
+        };
+        Flattener::new(opts, &mut rows)?.entity(&entity)?;
+        Ok(rows.0)
+    }
+
+    #[test]
+    fn wide_rows_name_columns_from_metric_qualifier_view_and_stat() {
+        assert_eq!(
+            entity_rows(Layout::Wide, &[]).unwrap(),
+            [
+                r#"org=Text("acme") queue_id=Text("q1") interval_start=Text("s") interval_end=Text("e") tHandle_sum=Raw("1.5e3") tHandle_countNegative=Raw("2") view_short_count=Raw("3")"#
+            ]
+        );
+        assert_eq!(
+            entity_rows(Layout::Wide, &["count"]).unwrap(),
+            [
+                r#"org=Text("acme") queue_id=Text("q1") interval_start=Text("s") interval_end=Text("e") view_short_count=Raw("3")"#
+            ]
+        );
+    }
+
+    #[test]
+    fn long_rows_repeat_the_head_for_each_stat() {
+        let rows = entity_rows(Layout::Long, &[]).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows[1].ends_with(r#"metric=Text("tHandle") stat=Text("countNegative") value=Raw("2")"#),
+            "{}",
+            rows[1]
+        );
+        assert!(
+            rows[2].ends_with(r#"metric=Text("view:short") stat=Text("count") value=Raw("3")"#),
+            "{}",
+            rows[2]
+        );
+    }
+
+    #[test]
+    fn an_add_column_that_is_also_a_group_key_is_refused() {
+        let mut rows = Rows::default();
+        let opts = Options {
+            layout: Layout::Wide,
+            keep_nulls: false,
+            stats: vec![],
+            constants: vec![("queue_id".into(), "x".into())],
+        };
+        let group = [GroupEntry {
+            key: Cow::Borrowed("queue.id"),
+            value: Scalar::Text(Cow::Borrowed("q1")),
+        }];
+        let entity = Entity {
+            shape: Shape::Api,
+            group: &group,
+            interval: None,
+            id: None,
+            metrics: &[],
+            stats: &[],
+        };
+        let err = Flattener::new(opts, &mut rows)
+            .unwrap()
+            .entity(&entity)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "column `queue_id` would hold both --add-column queue_id and group key `queue.id`"
+        );
+    }
+}
