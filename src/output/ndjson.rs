@@ -76,7 +76,7 @@ impl RowWriter for NdjsonWriter {
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -107,9 +107,48 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Whether any byte is `"`, `\\` or a control character, eight bytes at a time (this check
+/// runs on every string cell, and nearly always finds nothing).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero, or below `n`: the classic "has less than" trick, exact when the
+    // byte itself has its high bit clear (UTF-8 continuation bytes never match).
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
+        if below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_escape_check_finds_every_byte_that_needs_one_at_every_offset() {
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for len in 1..20 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    assert!(needs_escape(&bytes), "{special:#x} at {at} of {len}");
+                }
+            }
+        }
+        for clean in [
+            "",
+            "plain ASCII text, long enough for words",
+            "été 🙂 ~ \u{7f} ÿ",
+            " !#$%&'()*+,-./[]^_`{|}",
+        ] {
+            assert!(!needs_escape(clean.as_bytes()), "{clean}");
+        }
+    }
 
     #[test]
     fn json_strings_round_trip() {
