@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{Cell, Output, RowWriter, BLOCK};
+use super::{has_any, Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes rows under a fixed header.
@@ -59,7 +59,7 @@ impl CsvWriter {
 /// empty field would otherwise make an empty line).
 fn push_field(line: &mut Vec<u8>, field: &str, fields: usize) {
     let bytes = field.as_bytes();
-    if bytes.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) || (bytes.is_empty() && fields == 1) {
+    if has_any(bytes, [b',', b'"', b'\n', b'\r'], 0) || (bytes.is_empty() && fields == 1) {
         line.push(b'"');
         for &b in bytes {
             if b == b'"' {
@@ -136,6 +136,18 @@ impl RowWriter for CsvWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_special_byte_anywhere_in_a_long_field_quotes_it() {
+        for special in [",", "\"", "\n", "\r"] {
+            for at in 0..20 {
+                let field = format!("{}{special}{}", "x".repeat(at), "y".repeat(19 - at));
+                let mut line = Vec::new();
+                push_field(&mut line, &field, 2);
+                assert!(line.starts_with(b"\"") && line.ends_with(b"\""), "{field:?}");
+            }
+        }
+    }
 
     #[test]
     fn fields_are_quoted_only_when_needed() {

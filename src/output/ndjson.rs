@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{Cell, Output, RowWriter, BLOCK};
+use super::{has_any, Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes one JSON object per row.
@@ -107,22 +107,10 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Whether any byte is `"`, `\\` or a control character, eight bytes at a time (this check
-/// runs on every string cell, and nearly always finds nothing).
+/// Whether any byte is `"`, `\\` or a control character (checked on every string cell;
+/// nearly none needs escaping).
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero, or below `n`: the classic "has less than" trick, exact when the
-    // byte itself has its high bit clear (UTF-8 continuation bytes never match).
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
-        if below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    has_any(bytes, [b'"', b'\\'], 0x20)
 }
 
 #[cfg(test)]
