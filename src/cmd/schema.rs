@@ -7,7 +7,7 @@ use crate::output::parquet::type_label;
 
 /// Print the output columns and their Parquet types for the given input and row options.
 ///
-/// Reads the input once (as flatten's first pass does) and writes no rows: one line per
+/// Reads the input once (as flatten does) and writes no rows: one line per
 /// column, in output order, with its Parquet type.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

@@ -86,7 +86,7 @@ pub fn has_any<const N: usize>(bytes: &[u8], targets: [u8; N], below: u8) -> boo
     chunks.remainder().iter().any(|&b| b < below || targets.contains(&b))
 }
 
-/// A writer that writes nothing: the scan pass that learns the columns uses it.
+/// A writer that writes nothing: `gcagg schema` learns the columns with it.
 pub struct Discard;
 
 impl RowWriter for Discard {
