@@ -104,17 +104,21 @@ impl RowWriter for CsvWriter {
             if at < from {
                 continue;
             }
-            let field = match slot {
-                0 => self.missing[at],
-                i => match cells[i - 1].1 {
-                    Cell::Text(s) | Cell::Raw(s) => s,
-                    Cell::Null => "",
-                },
-            };
             if at > 0 {
                 self.line.push(b',');
             }
-            push_field(&mut self.line, field, fields);
+            match slot {
+                // `0` and empty: a lone empty field still needs its quotes.
+                0 => push_field(&mut self.line, self.missing[at], fields),
+                i => match cells[i - 1].1 {
+                    // A JSON number never holds a byte that needs quoting.
+                    Cell::Raw(s) if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+                        self.line.extend_from_slice(s.as_bytes())
+                    }
+                    Cell::Text(s) | Cell::Raw(s) => push_field(&mut self.line, s, fields),
+                    Cell::Null => push_field(&mut self.line, "", fields),
+                },
+            }
             self.ends.push(self.line.len());
         }
         self.block.extend_from_slice(&self.line);
