@@ -64,6 +64,8 @@ pub struct Flattener<'w> {
     key: String,
     labels: String,
     ids: Vec<ColumnId>,
+    /// The wide row's values, as indices into the entity's stats, in column order.
+    kept: Vec<usize>,
     stamp: Vec<u32>,
     generation: u32,
     cells: Vec<(ColumnId, Cell<'static>)>,
@@ -110,6 +112,7 @@ impl<'w> Flattener<'w> {
             key: String::new(),
             labels: String::new(),
             ids: Vec::new(),
+            kept: Vec::new(),
             stamp: Vec::new(),
             generation: 0,
             cells: Vec::new(),
@@ -284,6 +287,8 @@ impl EntitySink for Flattener<'_> {
             ids.push(id);
         }
         let head = ids.len();
+        let mut kept = std::mem::take(&mut self.kept);
+        kept.clear();
         if self.opts.layout == Layout::Wide {
             for m in e.metrics {
                 let slot = self.metric_slot(e.shape, &m.name, m.view, m.qualifier.as_deref());
@@ -303,6 +308,7 @@ impl EntitySink for Flattener<'_> {
                         );
                     }
                     ids.push(id);
+                    kept.push(m.stats.start + nth);
                 }
             }
         }
@@ -349,12 +355,8 @@ impl EntitySink for Flattener<'_> {
         };
         match opts.layout {
             Layout::Wide => {
-                for m in e.metrics {
-                    for s in &e.stats[m.stats.clone()] {
-                        if keeps(&opts.stats, e.shape, api_stat_name(&s.name)) {
-                            row.push((next(), value_cell(s.value.as_deref())));
-                        }
-                    }
+                for &at in &kept {
+                    row.push((next(), value_cell(e.stats[at].value.as_deref())));
                 }
                 out.row(columns, &row, 0)?;
             }
@@ -390,6 +392,7 @@ impl EntitySink for Flattener<'_> {
         }
         *cells = recycle(row);
         self.ids = ids;
+        self.kept = kept;
         Ok(())
     }
 }

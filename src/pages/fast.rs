@@ -449,10 +449,10 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
             keys.entities |= !results;
             list(p, scratch, sink, !results)
         }
-        "status" => p.scalar().map(|v| keys.status = Some(text_of(v))),
-        "message" => p.scalar().map(|v| keys.message = Some(text_of(v))),
-        "code" => p.scalar().map(|v| keys.code = Some(text_of(v))),
-        "contextId" => p.scalar().map(|v| keys.context_id = Some(text_of(v))),
+        "status" => p.scalar().map(|v| keys.status = Some(v.into_text())),
+        "message" => p.scalar().map(|v| keys.message = Some(v.into_text())),
+        "code" => p.scalar().map(|v| keys.code = Some(v.into_text())),
+        "contextId" => p.scalar().map(|v| keys.context_id = Some(v.into_text())),
         other => {
             if !matches!(other, "cursor" | "nextPageToken") && keys.others.len() < 8 {
                 keys.others.push(other.to_owned());
@@ -469,13 +469,6 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
             at: 0,
             kind: Failure::Page(msg),
         }),
-    }
-}
-
-fn text_of(value: Scalar<'_>) -> String {
-    match value {
-        Scalar::Text(s) | Scalar::Json(s) => s.into_owned(),
-        Scalar::Null => "null".into(),
     }
 }
 

@@ -49,6 +49,16 @@ pub enum Scalar<'a> {
     Null,
 }
 
+impl Scalar<'_> {
+    /// The value as text for a message: a string unquoted, other JSON as spelled, `null`.
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(s) | Scalar::Json(s) => s.into_owned(),
+            Scalar::Null => "null".into(),
+        }
+    }
+}
+
 /// One `group` entry: the key as the API sent it, and its value.
 #[derive(Debug, Clone)]
 pub struct GroupEntry<'a> {

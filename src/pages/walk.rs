@@ -157,10 +157,7 @@ impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_> {
 /// Text of a small value of an error body, for the message.
 fn message_text<'de, A: MapAccess<'de>>(map: &mut A, borrowed: bool) -> Result<String, A::Error> {
     let text = map.next_value_seed(RawSeed { borrowed })?;
-    Ok(match scalar(text).map_err(de::Error::custom)? {
-        Scalar::Text(s) | Scalar::Json(s) => s.into_owned(),
-        Scalar::Null => "null".into(),
-    })
+    Ok(scalar(text).map_err(de::Error::custom)?.into_text())
 }
 
 impl<'de> Visitor<'de> for PageSeed<'_, '_> {
