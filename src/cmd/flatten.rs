@@ -16,7 +16,7 @@ use crate::output::ndjson::NdjsonWriter;
 use crate::output::parquet::{Checked, Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition::{self, Partitioned};
 use crate::output::spool::Spool;
-use crate::output::{Committed, Discard, Output, RowWriter};
+use crate::output::{self, Discard, Output, RowWriter};
 use crate::pages;
 
 /// Flatten aggregate response pages into NDJSON, CSV or Parquet rows.
@@ -283,19 +283,13 @@ impl Plan {
         })
     }
 
-    /// The writer of the whole output, once `columns` holds every column (CSV and Parquet).
+    /// The writer of an NDJSON stream, or of a dataset once `columns` holds every column;
+    /// [`Plan::write_spooled`] writes single CSV and Parquet files.
     fn output(&self, columns: &Columns) -> anyhow::Result<Box<dyn RowWriter>> {
         let header = columns.header();
         let file = &self.file;
         match &self.target {
             Target::Stdout => file.writer(Output::Stdout(std::io::stdout()), columns, &header),
-            // Parquet is written to a temporary file and renamed once complete (SPEC §3);
-            // NDJSON and CSV keep every complete row written before an error (SPEC §4).
-            Target::File(path) if file.format == Format::Parquet => {
-                let (out, temp) = Output::create_beside(path)?;
-                let inner = file.writer(out, columns, &header)?;
-                Ok(Box::new(Committed::new(inner, temp, path.clone())))
-            }
             Target::File(path) => file.writer(Output::create(path, file.gzip)?, columns, &header),
             Target::Dataset(dir, keys) => {
                 let mut in_path = Vec::new();
@@ -311,6 +305,41 @@ impl Plan {
                 });
                 Ok(Box::new(Partitioned::new(dir.clone(), keys.clone(), ext, opener)?))
             }
+        }
+    }
+}
+
+impl Plan {
+    /// Writes the spooled rows as one CSV or Parquet file (or stream), rendering them on
+    /// every core while the main thread writes.
+    fn write_spooled(&self, spool: Spool, columns: &Columns) -> anyhow::Result<()> {
+        let header = columns.header();
+        let file = &self.file;
+        // Parquet is written to a temporary file and renamed once complete (SPEC §3);
+        // NDJSON and CSV keep every complete row written before an error (SPEC §4).
+        let (out, staged) = match &self.target {
+            Target::File(path) if file.format == Format::Parquet => {
+                let (out, temp) = Output::create_beside(path)?;
+                (out, Some((temp, path)))
+            }
+            Target::File(path) => (Output::create(path, file.gzip)?, None),
+            _ => (Output::Stdout(std::io::stdout()), None),
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if file.format == Format::Csv {
+            let mut writer = CsvWriter::new(out, columns, &header, file.keep_nulls);
+            let lines = writer.renderer();
+            spool.replay_in_parallel(columns, threads, || lines.clone(), |part| writer.write_lines(&part))?;
+            Box::new(writer).finish()?;
+        } else {
+            let mut writer = ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?;
+            let batches = writer.renderer();
+            spool.replay_in_parallel(columns, threads, || batches.fresh(), |part| writer.write_batches(part))?;
+            Box::new(writer).finish()?;
+        }
+        match staged {
+            Some((temp, path)) => output::commit(temp, path),
+            None => Ok(()),
         }
     }
 }
@@ -361,9 +390,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut flattener = flattener(plan.options.clone(), into)?;
     read_all(&plan.sources, &mut flattener)?;
     let columns = flattener.into_columns();
-    let mut writer = plan.output(&columns)?;
-    spool.replay(&columns, &mut *writer)?;
-    writer.finish()
+    if let Target::Dataset(..) = plan.target {
+        let mut writer = plan.output(&columns)?;
+        spool.replay(&columns, &mut *writer)?;
+        return writer.finish();
+    }
+    plan.write_spooled(spool, &columns)
 }
 
 /// A flattener writing to `out`; colliding `--add-column` names are a usage error.

@@ -3,12 +3,21 @@
 
 use std::io::Write;
 
+use super::spool::Render;
 use super::{has_any, Cell, Output, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes rows under a fixed header.
 pub struct CsvWriter {
     out: Output,
+    lines: CsvLines,
+    /// The header line, written before the first row (no rows: no header, as with no input).
+    header: Option<Vec<u8>>,
+}
+
+/// Renders rows as CSV lines under a fixed header, into a block of bytes.
+#[derive(Clone)]
+pub struct CsvLines {
     block: Vec<u8>,
     /// Header position of each column id (`usize::MAX`: not in the header).
     position: Vec<usize>,
@@ -16,8 +25,6 @@ pub struct CsvWriter {
     missing: Vec<&'static str>,
     /// Per header position: 1 + the index of the row's cell for it, or 0.
     slots: Vec<usize>,
-    /// The header line, written before the first row (no rows: no header, as with no input).
-    header: Option<Vec<u8>>,
     /// The current (or last) line, without its terminator.
     line: Vec<u8>,
     /// Where each field of `line` ends.
@@ -44,14 +51,35 @@ impl CsvWriter {
         header_line.push(b'\n');
         CsvWriter {
             out,
-            block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
-            position,
-            missing,
-            slots: vec![0; header.len()],
+            lines: CsvLines {
+                block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
+                position,
+                missing,
+                slots: vec![0; header.len()],
+                line: Vec::new(),
+                ends: Vec::with_capacity(header.len()),
+            },
             header: Some(header_line),
-            line: Vec::new(),
-            ends: Vec::with_capacity(header.len()),
         }
+    }
+
+    /// A renderer of this writer's lines, for [`CsvWriter::write_lines`].
+    pub fn renderer(&self) -> CsvLines {
+        let mut lines = self.lines.clone();
+        lines.block = Vec::new();
+        lines
+    }
+
+    /// Writes lines from a renderer (the header first, before the first line).
+    pub fn write_lines(&mut self, lines: &[u8]) -> anyhow::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if let Some(header) = self.header.take() {
+            self.out.write_all(&header)?;
+        }
+        self.out.write_all(lines)?;
+        Ok(())
     }
 }
 
@@ -73,11 +101,10 @@ fn push_field(line: &mut Vec<u8>, field: &str, fields: usize) {
     }
 }
 
-impl RowWriter for CsvWriter {
+impl Render for CsvLines {
+    type Part = Vec<u8>;
+
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        if let Some(header) = self.header.take() {
-            self.block.extend_from_slice(&header);
-        }
         let fields = self.slots.len();
         let mut first_new = fields;
         for (i, &(id, _)) in cells.iter().enumerate() {
@@ -123,15 +150,29 @@ impl RowWriter for CsvWriter {
         }
         self.block.extend_from_slice(&self.line);
         self.block.push(b'\n');
-        if self.block.len() >= BLOCK {
-            self.out.write_all(&self.block)?;
-            self.block.clear();
+        Ok(())
+    }
+
+    fn take(&mut self) -> anyhow::Result<Vec<u8>> {
+        Ok(std::mem::take(&mut self.block))
+    }
+}
+
+impl RowWriter for CsvWriter {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.lines.row(columns, cells, shared)?;
+        if self.lines.block.len() >= BLOCK {
+            let block = std::mem::take(&mut self.lines.block);
+            self.write_lines(&block)?;
+            self.lines.block = block;
+            self.lines.block.clear();
         }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.out.write_all(&self.block)?;
+        let block = std::mem::take(&mut self.lines.block);
+        self.write_lines(&block)?;
         self.out.close()?;
         Ok(())
     }

@@ -2,8 +2,8 @@
 //!
 //! A [`RowWriter`] takes complete rows (cells tagged with their column) and writes them in
 //! its format. Every writer has an explicit [`RowWriter::finish`]: dropping one would swallow
-//! the last write's error. A writer that is dropped unfinished (the run failed) leaves no
-//! file at its target where the format promises atomic output ([`Committed`]).
+//! the last write's error. Where the format promises atomic output, the file is written
+//! beside its target and [`commit`]ted once finished: a failed run leaves nothing there.
 
 pub mod csv;
 pub mod ndjson;
@@ -13,7 +13,7 @@ pub mod spool;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use flate2::write::GzEncoder;
@@ -172,33 +172,11 @@ impl Write for Output {
 /// Rows are gathered in a block of about this size before each write.
 const BLOCK: usize = 1 << 20;
 
-/// A writer whose output goes to a temporary file that is renamed onto the target only once
-/// the writer has finished: a failed run leaves nothing at the target path (SPEC §3).
-pub struct Committed {
-    inner: Box<dyn RowWriter>,
-    temp: TempPath,
-    target: PathBuf,
-}
-
-impl Committed {
-    /// Wraps `inner`, which writes to `temp`, to be renamed onto `target` by `finish`.
-    pub fn new(inner: Box<dyn RowWriter>, temp: TempPath, target: PathBuf) -> Committed {
-        Committed { inner, temp, target }
-    }
-}
-
-impl RowWriter for Committed {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        self.inner.row(columns, cells, shared)
-    }
-
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let Committed { inner, temp, target } = *self;
-        inner.finish()?;
-        temp.persist(&target)
-            .with_context(|| format!("{}: cannot rename the finished file into place", target.display()))?;
-        Ok(())
-    }
+/// Renames a finished temporary file onto its target.
+pub fn commit(temp: TempPath, target: &Path) -> anyhow::Result<()> {
+    temp.persist(target)
+        .with_context(|| format!("{}: cannot rename the finished file into place", target.display()))?;
+    Ok(())
 }
 
 /// Creates a hidden staging directory beside `target` (and `target`'s parent if need be);

@@ -13,14 +13,18 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use arrow_array::builder::{Float64Builder, Int64Builder, StringDictionaryBuilder, TimestampMillisecondBuilder};
-use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder, TimestampMillisecondBuilder};
+use arrow_array::types::{ArrowPrimitiveType, Int32Type};
+use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use rustc_hash::FxHashMap;
 
+use super::spool::Render;
 use super::{epoch_millis, Cell, Output, RowWriter};
 use crate::columns::{ColumnId, Columns, Role};
 
@@ -109,7 +113,7 @@ pub fn schema(columns: &Columns, header: &[ColumnId]) -> Schema {
 
 /// One header column's values of the current batch.
 enum Builder {
-    Text(StringDictionaryBuilder<Int32Type>),
+    Text(TextBuilder),
     Time(TimestampMillisecondBuilder),
     Int(Int64Builder),
     Float(Float64Builder),
@@ -123,13 +127,13 @@ impl Builder {
             }
             DataType::Int64 => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
             DataType::Float64 => Builder::Float(Float64Builder::with_capacity(BATCH_ROWS)),
-            _ => Builder::Text(StringDictionaryBuilder::new()),
+            _ => Builder::Text(TextBuilder::default()),
         }
     }
 
     fn append_null(&mut self) {
         match self {
-            Builder::Text(b) => b.append_null(),
+            Builder::Text(b) => b.keys.append_null(),
             Builder::Time(b) => b.append_null(),
             Builder::Int(b) => b.append_null(),
             Builder::Float(b) => b.append_null(),
@@ -149,7 +153,7 @@ impl Builder {
     /// Appends one cell's text, or says why it does not fit.
     fn append_text(&mut self, text: &str) -> Result<(), &'static str> {
         match self {
-            Builder::Text(b) => b.append_value(text),
+            Builder::Text(b) => b.append(text)?,
             Builder::Time(b) => b.append_value(timestamp(text)?),
             Builder::Int(b) => b.append_value(parse_count(text)?),
             Builder::Float(b) => b.append_value(double(text)?),
@@ -157,13 +161,85 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    /// Appends the last value again (the builder holds at least one): the long layout's rows
+    /// repeat their entity's head, which is parsed and looked up once.
+    fn repeat_last(&mut self) {
         match self {
-            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Text(b) => repeat_last(&mut b.keys),
+            Builder::Time(b) => repeat_last(b),
+            Builder::Int(b) => repeat_last(b),
+            Builder::Float(b) => repeat_last(b),
+        }
+    }
+
+    fn finish(&mut self) -> anyhow::Result<ArrayRef> {
+        Ok(match self {
+            Builder::Text(b) => Arc::new(b.finish()?),
             Builder::Time(b) => Arc::new(b.finish()),
             Builder::Int(b) => Arc::new(b.finish()),
             Builder::Float(b) => Arc::new(b.finish()),
+        })
+    }
+}
+
+fn repeat_last<T: ArrowPrimitiveType>(builder: &mut PrimitiveBuilder<T>) {
+    let at = builder.values_slice().len() - 1;
+    let valid = builder
+        .validity_slice()
+        .is_none_or(|bits| bits[at / 8] & (1 << (at % 8)) != 0);
+    if valid {
+        let value = builder.values_slice()[at];
+        builder.append_value(value);
+    } else {
+        builder.append_null();
+    }
+}
+
+/// A dictionary column of the current batch: each distinct text is kept once, found again
+/// by hash. (Arrow's own dictionary builder cannot append a key it has already returned,
+/// which [`Builder::repeat_last`] needs.)
+struct TextBuilder {
+    keys: Int32Builder,
+    /// Where each distinct text ends in `texts`, after a leading 0.
+    ends: Vec<i32>,
+    texts: String,
+    lookup: FxHashMap<Box<str>, i32>,
+}
+
+impl Default for TextBuilder {
+    fn default() -> TextBuilder {
+        TextBuilder {
+            keys: Int32Builder::with_capacity(BATCH_ROWS),
+            ends: vec![0],
+            texts: String::new(),
+            lookup: FxHashMap::default(),
         }
+    }
+}
+
+impl TextBuilder {
+    fn append(&mut self, text: &str) -> Result<(), &'static str> {
+        let key = match self.lookup.get(text) {
+            Some(&key) => key,
+            None => {
+                let key = (self.ends.len() - 1) as i32;
+                self.texts.push_str(text);
+                let end = i32::try_from(self.texts.len()).map_err(|_| "overflows a batch's 2 GiB of text")?;
+                self.ends.push(end);
+                self.lookup.insert(text.into(), key);
+                key
+            }
+        };
+        self.keys.append_value(key);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<DictionaryArray<Int32Type>> {
+        let ends = std::mem::replace(&mut self.ends, vec![0]);
+        let texts = std::mem::take(&mut self.texts).into_bytes();
+        self.lookup.clear();
+        let values = StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(ends)), Buffer::from(texts), None)?;
+        Ok(DictionaryArray::try_new(self.keys.finish(), Arc::new(values))?)
     }
 }
 
@@ -265,6 +341,11 @@ fn parse_count(text: &str) -> Result<i64, &'static str> {
 /// Writes rows as one Parquet file.
 pub struct ParquetWriter {
     writer: ArrowWriter<Output>,
+    batches: Batches,
+}
+
+/// Gathers rows into record batches of the file's schema.
+pub struct Batches {
     schema: SchemaRef,
     builders: Vec<Builder>,
     /// Header position of each column id (`usize::MAX`: not in the header).
@@ -274,6 +355,8 @@ pub struct ParquetWriter {
     /// Rows in the builders.
     rows: usize,
     zero_values: bool,
+    /// Full batches not yet taken.
+    done: Vec<RecordBatch>,
 }
 
 impl ParquetWriter {
@@ -286,11 +369,18 @@ impl ParquetWriter {
         settings: Settings,
     ) -> anyhow::Result<ParquetWriter> {
         let schema = Arc::new(schema(columns, header));
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(settings.codec.compression())
             .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-            .build();
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES));
+        // Hashing every number into a dictionary cost more time than any other step of
+        // writing, for files no smaller once compressed: only text is dictionary-encoded.
+        for field in schema.fields() {
+            if !matches!(field.data_type(), DataType::Dictionary(..)) {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))?;
         let mut position = vec![usize::MAX; columns.len()];
         for (at, &id) in header.iter().enumerate() {
@@ -298,30 +388,74 @@ impl ParquetWriter {
         }
         Ok(ParquetWriter {
             writer,
-            builders: schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
-            schema,
-            position,
-            slots: vec![0; header.len()],
-            rows: 0,
-            zero_values: !keep_nulls,
+            batches: Batches {
+                builders: schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
+                schema,
+                position,
+                slots: vec![0; header.len()],
+                rows: 0,
+                zero_values: !keep_nulls,
+                done: Vec::new(),
+            },
         })
     }
 
-    /// Hands the builders' rows to the Parquet writer as one record batch.
-    fn write_batch(&mut self) -> anyhow::Result<()> {
-        if self.rows == 0 {
-            return Ok(());
+    /// A gatherer of this file's record batches, for [`ParquetWriter::write_batches`].
+    pub fn renderer(&self) -> Batches {
+        self.batches.fresh()
+    }
+
+    /// Writes record batches (of this file's schema) in order.
+    pub fn write_batches(&mut self, batches: Vec<RecordBatch>) -> anyhow::Result<()> {
+        for batch in batches {
+            self.writer.write(&batch)?;
         }
-        let arrays = self.builders.iter_mut().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        self.rows = 0;
-        self.writer.write(&batch)?;
+        Ok(())
+    }
+
+    /// Hands every row gathered so far to the Parquet writer.
+    fn write_batch(&mut self) -> anyhow::Result<()> {
+        let batches = self.batches.take()?;
+        self.write_batches(batches)
+    }
+}
+
+impl Batches {
+    /// An empty gatherer of the same batches.
+    pub fn fresh(&self) -> Batches {
+        let b = self;
+        Batches {
+            schema: b.schema.clone(),
+            builders: b.schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
+            position: b.position.clone(),
+            slots: b.slots.clone(),
+            rows: 0,
+            zero_values: b.zero_values,
+            done: Vec::new(),
+        }
+    }
+
+    /// Turns the builders' rows into a record batch.
+    fn end_batch(&mut self) -> anyhow::Result<()> {
+        if self.rows > 0 {
+            let arrays = self
+                .builders
+                .iter_mut()
+                .map(Builder::finish)
+                .collect::<anyhow::Result<_>>()?;
+            self.done.push(RecordBatch::try_new(self.schema.clone(), arrays)?);
+            self.rows = 0;
+        }
         Ok(())
     }
 }
 
-impl RowWriter for ParquetWriter {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
+impl Render for Batches {
+    type Part = Vec<RecordBatch>;
+
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        // A new batch has no last row to repeat.
+        let shared = if self.rows == 0 { 0 } else { shared };
         for (i, &(id, _)) in cells.iter().enumerate() {
             match self.position.get(id) {
                 Some(&at) if at != usize::MAX => self.slots[at] = i + 1,
@@ -338,6 +472,7 @@ impl RowWriter for ParquetWriter {
         for (at, builder) in self.builders.iter_mut().enumerate() {
             match std::mem::take(&mut self.slots[at]) {
                 0 => builder.append_missing(self.zero_values),
+                i if i <= shared => builder.repeat_last(),
                 i => match cells[i - 1] {
                     (_, Cell::Null) => builder.append_null(),
                     (id, Cell::Text(text) | Cell::Raw(text)) => {
@@ -350,6 +485,21 @@ impl RowWriter for ParquetWriter {
         }
         self.rows += 1;
         if self.rows == BATCH_ROWS {
+            self.end_batch()?;
+        }
+        Ok(())
+    }
+
+    fn take(&mut self) -> anyhow::Result<Vec<RecordBatch>> {
+        self.end_batch()?;
+        Ok(std::mem::take(&mut self.done))
+    }
+}
+
+impl RowWriter for ParquetWriter {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.batches.row(columns, cells, shared)?;
+        if !self.batches.done.is_empty() {
             self.write_batch()?;
         }
         Ok(())
@@ -365,7 +515,7 @@ impl RowWriter for ParquetWriter {
     fn buffered_bytes(&self) -> usize {
         // The builders hold about 8 bytes a cell (a number, or a dictionary key and its share
         // of the values); the writer reports its own buffers.
-        self.rows * self.builders.len() * 8 + self.writer.memory_size()
+        self.batches.rows * self.batches.builders.len() * 8 + self.writer.memory_size()
     }
 
     fn flush_buffered(&mut self) -> anyhow::Result<()> {
@@ -511,6 +661,78 @@ mod tests {
         let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
         let sizes: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
         assert_eq!(sizes, [3, 1]);
+    }
+
+    #[test]
+    fn rows_sharing_a_head_repeat_it_across_batch_boundaries() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, TimestampMillisecondType};
+        use arrow_array::{Array, ArrayAccessor};
+        let mut columns = Columns::default();
+        let q = columns.intern("q", Role::Group, String::new).unwrap();
+        let t = columns
+            .intern("interval_start", Role::IntervalStart, String::new)
+            .unwrap();
+        let g = columns.intern("media", Role::Group, String::new).unwrap();
+        let v = columns.intern("value", Role::LongValue, String::new).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::create(&dir.path().join("t.parquet"), false).unwrap();
+        let settings = Settings {
+            codec: Codec::None,
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+        };
+        let mut batches = ParquetWriter::new(out, &columns, &columns.header(), false, settings)
+            .unwrap()
+            .renderer();
+        let names: Vec<String> = (0..7).map(|n| format!("q{n}")).collect();
+        let mut expected = Vec::new();
+        for n in 0..3001 {
+            let media = if n % 3 == 0 { Cell::Null } else { Cell::Text("voice") };
+            let head = [
+                (q, Cell::Text(names[n % 7].as_str())),
+                (
+                    t,
+                    Cell::Text(["1970-01-01T00:00:01Z", "1970-01-01T00:00:02+00:00"][n % 2]),
+                ),
+                (g, media),
+            ];
+            for k in 0..n % 5 + 1 {
+                let value = ["1", "2.5", "-3", "4e2", "0"][k];
+                let mut row = head.to_vec();
+                row.push((v, Cell::Raw(value)));
+                batches.row(&columns, &row, if k == 0 { 0 } else { 3 }).unwrap();
+                let media = (n % 3 != 0).then(|| "voice".to_owned());
+                expected.push((
+                    names[n % 7].clone(),
+                    1000 + 1000 * (n as i64 % 2),
+                    media,
+                    value.parse::<f64>().unwrap(),
+                ));
+            }
+        }
+        let parts = batches.take().unwrap();
+        assert!(parts.len() > 1, "the rows span several batches");
+        let mut got = Vec::new();
+        for batch in parts {
+            let q = batch
+                .column(0)
+                .as_dictionary::<Int32Type>()
+                .downcast_dict::<StringArray>()
+                .unwrap();
+            let m = batch
+                .column(1)
+                .as_dictionary::<Int32Type>()
+                .downcast_dict::<StringArray>()
+                .unwrap();
+            let t = batch.column(2).as_primitive::<TimestampMillisecondType>();
+            let v = batch.column(3).as_primitive::<Float64Type>();
+            for row in 0..batch.num_rows() {
+                let media = m.is_valid(row).then(|| m.value(row).to_owned());
+                got.push((q.value(row).to_owned(), t.value(row), media, v.value(row)));
+            }
+        }
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected);
     }
 
     #[test]

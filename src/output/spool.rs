@@ -5,75 +5,186 @@
 //! spool in a compact binary form, then are replayed into the real writer under the final
 //! header. Memory stays bounded; the spool file is deleted when dropped.
 //!
-//! A record is its length, then `shared`, `count`, and for each of `count` cells its
-//! `id·4+kind` and text length (all LEB128 varints), then the cells' texts back to back; a
-//! row's shared head is stored once, with its first row, and taken from there by the rows
-//! that follow.
+//! The file is a series of chunks of about [`CHUNK_BYTES`], each starting with a row that
+//! shares nothing with the row before it, so any chunk can be replayed on its own: that lets
+//! [`Spool::replay_in_parallel`] render chunks on several threads and write them in order.
+//! A record is `shared`, `count`, and for each of `count` cells its `id·4+kind` and text
+//! length (all LEB128 varints), then the cells' texts back to back; a row's shared head is
+//! stored once, with its first row, and taken from there by the rows that follow.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
 
-use super::{recycle, Cell, RowWriter};
+use super::{Cell, RowWriter};
 use crate::columns::{ColumnId, Columns};
+
+/// A chunk is closed at the first row starting a new head once it holds this many bytes.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// A [`RowWriter`] that keeps rows for [`Spool::replay`].
 pub struct Spool {
-    file: BufWriter<File>,
-    record: Vec<u8>,
+    file: File,
+    /// The chunk being filled.
+    block: Vec<u8>,
+    /// The length of every chunk written to `file`, in order.
+    chunks: Vec<usize>,
+    chunk_bytes: usize,
+}
+
+/// Turns rows into parts that are written in order: one renderer per replaying thread.
+pub trait Render {
+    /// The rendered rows of one chunk.
+    type Part;
+    /// Renders one row (`shared`: as for [`RowWriter::row`]).
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
+    /// Everything rendered since the last call.
+    fn take(&mut self) -> anyhow::Result<Self::Part>;
 }
 
 impl Spool {
     /// A spool in a new anonymous temporary file.
     pub fn new() -> anyhow::Result<Spool> {
+        Spool::with_chunk_bytes(CHUNK_BYTES)
+    }
+
+    fn with_chunk_bytes(chunk_bytes: usize) -> anyhow::Result<Spool> {
         let file = tempfile::tempfile().map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
-            file: BufWriter::with_capacity(1 << 20, file),
-            record: Vec::new(),
+            file,
+            block: Vec::with_capacity(chunk_bytes + (chunk_bytes >> 2)),
+            chunks: Vec::new(),
+            chunk_bytes,
         })
     }
 
-    /// Writes every kept row, in order, to `out`.
-    pub fn replay(self, columns: &Columns, out: &mut dyn RowWriter) -> anyhow::Result<()> {
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.rewind()?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut record = Vec::new();
-        let mut meta = Vec::new();
-        // The cells of the last row that started a head, kept for the rows sharing it.
-        let (mut head_meta, mut head_text) = (Vec::new(), String::new());
-        let mut spare = Vec::new();
-        loop {
-            let Some(len) = read_varint(&mut reader)? else {
-                return Ok(());
-            };
-            record.resize(len as usize, 0);
-            reader.read_exact(&mut record)?;
-            let (shared, text) = parse_record(&record, &mut meta)?;
-            let shared = shared as usize;
-            if shared == 0 {
-                std::mem::swap(&mut head_meta, &mut meta);
-                head_text.clear();
-                head_text.push_str(text);
-            }
-            let mut row = recycle(std::mem::take(&mut spare));
-            let head_cells = if shared == 0 {
-                head_meta.len()
-            } else {
-                shared.min(head_meta.len())
-            };
-            push_cells(&head_meta[..head_cells], &head_text, &mut row)?;
-            if shared > 0 {
-                push_cells(&meta, text, &mut row)?;
-            }
-            out.row(columns, &row, shared)?;
-            spare = recycle(row);
+    fn end_chunk(&mut self) -> io::Result<()> {
+        if !self.block.is_empty() {
+            self.file.write_all(&self.block)?;
+            self.chunks.push(self.block.len());
+            self.block.clear();
         }
+        Ok(())
+    }
+
+    /// Writes every kept row, in order, to `out`.
+    pub fn replay(mut self, columns: &Columns, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+        self.end_chunk()?;
+        self.file.rewind()?;
+        let mut chunk = Vec::new();
+        for &len in &self.chunks {
+            chunk.resize(len, 0);
+            self.file.read_exact(&mut chunk)?;
+            for_each_row(&chunk, |cells, shared| out.row(columns, cells, shared))?;
+        }
+        Ok(())
+    }
+
+    /// Renders every kept row on `threads` threads, each with its own renderer from `make`,
+    /// and hands the parts to `write` in the rows' order.
+    ///
+    /// Each thread takes every `threads`-th chunk and holds at most one part ready, so memory
+    /// stays at a few chunks whatever the spool's size.
+    pub fn replay_in_parallel<R: Render + Send>(
+        mut self,
+        columns: &Columns,
+        threads: usize,
+        make: impl Fn() -> R + Sync,
+        mut write: impl FnMut(R::Part) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>
+    where
+        R::Part: Send,
+    {
+        self.end_chunk()?;
+        let threads = threads.clamp(1, self.chunks.len().max(1));
+        // Where each chunk starts in the file.
+        let starts: Vec<u64> = self
+            .chunks
+            .iter()
+            .scan(0u64, |at, &len| {
+                let start = *at;
+                *at += len as u64;
+                Some(start)
+            })
+            .collect();
+        let file = Mutex::new(self.file);
+        let chunks = &self.chunks;
+        std::thread::scope(|scope| {
+            let mut parts: Vec<Receiver<anyhow::Result<R::Part>>> = Vec::with_capacity(threads);
+            for first in 0..threads {
+                let (send, receive) = sync_channel(1);
+                parts.push(receive);
+                let (file, starts, make) = (&file, &starts, &make);
+                scope.spawn(move || {
+                    let mut render = make();
+                    let mut chunk = Vec::new();
+                    for at in (first..chunks.len()).step_by(threads) {
+                        let part = read_chunk(file, starts[at], chunks[at], &mut chunk).and_then(|()| {
+                            for_each_row(&chunk, |cells, shared| render.row(columns, cells, shared))?;
+                            render.take()
+                        });
+                        let failed = part.is_err();
+                        // The receiver is gone when writing failed: stop quietly.
+                        if send.send(part).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            let written = (0..chunks.len()).try_for_each(|at| {
+                let part = parts[at % threads]
+                    .recv()
+                    .map_err(|_| anyhow::anyhow!("internal error: a row rendering thread stopped early"))??;
+                write(part)
+            });
+            // Dropping the receivers stops the renderers at their next part.
+            drop(parts);
+            written
+        })
     }
 }
 
+fn read_chunk(file: &Mutex<File>, start: u64, len: usize, chunk: &mut Vec<u8>) -> anyhow::Result<()> {
+    chunk.resize(len, 0);
+    let mut file = file
+        .lock()
+        .map_err(|_| anyhow::anyhow!("internal error: the row file lock is poisoned"))?;
+    file.seek(SeekFrom::Start(start))?;
+    file.read_exact(chunk)?;
+    Ok(())
+}
+
+/// Calls `row` with each row of `chunk` and its shared count.
+fn for_each_row<'c>(
+    mut chunk: &'c [u8],
+    mut row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut row_cells = Vec::new();
+    // The cells of the last row that started a head, kept for the rows sharing it.
+    let mut head: Vec<(ColumnId, Cell<'c>)> = Vec::new();
+    let mut meta = Vec::new();
+    while !chunk.is_empty() {
+        let (shared, text, rest) = parse_record(chunk, &mut meta)?;
+        chunk = rest;
+        let shared = shared as usize;
+        if shared == 0 {
+            head.clear();
+            push_cells(&meta, text, &mut head)?;
+            row(&head, 0)?;
+            continue;
+        }
+        row_cells.clear();
+        row_cells.extend_from_slice(&head[..shared.min(head.len())]);
+        push_cells(&meta, text, &mut row_cells)?;
+        row(&row_cells, shared)?;
+    }
+    Ok(())
+}
+
 /// Reads a record's shared count and cell tags and lengths into `meta`; returns the shared
-/// count and the cells' text, checked as UTF-8 once for the whole row.
-fn parse_record<'a>(record: &'a [u8], meta: &mut Vec<(u64, usize)>) -> io::Result<(u64, &'a str)> {
+/// count, the cells' text (checked as UTF-8 once for the whole row) and the records after it.
+fn parse_record<'a>(record: &'a [u8], meta: &mut Vec<(u64, usize)>) -> io::Result<(u64, &'a str, &'a [u8])> {
     let (shared, rest) = varint(record)?;
     let (count, mut rest) = varint(rest)?;
     meta.clear();
@@ -84,8 +195,9 @@ fn parse_record<'a>(record: &'a [u8], meta: &mut Vec<(u64, usize)>) -> io::Resul
         meta.push((tag, len as usize));
     }
     let total = meta.iter().map(|&(_, len)| len).sum::<usize>();
-    let text = std::str::from_utf8(rest.get(..total).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
-    Ok((shared, text))
+    let (text, after) = rest.split_at_checked(total).ok_or_else(corrupt)?;
+    let text = std::str::from_utf8(text).map_err(|_| corrupt())?;
+    Ok((shared, text, after))
 }
 
 /// Appends the cells described by `meta`, whose texts lie back to back in `text`.
@@ -139,25 +251,12 @@ fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
     Err(corrupt())
 }
 
-fn read_varint(reader: &mut impl Read) -> io::Result<Option<u64>> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let mut byte = [0u8];
-        if reader.read(&mut byte)? == 0 {
-            return if i == 0 { Ok(None) } else { Err(corrupt()) };
-        }
-        v |= u64::from(byte[0] & 0x7f) << (7 * i);
-        if byte[0] < 0x80 {
-            return Ok(Some(v));
-        }
-    }
-    Err(corrupt())
-}
-
 impl RowWriter for Spool {
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        let record = &mut self.record;
-        record.clear();
+        if shared == 0 && self.block.len() >= self.chunk_bytes {
+            self.end_chunk()?;
+        }
+        let record = &mut self.block;
         push_varint(record, shared as u64);
         push_varint(record, (cells.len() - shared) as u64);
         for &(id, cell) in &cells[shared..] {
@@ -168,15 +267,11 @@ impl RowWriter for Spool {
         for &(_, cell) in &cells[shared..] {
             record.extend_from_slice(kind_and_text(cell).1.as_bytes());
         }
-        let mut len = Vec::with_capacity(5);
-        push_varint(&mut len, record.len() as u64);
-        self.file.write_all(&len)?;
-        self.file.write_all(record)?;
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.file.flush()?;
+        self.end_chunk()?;
         Ok(())
     }
 }
@@ -227,10 +322,72 @@ mod tests {
         let mut expected = Rows::default();
         for (cells, shared) in &rows {
             spool.row(&columns, cells, *shared).unwrap();
-            expected.row(&columns, cells, *shared).unwrap();
+            RowWriter::row(&mut expected, &columns, cells, *shared).unwrap();
         }
         let mut replayed = Rows::default();
         spool.replay(&columns, &mut replayed).unwrap();
         assert_eq!(replayed.0, expected.0);
+    }
+
+    impl Render for Rows {
+        type Part = Vec<String>;
+        fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+            RowWriter::row(self, columns, cells, shared)
+        }
+        fn take(&mut self) -> anyhow::Result<Vec<String>> {
+            Ok(std::mem::take(&mut self.0))
+        }
+    }
+
+    /// Rows of entities of a few cells each, the later ones sharing their entity's head.
+    fn entities(spool: &mut dyn RowWriter, expected: &mut Rows) {
+        let columns = Columns::default();
+        let texts: Vec<String> = (0..3000).map(|n| format!("v{n}")).collect();
+        for (n, text) in texts.iter().enumerate() {
+            let head = (0, Cell::Text(text.as_str()));
+            for value in 0..n % 4 + 1 {
+                let shared = usize::from(value > 0);
+                let cells = [head, (1, Cell::Raw(["1", "2.5", "-3", "4e2"][value]))];
+                spool.row(&columns, &cells, shared).unwrap();
+                RowWriter::row(expected, &columns, &cells, shared).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_replay_keeps_the_order_across_chunks_and_threads() {
+        for threads in [1, 2, 3, 8] {
+            let mut spool = Spool::with_chunk_bytes(100).unwrap();
+            let mut expected = Rows::default();
+            entities(&mut spool, &mut expected);
+            assert!(spool.chunks.len() > 50, "{} chunks", spool.chunks.len());
+            let mut parts = 0;
+            let mut replayed = Vec::new();
+            spool
+                .replay_in_parallel(&Columns::default(), threads, Rows::default, |part| {
+                    parts += 1;
+                    replayed.extend(part);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(replayed, expected.0, "{threads} threads");
+            assert!(parts > 50);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_replay_with_its_error() {
+        let mut spool = Spool::with_chunk_bytes(100).unwrap();
+        entities(&mut spool, &mut Rows::default());
+        let mut parts = 0;
+        let err = spool
+            .replay_in_parallel(&Columns::default(), 2, Rows::default, |_| {
+                parts += 1;
+                anyhow::ensure!(parts < 3, "disk full");
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(parts, 3);
     }
 }
