@@ -8,9 +8,11 @@
 //! The file is a series of chunks of about [`CHUNK_BYTES`], each starting with a row that
 //! shares nothing with the row before it, so any chunk can be replayed on its own: that lets
 //! [`Spool::replay_in_parallel`] render chunks on several threads and write them in order.
-//! A record is `shared`, `count`, and for each of `count` cells its `id·4+kind` and text
-//! length (all LEB128 varints), then the cells' texts back to back; a row's shared head is
-//! stored once, with its first row, and taken from there by the rows that follow.
+//! A chunk is the length of its records (4 bytes, little-endian), its records, then the
+//! texts of all their cells back to back, checked as UTF-8 once per chunk. A record is
+//! `shared`, `count`, and for each of `count` cells its `id·4+kind` and text length (all
+//! LEB128 varints); a row's shared head is stored once, with its first row, and taken from
+//! there by the rows that follow.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -26,8 +28,10 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// A [`RowWriter`] that keeps rows for [`Spool::replay`].
 pub struct Spool {
     file: File,
-    /// The chunk being filled.
-    block: Vec<u8>,
+    /// The records of the chunk being filled.
+    records: Vec<u8>,
+    /// The texts of the chunk being filled.
+    texts: Vec<u8>,
     /// The length of every chunk written to `file`, in order.
     chunks: Vec<usize>,
     chunk_bytes: usize,
@@ -53,17 +57,22 @@ impl Spool {
         let file = tempfile::tempfile().map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
             file,
-            block: Vec::with_capacity(chunk_bytes + (chunk_bytes >> 2)),
+            records: Vec::new(),
+            texts: Vec::new(),
             chunks: Vec::new(),
             chunk_bytes,
         })
     }
 
-    fn end_chunk(&mut self) -> io::Result<()> {
-        if !self.block.is_empty() {
-            self.file.write_all(&self.block)?;
-            self.chunks.push(self.block.len());
-            self.block.clear();
+    fn end_chunk(&mut self) -> anyhow::Result<()> {
+        if !self.records.is_empty() {
+            let len = u32::try_from(self.records.len())?;
+            self.file.write_all(&len.to_le_bytes())?;
+            self.file.write_all(&self.records)?;
+            self.file.write_all(&self.texts)?;
+            self.chunks.push(4 + self.records.len() + self.texts.len());
+            self.records.clear();
+            self.texts.clear();
         }
         Ok(())
     }
@@ -157,63 +166,57 @@ fn read_chunk(file: &Mutex<File>, start: u64, len: usize, chunk: &mut Vec<u8>) -
 
 /// Calls `row` with each row of `chunk` and its shared count.
 fn for_each_row<'c>(
-    mut chunk: &'c [u8],
+    chunk: &'c [u8],
     mut row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let (len, rest) = chunk.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let (mut records, texts) = rest
+        .split_at_checked(u32::from_le_bytes(*len) as usize)
+        .ok_or_else(corrupt)?;
+    let mut texts = std::str::from_utf8(texts).map_err(|_| corrupt())?;
     let mut row_cells = Vec::new();
     // The cells of the last row that started a head, kept for the rows sharing it.
     let mut head: Vec<(ColumnId, Cell<'c>)> = Vec::new();
-    let mut meta = Vec::new();
-    while !chunk.is_empty() {
-        let (shared, text, rest) = parse_record(chunk, &mut meta)?;
-        chunk = rest;
+    while !records.is_empty() {
+        let (shared, rest) = varint(records)?;
         let shared = shared as usize;
-        if shared == 0 {
+        let cells = if shared == 0 {
             head.clear();
-            push_cells(&meta, text, &mut head)?;
-            row(&head, 0)?;
-            continue;
-        }
-        row_cells.clear();
-        row_cells.extend_from_slice(&head[..shared.min(head.len())]);
-        push_cells(&meta, text, &mut row_cells)?;
-        row(&row_cells, shared)?;
+            &mut head
+        } else {
+            row_cells.clear();
+            row_cells.extend_from_slice(&head[..shared.min(head.len())]);
+            &mut row_cells
+        };
+        records = push_cells(rest, &mut texts, cells)?;
+        row(cells, shared)?;
     }
     Ok(())
 }
 
-/// Reads a record's shared count and cell tags and lengths into `meta`; returns the shared
-/// count, the cells' text (checked as UTF-8 once for the whole row) and the records after it.
-fn parse_record<'a>(record: &'a [u8], meta: &mut Vec<(u64, usize)>) -> io::Result<(u64, &'a str, &'a [u8])> {
-    let (shared, rest) = varint(record)?;
-    let (count, mut rest) = varint(rest)?;
-    meta.clear();
+/// Appends the cells of one record (`count`, then each cell's tag and length) to `cells`,
+/// taking their texts from the front of `texts`; returns the records after it.
+fn push_cells<'a, 'r>(
+    record: &'r [u8],
+    texts: &mut &'a str,
+    cells: &mut Vec<(ColumnId, Cell<'a>)>,
+) -> io::Result<&'r [u8]> {
+    let (count, mut rest) = varint(record)?;
     for _ in 0..count {
         let (tag, after_tag) = varint(rest)?;
         let (len, after_len) = varint(after_tag)?;
         rest = after_len;
-        meta.push((tag, len as usize));
-    }
-    let total = meta.iter().map(|&(_, len)| len).sum::<usize>();
-    let (text, after) = rest.split_at_checked(total).ok_or_else(corrupt)?;
-    let text = std::str::from_utf8(text).map_err(|_| corrupt())?;
-    Ok((shared, text, after))
-}
-
-/// Appends the cells described by `meta`, whose texts lie back to back in `text`.
-fn push_cells<'a>(meta: &[(u64, usize)], mut text: &'a str, cells: &mut Vec<(ColumnId, Cell<'a>)>) -> io::Result<()> {
-    for &(tag, len) in meta {
-        let (cell_text, after) = text.split_at_checked(len).ok_or_else(corrupt)?;
-        text = after;
+        let (text, after) = texts.split_at_checked(len as usize).ok_or_else(corrupt)?;
+        *texts = after;
         let cell = match tag & 3 {
-            TEXT => Cell::Text(cell_text),
-            RAW => Cell::Raw(cell_text),
+            TEXT => Cell::Text(text),
+            RAW => Cell::Raw(text),
             NULL => Cell::Null,
             _ => return Err(corrupt()),
         };
         cells.push(((tag >> 2) as ColumnId, cell));
     }
-    Ok(())
+    Ok(rest)
 }
 
 const TEXT: u64 = 0;
@@ -253,19 +256,17 @@ fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
 
 impl RowWriter for Spool {
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        if shared == 0 && self.block.len() >= self.chunk_bytes {
+        if shared == 0 && self.records.len() + self.texts.len() >= self.chunk_bytes {
             self.end_chunk()?;
         }
-        let record = &mut self.block;
+        let record = &mut self.records;
         push_varint(record, shared as u64);
         push_varint(record, (cells.len() - shared) as u64);
         for &(id, cell) in &cells[shared..] {
             let (kind, s) = kind_and_text(cell);
             push_varint(record, (id as u64) << 2 | kind);
             push_varint(record, s.len() as u64);
-        }
-        for &(_, cell) in &cells[shared..] {
-            record.extend_from_slice(kind_and_text(cell).1.as_bytes());
+            self.texts.extend_from_slice(s.as_bytes());
         }
         Ok(())
     }
