@@ -84,6 +84,27 @@ pub struct Column {
 pub struct Columns {
     columns: Vec<Column>,
     by_name: HashMap<String, ColumnId>,
+    /// The long layout's `metric`, `qualifier`, `stat` and `value` columns.
+    long_columns: Option<[ColumnId; 4]>,
+    slots: Vec<Slot>,
+}
+
+/// Ids from here up name [`Slot`]s, not columns.
+pub const FIRST_SLOT: ColumnId = 1 << 30;
+
+/// What one value of the long layout becomes: the labels of its row.
+///
+/// Long rows are carried as one record per entity, each value tagged with its slot (an id
+/// from [`FIRST_SLOT`] up), and expanded into rows only when written: the spool and the
+/// replay then handle an entity once instead of once per stat.
+#[derive(Debug)]
+pub struct Slot {
+    /// The `metric` column: the metric name, or `view:` and the view name.
+    pub label: String,
+    /// The `qualifier` column.
+    pub qualifier: Option<String>,
+    /// The `stat` column: the stat's API name.
+    pub stat: String,
 }
 
 impl Columns {
@@ -110,6 +131,27 @@ impl Columns {
         });
         self.by_name.insert(name.to_owned(), id);
         Ok(id)
+    }
+
+    /// Registers the long layout's columns (`metric`, `qualifier`, `stat`, `value`).
+    pub fn set_long_columns(&mut self, ids: [ColumnId; 4]) {
+        self.long_columns = Some(ids);
+    }
+
+    /// The long layout's columns (`metric`, `qualifier`, `stat`, `value`), if registered.
+    pub fn long_columns(&self) -> Option<[ColumnId; 4]> {
+        self.long_columns
+    }
+
+    /// Registers a long-layout value slot; returns its id.
+    pub fn add_slot(&mut self, slot: Slot) -> ColumnId {
+        self.slots.push(slot);
+        FIRST_SLOT + self.slots.len() - 1
+    }
+
+    /// The slot with this id (at least [`FIRST_SLOT`]).
+    pub fn slot(&self, id: ColumnId) -> &Slot {
+        &self.slots[id - FIRST_SLOT]
     }
 
     /// The column called `name` (a safe name), if one has been registered.

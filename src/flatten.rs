@@ -7,7 +7,7 @@
 use anyhow::bail;
 use rustc_hash::FxHashMap;
 
-use crate::columns::{safe_name, ColumnId, Columns, Role};
+use crate::columns::{safe_name, ColumnId, Columns, Role, Slot};
 use crate::output::{recycle, Cell, RowWriter};
 use crate::pages::{Entity, EntitySink, Scalar, Shape};
 
@@ -55,14 +55,16 @@ pub struct Flattener<'w> {
     out: &'w mut dyn RowWriter,
     constant_ids: Vec<ColumnId>,
     fixed: [Option<ColumnId>; 3],
-    long_ids: [ColumnId; 4],
     group_ids: FxHashMap<String, ColumnId>,
     /// Metric key (shape, name, qualifier) to its slot in `slots`.
     metric_slots: FxHashMap<Box<str>, usize>,
-    /// Per metric: the columns of the stats seen so far.
+    /// Per slot: its metric's tag (`t`, `v` or `m`), name and qualifier.
+    slot_keys: Vec<(char, Box<str>, Option<Box<str>>)>,
+    /// The slot of each metric of the last entity, by position.
+    recent: Vec<usize>,
+    /// Per metric: the columns (wide) or slots (long) of the stats seen so far.
     slots: Vec<Vec<(Box<str>, ColumnId)>>,
     key: String,
-    labels: String,
     ids: Vec<ColumnId>,
     /// The wide row's values, as indices into the entity's stats, in column order.
     kept: Vec<usize>,
@@ -87,8 +89,8 @@ impl<'w> Flattener<'w> {
             }
             constant_ids.push(id);
         }
-        let mut long_ids = [0; 4];
         if opts.layout == Layout::Long {
+            let mut long_ids = [0; 4];
             let tail = [
                 ("metric", Role::Metric),
                 ("qualifier", Role::Qualifier),
@@ -98,6 +100,7 @@ impl<'w> Flattener<'w> {
             for (slot, (name, role)) in long_ids.iter_mut().zip(tail) {
                 *slot = columns.intern(name, role, || format!("the long layout's `{name}` column"))?;
             }
+            columns.set_long_columns(long_ids);
         }
         Ok(Flattener {
             opts,
@@ -105,12 +108,12 @@ impl<'w> Flattener<'w> {
             out,
             constant_ids,
             fixed: [None; 3],
-            long_ids,
             group_ids: FxHashMap::default(),
             metric_slots: FxHashMap::default(),
+            slot_keys: Vec::new(),
+            recent: Vec::new(),
             slots: Vec::new(),
             key: String::new(),
-            labels: String::new(),
             ids: Vec::new(),
             kept: Vec::new(),
             stamp: Vec::new(),
@@ -160,27 +163,47 @@ impl<'w> Flattener<'w> {
     }
 
     /// The slot of a metric (its stats' columns), found by its source names.
-    fn metric_slot(&mut self, shape: Shape, metric: &str, view: bool, qualifier: Option<&str>) -> usize {
-        // The unit separators cannot occur in a name, so the key is unambiguous.
-        self.key.clear();
-        self.key.push(match (shape, view) {
+    /// `nth`: the metric's position in its entity.
+    fn metric_slot(&mut self, nth: usize, shape: Shape, metric: &str, view: bool, qualifier: Option<&str>) -> usize {
+        let tag = match (shape, view) {
             (Shape::Tutorial, _) => 't',
             (_, true) => 'v',
             (_, false) => 'm',
-        });
+        };
+        // Entities nearly always list the same metrics in the same order: compare with the
+        // metric at this position last time before hashing.
+        if let Some(&slot) = self.recent.get(nth) {
+            let (t, name, q) = &self.slot_keys[slot];
+            if *t == tag && **name == *metric && q.as_deref() == qualifier {
+                return slot;
+            }
+        }
+        // The unit separators cannot occur in a name, so the key is unambiguous.
+        self.key.clear();
+        self.key.push(tag);
         self.key.push_str(metric);
         self.key.push('\u{1f}');
         self.key.push_str(qualifier.unwrap_or("\u{1e}"));
-        if let Some(&slot) = self.metric_slots.get(self.key.as_str()) {
-            return slot;
+        let slot = match self.metric_slots.get(self.key.as_str()) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.slots.len();
+                self.slots.push(Vec::new());
+                self.slot_keys.push((tag, metric.into(), qualifier.map(Into::into)));
+                self.metric_slots.insert(self.key.as_str().into(), slot);
+                slot
+            }
+        };
+        if nth < self.recent.len() {
+            self.recent[nth] = slot;
+        } else {
+            self.recent.push(slot);
         }
-        let slot = self.slots.len();
-        self.slots.push(Vec::new());
-        self.metric_slots.insert(self.key.as_str().into(), slot);
         slot
     }
 
-    /// The wide column of one stat of the metric in `slot`, the `nth` of its entity's metric.
+    /// The wide column (or the long slot) of one stat of the metric in `slot`, the `nth` of
+    /// its entity's metric.
     #[allow(clippy::too_many_arguments)]
     fn value_column(
         &mut self,
@@ -201,6 +224,20 @@ impl<'w> Flattener<'w> {
             }
         }
         if let Some(&(_, id)) = known.iter().find(|(name, _)| **name == *stat) {
+            return Ok(id);
+        }
+        if self.opts.layout == Layout::Long {
+            let label = if view {
+                format!("view:{metric}")
+            } else {
+                metric.to_owned()
+            };
+            let id = self.columns.add_slot(Slot {
+                label,
+                qualifier: qualifier.map(str::to_owned),
+                stat: stat.to_owned(),
+            });
+            self.slots[slot].push((stat.into(), id));
             return Ok(id);
         }
         let name = match (shape, view, qualifier) {
@@ -289,45 +326,36 @@ impl EntitySink for Flattener<'_> {
         let head = ids.len();
         let mut kept = std::mem::take(&mut self.kept);
         kept.clear();
-        if self.opts.layout == Layout::Wide {
-            for m in e.metrics {
-                let slot = self.metric_slot(e.shape, &m.name, m.view, m.qualifier.as_deref());
-                for (nth, s) in e.stats[m.stats.clone()].iter().enumerate() {
-                    let stat = api_stat_name(&s.name);
-                    if !keeps(&self.opts.stats, e.shape, stat) {
-                        continue;
-                    }
-                    let id = self.value_column(slot, nth, e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
-                    if !self.claim(id) {
-                        let col = self.columns.get(id);
-                        bail!(
-                            "column `{}` gets two values in one entity (the second from metric `{}` stat `{}`)",
-                            col.name,
-                            m.name,
-                            s.name
-                        );
-                    }
-                    ids.push(id);
-                    kept.push(m.stats.start + nth);
+        let wide = self.opts.layout == Layout::Wide;
+        for (nth_metric, m) in e.metrics.iter().enumerate() {
+            let slot = self.metric_slot(nth_metric, e.shape, &m.name, m.view, m.qualifier.as_deref());
+            for (nth, s) in e.stats[m.stats.clone()].iter().enumerate() {
+                let stat = api_stat_name(&s.name);
+                if !keeps(&self.opts.stats, e.shape, stat) {
+                    continue;
                 }
+                let id = self.value_column(slot, nth, e.shape, &m.name, m.view, m.qualifier.as_deref(), stat)?;
+                // A long slot may recur: each value is a row of its own.
+                if wide && !self.claim(id) {
+                    let col = self.columns.get(id);
+                    bail!(
+                        "column `{}` gets two values in one entity (the second from metric `{}` stat `{}`)",
+                        col.name,
+                        m.name,
+                        s.name
+                    );
+                }
+                ids.push(id);
+                kept.push(m.stats.start + nth);
             }
         }
 
         // Pass 2: the cells, in the order pass 1 resolved their columns.
-        self.labels.clear();
-        if self.opts.layout == Layout::Long {
-            for m in e.metrics.iter().filter(|m| m.view) {
-                self.labels.push_str("view:");
-                self.labels.push_str(&m.name);
-            }
-        }
         let Flattener {
             opts,
             columns,
             out,
             cells,
-            labels,
-            long_ids,
             ..
         } = self;
         let mut row = recycle(std::mem::take(cells));
@@ -353,43 +381,11 @@ impl EntitySink for Flattener<'_> {
             None if zero_nulls => Cell::Raw("0"),
             None => Cell::Null,
         };
-        match opts.layout {
-            Layout::Wide => {
-                for &at in &kept {
-                    row.push((next(), value_cell(e.stats[at].value.as_deref())));
-                }
-                out.row(columns, &row, 0)?;
-            }
-            Layout::Long => {
-                let mut labels_at = 0;
-                let mut shared = 0;
-                for m in e.metrics {
-                    let label = if m.view {
-                        let end = labels_at + "view:".len() + m.name.len();
-                        let label = &labels[labels_at..end];
-                        labels_at = end;
-                        label
-                    } else {
-                        m.name.as_ref()
-                    };
-                    for s in &e.stats[m.stats.clone()] {
-                        let stat = api_stat_name(&s.name);
-                        if !keeps(&opts.stats, e.shape, stat) {
-                            continue;
-                        }
-                        row.truncate(head);
-                        row.push((long_ids[0], Cell::Text(label)));
-                        if let Some(q) = &m.qualifier {
-                            row.push((long_ids[1], Cell::Text(q)));
-                        }
-                        row.push((long_ids[2], Cell::Text(stat)));
-                        row.push((long_ids[3], value_cell(s.value.as_deref())));
-                        out.row(columns, &row, shared)?;
-                        shared = head;
-                    }
-                }
-            }
+        for &at in &kept {
+            row.push((next(), value_cell(e.stats[at].value.as_deref())));
         }
+        // Long rows leave as one record per entity, expanded by `Expand` where written.
+        out.row(columns, &row, 0)?;
         *cells = recycle(row);
         self.ids = ids;
         self.kept = kept;
@@ -400,6 +396,7 @@ impl EntitySink for Flattener<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::long::Expand;
     use crate::output::Cell;
     use crate::pages::{GroupEntry, Metric, Stat};
     use std::borrow::Cow;
@@ -484,7 +481,7 @@ mod tests {
             metrics: &metrics,
             stats: &values,
         };
-        let mut rows = Rows::default();
+        let mut rows = Expand::new(Rows::default(), layout);
         let opts = Options {
             layout,
             keep_nulls: false,
@@ -492,7 +489,7 @@ mod tests {
             constants: vec![("org".into(), "acme".into())],
         };
         Flattener::new(opts, &mut rows)?.entity(&entity)?;
-        Ok(rows.0)
+        Ok(rows.into_inner().0)
     }
 
     #[test]

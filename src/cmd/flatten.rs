@@ -12,6 +12,7 @@ use crate::exit::usage;
 use crate::flatten::{Flattener, Layout, Options};
 use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
+use crate::output::long::Expand;
 use crate::output::ndjson::NdjsonWriter;
 use crate::output::parquet::{Checked, Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition::{self, Partitioned};
@@ -326,15 +327,18 @@ impl Plan {
             _ => (Output::Stdout(std::io::stdout()), None),
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let layout = self.options.layout;
         if file.format == Format::Csv {
             let mut writer = CsvWriter::new(out, columns, &header, file.keep_nulls);
             let lines = writer.renderer();
-            spool.replay_in_parallel(columns, threads, || lines.clone(), |part| writer.write_lines(&part))?;
+            let make = || Expand::new(lines.clone(), layout);
+            spool.replay_in_parallel(columns, threads, make, |part| writer.write_lines(&part))?;
             Box::new(writer).finish()?;
         } else {
             let mut writer = ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?;
             let batches = writer.renderer();
-            spool.replay_in_parallel(columns, threads, || batches.fresh(), |part| writer.write_batches(part))?;
+            let make = || Expand::new(batches.fresh(), layout);
+            spool.replay_in_parallel(columns, threads, make, |part| writer.write_batches(part))?;
             Box::new(writer).finish()?;
         }
         match staged {
@@ -365,7 +369,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = Plan::new(args)?;
     if plan.file.format == Format::Ndjson {
         // NDJSON rows need no header: they stream straight out.
-        let mut writer = plan.output(&Columns::default())?;
+        let mut writer: Box<dyn RowWriter> =
+            Box::new(Expand::new(plan.output(&Columns::default())?, plan.options.layout));
         let mut flattener = flattener(plan.options.clone(), &mut *writer)?;
         let read = read_all(&plan.sources, &mut flattener);
         return match (read, &plan.target) {
@@ -391,9 +396,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     read_all(&plan.sources, &mut flattener)?;
     let columns = flattener.into_columns();
     if let Target::Dataset(..) = plan.target {
-        let mut writer = plan.output(&columns)?;
-        spool.replay(&columns, &mut *writer)?;
-        return writer.finish();
+        let mut writer = Expand::new(plan.output(&columns)?, plan.options.layout);
+        spool.replay(&columns, &mut writer)?;
+        return Box::new(writer).finish();
     }
     plan.write_spooled(spool, &columns)
 }

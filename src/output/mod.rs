@@ -6,6 +6,7 @@
 //! beside its target and [`commit`]ted once finished: a failed run leaves nothing there.
 
 pub mod csv;
+pub mod long;
 pub mod ndjson;
 pub mod parquet;
 pub mod partition;
@@ -55,6 +56,24 @@ pub trait RowWriter {
     /// Writes out what [`RowWriter::buffered_bytes`] counts, so that memory can be reused.
     fn flush_buffered(&mut self) -> anyhow::Result<()> {
         Ok(())
+    }
+}
+
+impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        (**self).row(columns, cells, shared)
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        (*self).finish()
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        (**self).buffered_bytes()
+    }
+
+    fn flush_buffered(&mut self) -> anyhow::Result<()> {
+        (**self).flush_buffered()
     }
 }
 

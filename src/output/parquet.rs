@@ -24,9 +24,10 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 
+use super::long::expand;
 use super::spool::Render;
 use super::{epoch_millis, Cell, Output, RowWriter};
-use crate::columns::{ColumnId, Columns, Role};
+use crate::columns::{ColumnId, Columns, Role, FIRST_SLOT};
 
 /// Rows gathered in the builders before they become one record batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -280,7 +281,11 @@ impl RowWriter for Checked<'_> {
         // The shared head was checked with the row that brought it.
         for &(id, cell) in &cells[shared..] {
             if let Cell::Text(text) | Cell::Raw(text) = cell {
-                if let Err(why) = fits(columns.get(id).role, text) {
+                if id >= FIRST_SLOT {
+                    if let Err(why) = fits(Role::LongValue, text) {
+                        return Err(long_misfit(columns, cells, (id, cell), text, why));
+                    }
+                } else if let Err(why) = fits(columns.get(id).role, text) {
                     return Err(misfit(columns, cells, id, text, why));
                 }
             }
@@ -523,6 +528,28 @@ impl RowWriter for ParquetWriter {
         self.writer.flush()?;
         Ok(())
     }
+}
+
+/// [`misfit`] for a long value still in its entity's record: names the row it becomes.
+fn long_misfit(
+    columns: &Columns,
+    cells: &[(ColumnId, Cell<'_>)],
+    value: (ColumnId, Cell<'_>),
+    text: &str,
+    why: &str,
+) -> anyhow::Error {
+    let record: Vec<_> = cells
+        .iter()
+        .copied()
+        .filter(|&(id, _)| id < FIRST_SLOT)
+        .chain([value])
+        .collect();
+    let mut error = anyhow!("internal error: a long value without its row");
+    let expanded = expand(columns, &record, &mut Vec::new(), |row, _| {
+        error = misfit(columns, row, row[row.len() - 1].0, text, why);
+        Ok(())
+    });
+    expanded.err().unwrap_or(error)
 }
 
 /// The error for a cell that does not fit its column: names the entity (its group, interval

@@ -257,6 +257,22 @@ fn a_fractional_or_huge_count_is_an_error_naming_page_entity_and_field() {
 }
 
 #[test]
+fn a_long_value_out_of_double_range_names_its_metric_and_stat() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out.parquet");
+    let input = dir.path().join("bad.json");
+    std::fs::write(&input, format!("{}{}", page(1, "2"), page(2, "1e999"))).unwrap();
+    let msg = failure(&["--layout", "long"], &input, &out, 1);
+    assert!(msg.starts_with(&format!("gcagg: {}:2:", input.display())), "{msg}");
+    assert!(
+        msg.contains(": page 2: entity queueId=q0, interval_start=2024-05-01T00:00:00.000Z, metric=nOffered, stat=count: field `value` (the long layout's `value` column): `1e999` is out of the range of DOUBLE"),
+        "{msg}"
+    );
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_failed_run_leaves_nothing_at_the_target() {
     let dir = TempDir::new().unwrap();
     let input = dir.path().join("half.json");
