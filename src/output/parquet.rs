@@ -261,9 +261,22 @@ fn fits(role: Role, text: &str) -> Result<(), &'static str> {
     match role {
         Role::IntervalStart | Role::IntervalEnd => timestamp(text).map(drop),
         Role::Value { integer: true } => parse_count(text).map(drop),
+        // A plain decimal of fewer than 300 characters is always a finite DOUBLE: only
+        // exponents reach beyond, so only they need the parse.
+        Role::Value { integer: false } | Role::LongValue if is_short_decimal(text) => Ok(()),
         Role::Value { integer: false } | Role::LongValue => double(text).map(drop),
         _ => Ok(()),
     }
+}
+
+/// `-?digits(.digits)?` of fewer than 300 characters.
+fn is_short_decimal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "1"));
+    text.len() < 300
+        && !whole.is_empty()
+        && !fraction.is_empty()
+        && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
 }
 
 /// Checks, as rows arrive, that every cell fits its column's Parquet type, then passes the
@@ -760,6 +773,20 @@ mod tests {
         }
         assert_eq!(got.len(), expected.len());
         assert!(got == expected);
+    }
+
+    #[test]
+    fn short_decimals_fit_double_without_a_parse() {
+        for text in ["0", "-12", "3.25", "150784.0", &"9".repeat(299)] {
+            assert!(is_short_decimal(text), "{text}");
+            assert!(double(text).is_ok(), "{text}");
+        }
+        for text in ["", "-", "1.", ".5", "1e3", "1.2.3", "--1", "0x1", &"9".repeat(300), "1e999"] {
+            assert!(!is_short_decimal(text), "{text}");
+        }
+        assert_eq!(fits(Role::LongValue, "1e999"), Err("is out of the range of DOUBLE"));
+        assert_eq!(fits(Role::LongValue, &"9".repeat(400)), Err("is out of the range of DOUBLE"));
+        assert_eq!(fits(Role::LongValue, "12.5"), Ok(()));
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Scanner {
                 continue;
             }
             if self.in_string {
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\\' {
+                while i < bytes.len() && !IN_STRING[usize::from(bytes[i])] {
                     i += 1;
                 }
                 if i == bytes.len() {
@@ -165,22 +165,44 @@ impl Scanner {
                 i += 1;
                 continue;
             }
-            match bytes[i] {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
+            while i < bytes.len() && !STRUCTURAL[usize::from(bytes[i])] {
+                i += 1;
+            }
+            match bytes.get(i) {
+                Some(b'"') => self.in_string = true,
+                Some(b'{' | b'[') => self.depth += 1,
+                Some(_) => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
                         return Some(i + 1);
                     }
                 }
-                _ => {}
+                None => return None,
             }
             i += 1;
         }
         None
     }
 }
+
+/// The bytes that matter to [`Scanner`] inside strings.
+static IN_STRING: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// The bytes that matter to [`Scanner`] outside strings.
+static STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
 
 /// Appends the page's bytes to `out` until it ends (true), the input ends (true: the parser
 /// reports the truncation), or `out` reaches `limit` (false).
