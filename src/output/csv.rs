@@ -3,9 +3,10 @@
 
 use std::io::Write;
 
+use super::long::LongRow;
 use super::spool::Render;
 use super::{has_any, Cell, Output, RowWriter, BLOCK};
-use crate::columns::{ColumnId, Columns};
+use crate::columns::{ColumnId, Columns, FIRST_SLOT};
 
 /// Writes rows under a fixed header.
 pub struct CsvWriter {
@@ -29,6 +30,8 @@ pub struct CsvLines {
     line: Vec<u8>,
     /// Where each field of `line` ends.
     ends: Vec<usize>,
+    /// Per long-layout slot (by id less `FIRST_SLOT`): its `metric,qualifier,stat,` fields.
+    labels: Vec<Option<Box<[u8]>>>,
 }
 
 impl CsvWriter {
@@ -58,6 +61,7 @@ impl CsvWriter {
                 slots: vec![0; header.len()],
                 line: Vec::new(),
                 ends: Vec::with_capacity(header.len()),
+                labels: Vec::new(),
             },
             header: Some(header_line),
         }
@@ -101,15 +105,16 @@ fn push_field(line: &mut Vec<u8>, field: &str, fields: usize) {
     }
 }
 
-impl Render for CsvLines {
-    type Part = Vec<u8>;
-
-    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+impl CsvLines {
+    /// Renders the fields before header position `upto` into `line` from `cells` (which
+    /// must all lie there); the first `shared` cells are the last line's, whose rendering is
+    /// kept.
+    fn render_line(&mut self, cells: &[(ColumnId, Cell<'_>)], shared: usize, upto: usize) -> anyhow::Result<()> {
         let fields = self.slots.len();
-        let mut first_new = fields;
+        let mut first_new = upto;
         for (i, &(id, _)) in cells.iter().enumerate() {
             match self.position.get(id) {
-                Some(&at) if at != usize::MAX => {
+                Some(&at) if at < upto => {
                     self.slots[at] = i + 1;
                     if i >= shared {
                         first_new = first_new.min(at);
@@ -119,14 +124,14 @@ impl Render for CsvLines {
             }
         }
         // Shared cells and the gaps between them render as in the last line: keep that part.
-        let from = if shared > 0 && self.ends.len() == fields {
+        let from = if shared > 0 && self.ends.len() >= upto {
             first_new
         } else {
             0
         };
         self.line.truncate(if from == 0 { 0 } else { self.ends[from - 1] });
         self.ends.truncate(from);
-        for at in 0..fields {
+        for at in 0..upto {
             let slot = std::mem::take(&mut self.slots[at]);
             if at < from {
                 continue;
@@ -137,20 +142,67 @@ impl Render for CsvLines {
             match slot {
                 // `0` and empty: a lone empty field still needs its quotes.
                 0 => push_field(&mut self.line, self.missing[at], fields),
-                i => match cells[i - 1].1 {
-                    // A JSON number never holds a byte that needs quoting.
-                    Cell::Raw(s) if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
-                        self.line.extend_from_slice(s.as_bytes())
-                    }
-                    Cell::Text(s) | Cell::Raw(s) => push_field(&mut self.line, s, fields),
-                    Cell::Null => push_field(&mut self.line, "", fields),
-                },
+                i => push_cell(&mut self.line, cells[i - 1].1, fields),
             }
             self.ends.push(self.line.len());
         }
+        Ok(())
+    }
+}
+
+/// Appends one cell's field.
+fn push_cell(line: &mut Vec<u8>, cell: Cell<'_>, fields: usize) {
+    match cell {
+        // A JSON number never holds a byte that needs quoting.
+        Cell::Raw(s) if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => line.extend_from_slice(s.as_bytes()),
+        Cell::Text(s) | Cell::Raw(s) => push_field(line, s, fields),
+        Cell::Null => push_field(line, "", fields),
+    }
+}
+
+impl Render for CsvLines {
+    type Part = Vec<u8>;
+
+    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.render_line(cells, shared, self.slots.len())?;
         self.block.extend_from_slice(&self.line);
         self.block.push(b'\n');
         Ok(())
+    }
+
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        // The long layout's four columns come last in the header (SPEC §2.3): a line is the
+        // head's fields, then the slot's labels, rendered once, then the value.
+        let Some(ids) = columns.long_columns() else {
+            return Ok(false);
+        };
+        let fields = self.slots.len();
+        let upto = self.position.get(ids[0]).copied().unwrap_or(usize::MAX);
+        if upto.checked_add(4) != Some(fields) {
+            return Ok(false);
+        }
+        self.render_line(row.head, row.shared, upto)?;
+        let at = row.slot - FIRST_SLOT;
+        if self.labels.len() <= at {
+            self.labels.resize(at + 1, None);
+        }
+        let labels = self.labels[at].get_or_insert_with(|| {
+            let slot = columns.slot(row.slot);
+            let mut labels = Vec::new();
+            for text in [slot.label.as_str(), slot.qualifier.as_deref().unwrap_or(""), &slot.stat] {
+                push_field(&mut labels, text, fields);
+                labels.push(b',');
+            }
+            labels.into_boxed_slice()
+        });
+        self.block.extend_from_slice(&self.line);
+        if upto > 0 {
+            self.block.push(b',');
+        }
+        self.block.extend_from_slice(labels);
+        push_cell(&mut self.block, row.value, fields);
+        self.block.push(b'\n');
+        Ok(true)
     }
 
     fn take(&mut self) -> anyhow::Result<Vec<u8>> {

@@ -21,6 +21,7 @@ use flate2::write::GzEncoder;
 use tempfile::{TempDir, TempPath};
 
 use crate::columns::{ColumnId, Columns};
+use long::LongRow;
 
 /// One cell of a row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +45,12 @@ pub trait RowWriter {
     /// the page reader reports it at the entity's position; write failures keep theirs.
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
 
+    /// Writes one long-layout row from its parts, if the writer has a quicker way than
+    /// [`RowWriter::row`]; false hands it the whole row instead.
+    fn long_row(&mut self, _columns: &Columns, _row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+
     /// Flushes everything and closes the output.
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
 
@@ -62,6 +69,10 @@ pub trait RowWriter {
 impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         (**self).row(columns, cells, shared)
+    }
+
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        (**self).long_row(columns, row)
     }
 
     fn finish(self: Box<Self>) -> anyhow::Result<()> {

@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
+use super::long::LongRow;
 use super::{has_any, Cell, Output, RowWriter, BLOCK};
-use crate::columns::{ColumnId, Columns};
+use crate::columns::{ColumnId, Columns, FIRST_SLOT};
 
 /// Writes one JSON object per row.
 pub struct NdjsonWriter {
@@ -14,6 +15,8 @@ pub struct NdjsonWriter {
     last: usize,
     /// Where each cell of the last row ends, from the row's start.
     ends: Vec<usize>,
+    /// Per long-layout slot (by id less `FIRST_SLOT`): its rendered `"metric":…,"value":`.
+    labels: Vec<Option<Box<[u8]>>>,
 }
 
 impl NdjsonWriter {
@@ -24,12 +27,13 @@ impl NdjsonWriter {
             block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
             last: 0,
             ends: Vec::new(),
+            labels: Vec::new(),
         }
     }
-}
 
-impl RowWriter for NdjsonWriter {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+    /// Starts a row in the block with `cells` (the first `shared` as in the last row, whose
+    /// rendering is copied); returns where the row starts. The object is left open.
+    fn open_row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> usize {
         let block = &mut self.block;
         // The shared cells render as in the last row, which is still in the block: copy
         // that part, then render the rest in place.
@@ -46,13 +50,15 @@ impl RowWriter for NdjsonWriter {
                 block.push(b',');
             }
             block.extend_from_slice(&columns.get(id).json_key);
-            match cell {
-                Cell::Text(s) => write_json_string(block, s),
-                Cell::Raw(s) => block.extend_from_slice(s.as_bytes()),
-                Cell::Null => block.extend_from_slice(b"null"),
-            }
+            write_cell(block, cell);
             self.ends.push(block.len() - start);
         }
+        start
+    }
+
+    /// Closes the row started at `start`, writing the block out once it is full.
+    fn close_row(&mut self, start: usize) -> anyhow::Result<()> {
+        let block = &mut self.block;
         block.extend_from_slice(b"}\n");
         self.last = start;
         if block.len() >= BLOCK {
@@ -62,6 +68,57 @@ impl RowWriter for NdjsonWriter {
             self.last = 0;
         }
         Ok(())
+    }
+}
+
+fn write_cell(block: &mut Vec<u8>, cell: Cell<'_>) {
+    match cell {
+        Cell::Text(s) => write_json_string(block, s),
+        Cell::Raw(s) => block.extend_from_slice(s.as_bytes()),
+        Cell::Null => block.extend_from_slice(b"null"),
+    }
+}
+
+impl RowWriter for NdjsonWriter {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        let start = self.open_row(columns, cells, shared);
+        self.close_row(start)
+    }
+
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        let Some(ids) = columns.long_columns() else {
+            return Ok(false);
+        };
+        // The labels of a slot are the same on every row: render them once.
+        let at = row.slot - FIRST_SLOT;
+        if self.labels.len() <= at {
+            self.labels.resize(at + 1, None);
+        }
+        let start = self.open_row(columns, row.head, row.shared);
+        let labels = self.labels[at].get_or_insert_with(|| {
+            let slot = columns.slot(row.slot);
+            let mut labels = Vec::new();
+            let qualifier = slot.qualifier.as_deref().map(|q| (ids[1], q));
+            let texts = [
+                Some((ids[0], slot.label.as_str())),
+                qualifier,
+                Some((ids[2], slot.stat.as_str())),
+            ];
+            for (id, text) in texts.into_iter().flatten() {
+                labels.extend_from_slice(&columns.get(id).json_key);
+                write_json_string(&mut labels, text);
+                labels.push(b',');
+            }
+            labels.extend_from_slice(&columns.get(ids[3]).json_key);
+            labels.into_boxed_slice()
+        });
+        if !row.head.is_empty() {
+            self.block.push(b',');
+        }
+        self.block.extend_from_slice(labels);
+        write_cell(&mut self.block, row.value);
+        self.close_row(start)?;
+        Ok(true)
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {

@@ -24,7 +24,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 
-use super::long::expand;
+use super::long::LongRow;
 use super::spool::Render;
 use super::{epoch_millis, Cell, Output, RowWriter};
 use crate::columns::{ColumnId, Columns, Role, FIRST_SLOT};
@@ -551,18 +551,18 @@ fn long_misfit(
     text: &str,
     why: &str,
 ) -> anyhow::Error {
-    let record: Vec<_> = cells
-        .iter()
-        .copied()
-        .filter(|&(id, _)| id < FIRST_SLOT)
-        .chain([value])
-        .collect();
-    let mut error = anyhow!("internal error: a long value without its row");
-    let expanded = expand(columns, &record, &mut Vec::new(), |row, _| {
-        error = misfit(columns, row, row[row.len() - 1].0, text, why);
-        Ok(())
-    });
-    expanded.err().unwrap_or(error)
+    let head: Vec<_> = cells.iter().copied().filter(|&(id, _)| id < FIRST_SLOT).collect();
+    let long = LongRow {
+        head: &head,
+        slot: value.0,
+        value: value.1,
+        shared: 0,
+    };
+    let mut row = Vec::new();
+    match long.cells(columns, &mut row) {
+        Ok(()) => misfit(columns, &row, row[row.len() - 1].0, text, why),
+        Err(err) => err,
+    }
 }
 
 /// The error for a cell that does not fit its column: names the entity (its group, interval
@@ -781,11 +781,25 @@ mod tests {
             assert!(is_short_decimal(text), "{text}");
             assert!(double(text).is_ok(), "{text}");
         }
-        for text in ["", "-", "1.", ".5", "1e3", "1.2.3", "--1", "0x1", &"9".repeat(300), "1e999"] {
+        for text in [
+            "",
+            "-",
+            "1.",
+            ".5",
+            "1e3",
+            "1.2.3",
+            "--1",
+            "0x1",
+            &"9".repeat(300),
+            "1e999",
+        ] {
             assert!(!is_short_decimal(text), "{text}");
         }
         assert_eq!(fits(Role::LongValue, "1e999"), Err("is out of the range of DOUBLE"));
-        assert_eq!(fits(Role::LongValue, &"9".repeat(400)), Err("is out of the range of DOUBLE"));
+        assert_eq!(
+            fits(Role::LongValue, &"9".repeat(400)),
+            Err("is out of the range of DOUBLE")
+        );
         assert_eq!(fits(Role::LongValue, "12.5"), Ok(()));
     }
 

@@ -19,6 +19,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 
+use super::long::LongRow;
 use super::{Cell, RowWriter};
 use crate::columns::{ColumnId, Columns};
 
@@ -43,6 +44,10 @@ pub trait Render {
     type Part;
     /// Renders one row (`shared`: as for [`RowWriter::row`]).
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
+    /// Renders one long-layout row from its parts, as [`RowWriter::long_row`].
+    fn long_row(&mut self, _columns: &Columns, _row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        Ok(false)
+    }
     /// Everything rendered since the last call.
     fn take(&mut self) -> anyhow::Result<Self::Part>;
 }
