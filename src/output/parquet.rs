@@ -271,12 +271,20 @@ fn fits(role: Role, text: &str) -> Result<(), &'static str> {
 
 /// `-?digits(.digits)?` of fewer than 300 characters.
 fn is_short_decimal(text: &str) -> bool {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "1"));
-    text.len() < 300
-        && !whole.is_empty()
-        && !fraction.is_empty()
-        && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+    let bytes = text.as_bytes();
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let (Some(first), Some(last)) = (digits.first(), digits.last()) else {
+        return false;
+    };
+    let mut dots = 0;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {}
+            b'.' => dots += 1,
+            _ => return false,
+        }
+    }
+    text.len() < 300 && dots <= 1 && first.is_ascii_digit() && last.is_ascii_digit()
 }
 
 /// Checks, as rows arrive, that every cell fits its column's Parquet type, then passes the
