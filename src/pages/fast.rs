@@ -42,6 +42,19 @@ fn failure(page: &[u8], at: usize, kind: Failure) -> PageFailure {
     PageFailure::new(line, column, kind)
 }
 
+/// The bytes that end a string's plain run: the closing quote, an escape, a control byte.
+static STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// Why the walk stopped, and where (a byte offset in the page).
 struct Stop {
     at: usize,
@@ -192,6 +205,9 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Step<Cow<'a, str>> {
         let start = self.at + 1;
         let mut end = start;
+        while self.bytes.get(end).is_some_and(|&b| !STRING_STOP[usize::from(b)]) {
+            end += 1;
+        }
         while let Some(&b) = self.bytes.get(end) {
             match b {
                 b'"' => {
