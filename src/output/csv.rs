@@ -181,7 +181,10 @@ impl Render for CsvLines {
         if upto.checked_add(4) != Some(fields) {
             return Ok(false);
         }
-        self.render_line(row.head, row.shared, upto)?;
+        // The entity's later rows share its whole head: the line already holds its fields.
+        if row.shared == 0 || row.shared < row.head.len() || self.ends.len() != upto {
+            self.render_line(row.head, row.shared, upto)?;
+        }
         let at = row.slot - FIRST_SLOT;
         if self.labels.len() <= at {
             self.labels.resize(at + 1, None);
