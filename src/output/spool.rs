@@ -16,8 +16,9 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use super::long::LongRow;
 use super::{Cell, RowWriter};
@@ -28,7 +29,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 /// A [`RowWriter`] that keeps rows for [`Spool::replay`].
 pub struct Spool {
-    file: File,
+    file: Writer,
     /// The records of the chunk being filled.
     records: Vec<u8>,
     /// The texts of the chunk being filled.
@@ -61,7 +62,7 @@ impl Spool {
     fn with_chunk_bytes(chunk_bytes: usize) -> anyhow::Result<Spool> {
         let file = tempfile::tempfile().map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
-            file,
+            file: Writer::start(file),
             records: Vec::new(),
             texts: Vec::new(),
             chunks: Vec::new(),
@@ -71,25 +72,27 @@ impl Spool {
 
     fn end_chunk(&mut self) -> anyhow::Result<()> {
         if !self.records.is_empty() {
-            let len = u32::try_from(self.records.len())?;
-            self.file.write_all(&len.to_le_bytes())?;
-            self.file.write_all(&self.records)?;
-            self.file.write_all(&self.texts)?;
+            u32::try_from(self.records.len())?;
             self.chunks.push(4 + self.records.len() + self.texts.len());
-            self.records.clear();
-            self.texts.clear();
+            self.file.write(&mut self.records, &mut self.texts)?;
         }
         Ok(())
     }
 
-    /// Writes every kept row, in order, to `out`.
-    pub fn replay(mut self, columns: &Columns, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+    /// Ends the last chunk and waits for every chunk to be in the file.
+    fn close(mut self) -> anyhow::Result<(File, Vec<usize>)> {
         self.end_chunk()?;
-        self.file.rewind()?;
+        Ok((self.file.close()?, self.chunks))
+    }
+
+    /// Writes every kept row, in order, to `out`.
+    pub fn replay(self, columns: &Columns, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+        let (mut file, chunks) = self.close()?;
+        file.rewind()?;
         let mut chunk = Vec::new();
-        for &len in &self.chunks {
+        for &len in &chunks {
             chunk.resize(len, 0);
-            self.file.read_exact(&mut chunk)?;
+            file.read_exact(&mut chunk)?;
             for_each_row(&chunk, |cells, shared| out.row(columns, cells, shared))?;
         }
         Ok(())
@@ -101,7 +104,7 @@ impl Spool {
     /// Each thread takes every `threads`-th chunk and holds at most one part ready, so memory
     /// stays at a few chunks whatever the spool's size.
     pub fn replay_in_parallel<R: Render + Send>(
-        mut self,
+        self,
         columns: &Columns,
         threads: usize,
         make: impl Fn() -> R + Sync,
@@ -110,11 +113,10 @@ impl Spool {
     where
         R::Part: Send,
     {
-        self.end_chunk()?;
-        let threads = threads.clamp(1, self.chunks.len().max(1));
+        let (file, chunks) = self.close()?;
+        let threads = threads.clamp(1, chunks.len().max(1));
         // Where each chunk starts in the file.
-        let starts: Vec<u64> = self
-            .chunks
+        let starts: Vec<u64> = chunks
             .iter()
             .scan(0u64, |at, &len| {
                 let start = *at;
@@ -122,8 +124,8 @@ impl Spool {
                 Some(start)
             })
             .collect();
-        let file = Mutex::new(self.file);
-        let chunks = &self.chunks;
+        let file = Mutex::new(file);
+        let chunks = &chunks;
         std::thread::scope(|scope| {
             let mut parts: Vec<Receiver<anyhow::Result<R::Part>>> = Vec::with_capacity(threads);
             for first in 0..threads {
@@ -156,6 +158,71 @@ impl Spool {
             drop(parts);
             written
         })
+    }
+}
+
+/// Writes the spool's chunks to its file on a thread of its own, so the thread that parses
+/// and flattens never waits on the file system; chunk buffers go back for reuse.
+struct Writer {
+    chunks: Option<SyncSender<(Vec<u8>, Vec<u8>)>>,
+    spare: Receiver<(Vec<u8>, Vec<u8>)>,
+    thread: Option<JoinHandle<io::Result<File>>>,
+}
+
+impl Writer {
+    fn start(mut file: File) -> Writer {
+        let (chunks, to_write) = sync_channel::<(Vec<u8>, Vec<u8>)>(1);
+        let (give_back, spare) = sync_channel(2);
+        let thread = std::thread::spawn(move || {
+            for (mut records, mut texts) in to_write {
+                let len = records.len() as u32;
+                file.write_all(&len.to_le_bytes())?;
+                file.write_all(&records)?;
+                file.write_all(&texts)?;
+                records.clear();
+                texts.clear();
+                let _ = give_back.try_send((records, texts));
+            }
+            Ok(file)
+        });
+        Writer {
+            chunks: Some(chunks),
+            spare,
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands a chunk (its records and texts) to the writing thread, leaving empty buffers.
+    fn write(&mut self, records: &mut Vec<u8>, texts: &mut Vec<u8>) -> anyhow::Result<()> {
+        let (spare_records, spare_texts) = self.spare.try_recv().unwrap_or_default();
+        let chunk = (
+            std::mem::replace(records, spare_records),
+            std::mem::replace(texts, spare_texts),
+        );
+        let sent = self.chunks.as_ref().is_some_and(|chunks| chunks.send(chunk).is_ok());
+        if !sent {
+            // The thread stopped at a write error: its result says which.
+            self.join()?;
+            anyhow::bail!("internal error: the temporary row file's writer stopped");
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> anyhow::Result<File> {
+        self.chunks = None;
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("internal error: the temporary row file is closed"))?;
+        let file = thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("internal error: the temporary row file's writer panicked"))?;
+        file.map_err(|e| anyhow::anyhow!("cannot write the temporary file for rows: {e}"))
+    }
+
+    /// Waits for every chunk to be written; returns the file.
+    fn close(mut self) -> anyhow::Result<File> {
+        self.join()
     }
 }
 
