@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use super::long::LongRow;
+use super::long::{LongRow, SlotLabels};
 use super::spool::Render;
 use super::{has_any, Cell, Output, RowWriter, BLOCK};
-use crate::columns::{ColumnId, Columns, FIRST_SLOT};
+use crate::columns::{ColumnId, Columns};
 
 /// Writes rows under a fixed header.
 pub struct CsvWriter {
@@ -30,8 +30,8 @@ pub struct CsvLines {
     line: Vec<u8>,
     /// Where each field of `line` ends.
     ends: Vec<usize>,
-    /// Per long-layout slot (by id less `FIRST_SLOT`): its `metric,qualifier,stat,` fields.
-    labels: Vec<Option<Box<[u8]>>>,
+    /// Per long-layout slot: its `metric,qualifier,stat,` fields.
+    labels: SlotLabels,
 }
 
 impl CsvWriter {
@@ -61,7 +61,7 @@ impl CsvWriter {
                 slots: vec![0; header.len()],
                 line: Vec::new(),
                 ends: Vec::with_capacity(header.len()),
-                labels: Vec::new(),
+                labels: SlotLabels::default(),
             },
             header: Some(header_line),
         }
@@ -110,6 +110,12 @@ impl CsvLines {
     /// must all lie there); the first `shared` cells are the last line's, whose rendering is
     /// kept.
     fn render_line(&mut self, cells: &[(ColumnId, Cell<'_>)], shared: usize, upto: usize) -> anyhow::Result<()> {
+        if shared > 0 && shared == cells.len() && self.ends.len() >= upto {
+            // Every cell is the last line's (an entity's later long rows): so is every field.
+            self.line.truncate(if upto == 0 { 0 } else { self.ends[upto - 1] });
+            self.ends.truncate(upto);
+            return Ok(());
+        }
         let fields = self.slots.len();
         let mut first_new = upto;
         for (i, &(id, _)) in cells.iter().enumerate() {
@@ -181,22 +187,15 @@ impl Render for CsvLines {
         if upto.checked_add(4) != Some(fields) {
             return Ok(false);
         }
-        // The entity's later rows share its whole head: the line already holds its fields.
-        if row.shared == 0 || row.shared < row.head.len() || self.ends.len() != upto {
-            self.render_line(row.head, row.shared, upto)?;
-        }
-        let at = row.slot - FIRST_SLOT;
-        if self.labels.len() <= at {
-            self.labels.resize(at + 1, None);
-        }
-        let labels = self.labels[at].get_or_insert_with(|| {
+        self.render_line(row.head, row.shared, upto)?;
+        let labels = self.labels.get(row.slot, || {
             let slot = columns.slot(row.slot);
             let mut labels = Vec::new();
             for text in [slot.label.as_str(), slot.qualifier.as_deref().unwrap_or(""), &slot.stat] {
                 push_field(&mut labels, text, fields);
                 labels.push(b',');
             }
-            labels.into_boxed_slice()
+            labels
         });
         self.block.extend_from_slice(&self.line);
         if upto > 0 {

@@ -115,6 +115,23 @@ impl<'a> LongRow<'_, 'a> {
     }
 }
 
+/// Per long-layout slot, the bytes a writer renders for its labels, made on first use: the
+/// labels are the same on every row of the slot.
+#[derive(Clone, Default)]
+pub struct SlotLabels(Vec<Option<Box<[u8]>>>);
+
+impl SlotLabels {
+    /// The labels of `slot` (an id from [`FIRST_SLOT`] up), rendered by `render` the first
+    /// time.
+    pub fn get(&mut self, slot: ColumnId, render: impl FnOnce() -> Vec<u8>) -> &[u8] {
+        let at = slot - FIRST_SLOT;
+        if self.0.len() <= at {
+            self.0.resize(at + 1, None);
+        }
+        self.0[at].get_or_insert_with(|| render().into_boxed_slice())
+    }
+}
+
 /// Calls `each` with every long row of the record `cells` (head cells, then slot-tagged
 /// values): the head is shared by every row after the first.
 fn expand<'a>(

@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
-use super::long::LongRow;
+use super::long::{LongRow, SlotLabels};
 use super::{has_any, Cell, Output, RowWriter, BLOCK};
-use crate::columns::{ColumnId, Columns, FIRST_SLOT};
+use crate::columns::{ColumnId, Columns};
 
 /// Writes one JSON object per row.
 pub struct NdjsonWriter {
@@ -15,8 +15,8 @@ pub struct NdjsonWriter {
     last: usize,
     /// Where each cell of the last row ends, from the row's start.
     ends: Vec<usize>,
-    /// Per long-layout slot (by id less `FIRST_SLOT`): its rendered `"metric":…,"value":`.
-    labels: Vec<Option<Box<[u8]>>>,
+    /// Per long-layout slot: its rendered `"metric":…,"value":`.
+    labels: SlotLabels,
 }
 
 impl NdjsonWriter {
@@ -27,7 +27,7 @@ impl NdjsonWriter {
             block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
             last: 0,
             ends: Vec::new(),
-            labels: Vec::new(),
+            labels: SlotLabels::default(),
         }
     }
 
@@ -89,13 +89,8 @@ impl RowWriter for NdjsonWriter {
         let Some(ids) = columns.long_columns() else {
             return Ok(false);
         };
-        // The labels of a slot are the same on every row: render them once.
-        let at = row.slot - FIRST_SLOT;
-        if self.labels.len() <= at {
-            self.labels.resize(at + 1, None);
-        }
         let start = self.open_row(columns, row.head, row.shared);
-        let labels = self.labels[at].get_or_insert_with(|| {
+        let labels = self.labels.get(row.slot, || {
             let slot = columns.slot(row.slot);
             let mut labels = Vec::new();
             let qualifier = slot.qualifier.as_deref().map(|q| (ids[1], q));
@@ -110,7 +105,7 @@ impl RowWriter for NdjsonWriter {
                 labels.push(b',');
             }
             labels.extend_from_slice(&columns.get(ids[3]).json_key);
-            labels.into_boxed_slice()
+            labels
         });
         if !row.head.is_empty() {
             self.block.push(b',');
