@@ -414,15 +414,7 @@ impl ParquetWriter {
         }
         Ok(ParquetWriter {
             writer,
-            batches: Batches {
-                builders: schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
-                schema,
-                position,
-                slots: vec![0; header.len()],
-                rows: 0,
-                zero_values: !keep_nulls,
-                done: Vec::new(),
-            },
+            batches: Batches::new(schema, position, !keep_nulls),
         })
     }
 
@@ -447,18 +439,22 @@ impl ParquetWriter {
 }
 
 impl Batches {
-    /// An empty gatherer of the same batches.
-    pub fn fresh(&self) -> Batches {
-        let b = self;
+    /// Batches of `schema`, whose columns are at `position` (by column id).
+    fn new(schema: SchemaRef, position: Vec<usize>, zero_values: bool) -> Batches {
         Batches {
-            schema: b.schema.clone(),
-            builders: b.schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
-            position: b.position.clone(),
-            slots: b.slots.clone(),
+            builders: schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
+            slots: vec![0; schema.fields().len()],
+            schema,
+            position,
             rows: 0,
-            zero_values: b.zero_values,
+            zero_values,
             done: Vec::new(),
         }
+    }
+
+    /// An empty gatherer of the same batches.
+    pub fn fresh(&self) -> Batches {
+        Batches::new(self.schema.clone(), self.position.clone(), self.zero_values)
     }
 
     /// Turns the builders' rows into a record batch.
