@@ -9,7 +9,8 @@
 use std::borrow::Cow;
 
 use super::{
-    excerpt, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar, Scratch, Stat,
+    byte_table, excerpt, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar,
+    Scratch, Stat,
 };
 
 /// Parses one page (which starts with `{`) and hands its entities to `sink`.
@@ -43,17 +44,7 @@ fn failure(page: &[u8], at: usize, kind: Failure) -> PageFailure {
 }
 
 /// The bytes that end a string's plain run: the closing quote, an escape, a control byte.
-static STRING_STOP: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
+static STRING_STOP: [bool; 256] = byte_table(b"\"\\", 0x20);
 
 /// Why the walk stopped, and where (a byte offset in the page).
 struct Stop {

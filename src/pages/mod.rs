@@ -255,6 +255,22 @@ impl Read for Parts<'_> {
     }
 }
 
+/// A table of which bytes a scan stops at: those of `bytes`, and every byte below `below`.
+const fn byte_table(bytes: &[u8], below: u8) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < below as usize {
+        table[b] = true;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
 /// A 1-based line and byte column in a source.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pos {

@@ -10,7 +10,7 @@
 use std::io::{self, BufRead};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::{describe_start, located, read_error, Pos};
+use super::{byte_table, describe_start, located, read_error, Pos};
 
 /// What the splitter sends to the parsing thread.
 pub(super) enum Piece {
@@ -186,23 +186,10 @@ impl Scanner {
 }
 
 /// The bytes that matter to [`Scanner`] inside strings.
-static IN_STRING: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
+static IN_STRING: [bool; 256] = byte_table(b"\"\\", 0);
 
 /// The bytes that matter to [`Scanner`] outside strings.
-static STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'{' as usize] = true;
-    table[b'}' as usize] = true;
-    table[b'[' as usize] = true;
-    table[b']' as usize] = true;
-    table
-};
+static STRUCTURAL: [bool; 256] = byte_table(b"\"{}[]", 0);
 
 /// Appends the page's bytes to `out` until it ends (true), the input ends (true: the parser
 /// reports the truncation), or `out` reaches `limit` (false).
