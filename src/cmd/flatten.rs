@@ -308,9 +308,7 @@ impl Plan {
             }
         }
     }
-}
 
-impl Plan {
     /// Writes the spooled rows as one CSV or Parquet file (or stream), rendering them on
     /// every core while the main thread writes.
     fn write_spooled(&self, spool: Spool, columns: &Columns) -> anyhow::Result<()> {

@@ -72,9 +72,9 @@ impl Spool {
 
     fn end_chunk(&mut self) -> anyhow::Result<()> {
         if !self.records.is_empty() {
-            u32::try_from(self.records.len())?;
+            let len = u32::try_from(self.records.len())?;
             self.chunks.push(4 + self.records.len() + self.texts.len());
-            self.file.write(&mut self.records, &mut self.texts)?;
+            self.file.write(len, &mut self.records, &mut self.texts)?;
         }
         Ok(())
     }
@@ -82,7 +82,7 @@ impl Spool {
     /// Ends the last chunk and waits for every chunk to be in the file.
     fn close(mut self) -> anyhow::Result<(File, Vec<usize>)> {
         self.end_chunk()?;
-        Ok((self.file.close()?, self.chunks))
+        Ok((self.file.join()?, self.chunks))
     }
 
     /// Writes every kept row, in order, to `out`.
@@ -161,21 +161,23 @@ impl Spool {
     }
 }
 
+/// A chunk on its way to the file: the length of its records, its records, its texts.
+type Chunk = (u32, Vec<u8>, Vec<u8>);
+
 /// Writes the spool's chunks to its file on a thread of its own, so the thread that parses
 /// and flattens never waits on the file system; chunk buffers go back for reuse.
 struct Writer {
-    chunks: Option<SyncSender<(Vec<u8>, Vec<u8>)>>,
+    chunks: Option<SyncSender<Chunk>>,
     spare: Receiver<(Vec<u8>, Vec<u8>)>,
     thread: Option<JoinHandle<io::Result<File>>>,
 }
 
 impl Writer {
     fn start(mut file: File) -> Writer {
-        let (chunks, to_write) = sync_channel::<(Vec<u8>, Vec<u8>)>(1);
+        let (chunks, to_write) = sync_channel::<Chunk>(1);
         let (give_back, spare) = sync_channel(2);
         let thread = std::thread::spawn(move || {
-            for (mut records, mut texts) in to_write {
-                let len = records.len() as u32;
+            for (len, mut records, mut texts) in to_write {
                 file.write_all(&len.to_le_bytes())?;
                 file.write_all(&records)?;
                 file.write_all(&texts)?;
@@ -192,10 +194,12 @@ impl Writer {
         }
     }
 
-    /// Hands a chunk (its records and texts) to the writing thread, leaving empty buffers.
-    fn write(&mut self, records: &mut Vec<u8>, texts: &mut Vec<u8>) -> anyhow::Result<()> {
+    /// Hands a chunk (the length of its records, its records and texts) to the writing
+    /// thread, leaving empty buffers.
+    fn write(&mut self, len: u32, records: &mut Vec<u8>, texts: &mut Vec<u8>) -> anyhow::Result<()> {
         let (spare_records, spare_texts) = self.spare.try_recv().unwrap_or_default();
         let chunk = (
+            len,
             std::mem::replace(records, spare_records),
             std::mem::replace(texts, spare_texts),
         );
@@ -208,6 +212,7 @@ impl Writer {
         Ok(())
     }
 
+    /// Waits for every chunk handed over to be written; returns the file.
     fn join(&mut self) -> anyhow::Result<File> {
         self.chunks = None;
         let thread = self
@@ -218,11 +223,6 @@ impl Writer {
             .join()
             .map_err(|_| anyhow::anyhow!("internal error: the temporary row file's writer panicked"))?;
         file.map_err(|e| anyhow::anyhow!("cannot write the temporary file for rows: {e}"))
-    }
-
-    /// Waits for every chunk to be written; returns the file.
-    fn close(mut self) -> anyhow::Result<File> {
-        self.join()
     }
 }
 
