@@ -87,6 +87,8 @@ pub struct Columns {
     /// The long layout's `metric`, `qualifier`, `stat` and `value` columns.
     long_columns: Option<[ColumnId; 4]>,
     slots: Vec<Slot>,
+    /// Columns registered or retyped, and slots added, since [`Columns::take_changes`].
+    changed: Vec<ColumnId>,
 }
 
 /// Ids from here up name [`Slot`]s, not columns.
@@ -97,7 +99,7 @@ pub const FIRST_SLOT: ColumnId = 1 << 30;
 /// Long rows are carried as one record per entity, each value tagged with its slot (an id
 /// from [`FIRST_SLOT`] up), and expanded into rows only when written: the spool and the
 /// replay then handle an entity once instead of once per stat.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Slot {
     /// The `metric` column: the metric name, or `view:` and the view name.
     pub label: String,
@@ -117,12 +119,14 @@ impl Columns {
             if !column.role.same_kind(role) {
                 anyhow::bail!("column `{name}` would hold both {} and {}", column.source, source());
             }
-            if let (Role::Value { integer: a }, Role::Value { integer: b }) = (column.role, role) {
-                column.role = Role::Value { integer: a && b };
+            if let (Role::Value { integer: true }, Role::Value { integer: false }) = (column.role, role) {
+                column.role = role;
+                self.changed.push(id);
             }
             return Ok(id);
         }
         let id = self.columns.len();
+        self.changed.push(id);
         self.columns.push(Column {
             name: name.to_owned(),
             role,
@@ -146,7 +150,60 @@ impl Columns {
     /// Registers a long-layout value slot; returns its id.
     pub fn add_slot(&mut self, slot: Slot) -> ColumnId {
         self.slots.push(slot);
-        FIRST_SLOT + self.slots.len() - 1
+        let id = FIRST_SLOT + self.slots.len() - 1;
+        self.changed.push(id);
+        id
+    }
+
+    /// What was registered or retyped since the last call: what another registry needs to
+    /// [`Columns::merge`] to know every column this one knows, as this one knows it.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        for id in self.changed.drain(..) {
+            if id >= FIRST_SLOT {
+                changes.slots.push((id, self.slots[id - FIRST_SLOT].clone()));
+            } else {
+                let c = &self.columns[id];
+                changes.columns.push((id, c.name.clone(), c.role, c.source.clone()));
+            }
+        }
+        changes
+    }
+
+    /// Registers the columns and slots of another registry's `changes` here, as if the rows
+    /// that brought them had come here, and records in `map` where each went.
+    ///
+    /// Fails, as [`Columns::intern`] would, on a name that would hold two kinds of thing;
+    /// what was registered before the failure stays (the same rows, run here, register it
+    /// too).
+    pub fn merge(&mut self, changes: &Changes, map: &mut IdMap) -> anyhow::Result<()> {
+        for (id, name, role, source) in &changes.columns {
+            let here = self.intern(name, *role, || source.clone())?;
+            map.set(*id, here);
+        }
+        self.merge_slots(changes, map);
+        Ok(())
+    }
+
+    /// Registers the slots of `changes` here (a slot is labels only: a copy is as good as
+    /// the one the rows would have made); records in `map` where each went.
+    pub fn merge_slots(&mut self, changes: &Changes, map: &mut IdMap) {
+        for (id, slot) in &changes.slots {
+            let here = self.add_slot(slot.clone());
+            map.set(*id, here);
+        }
+    }
+
+    /// Records in `map` where the columns of `changes` are here, by name; fails on one this
+    /// registry lacks.
+    pub fn locate(&self, changes: &Changes, map: &mut IdMap) -> anyhow::Result<()> {
+        for (id, name, ..) in &changes.columns {
+            let here = self
+                .find(name)
+                .ok_or_else(|| anyhow::anyhow!("internal error: column `{name}` went missing"))?;
+            map.set(*id, here);
+        }
+        Ok(())
     }
 
     /// The slot with this id (at least [`FIRST_SLOT`]).
@@ -174,6 +231,43 @@ impl Columns {
         let mut ids: Vec<ColumnId> = (0..self.columns.len()).collect();
         ids.sort_by_key(|&id| self.columns[id].role.rank());
         ids
+    }
+}
+
+/// Columns and slots new to a registry (or retyped), as [`Columns::take_changes`] lists them:
+/// each column's id there, name, role and source; each slot's id there and labels.
+#[derive(Debug, Default)]
+pub struct Changes {
+    columns: Vec<(ColumnId, String, Role, String)>,
+    slots: Vec<(ColumnId, Slot)>,
+}
+
+/// Where the column and slot ids of one registry went in another.
+#[derive(Debug, Default)]
+pub struct IdMap {
+    columns: Vec<ColumnId>,
+    slots: Vec<ColumnId>,
+}
+
+impl IdMap {
+    fn set(&mut self, from: ColumnId, to: ColumnId) {
+        let (ids, at) = match from.checked_sub(FIRST_SLOT) {
+            Some(at) => (&mut self.slots, at),
+            None => (&mut self.columns, from),
+        };
+        if ids.len() <= at {
+            ids.resize(at + 1, ColumnId::MAX);
+        }
+        ids[at] = to;
+    }
+
+    /// Where `id` went; `None` for an id never recorded.
+    pub fn get(&self, id: ColumnId) -> Option<ColumnId> {
+        let found = match id.checked_sub(FIRST_SLOT) {
+            Some(at) => self.slots.get(at),
+            None => self.columns.get(id),
+        };
+        found.copied().filter(|&to| to != ColumnId::MAX)
     }
 }
 

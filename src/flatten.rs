@@ -49,10 +49,12 @@ pub fn is_count_stat(stat: &str) -> bool {
 }
 
 /// Turns entities into rows and hands them to a [`RowWriter`].
-pub struct Flattener<'w> {
+///
+/// The flattener keeps the column registry; [`Flattener::feed`] pairs it with the writer of
+/// the rows, as the [`EntitySink`] pages are parsed into.
+pub struct Flattener {
     opts: Options,
     columns: Columns,
-    out: &'w mut dyn RowWriter,
     constant_ids: Vec<ColumnId>,
     fixed: [Option<ColumnId>; 3],
     group_ids: FxHashMap<String, ColumnId>,
@@ -77,9 +79,21 @@ const INTERVAL_START: usize = 0;
 const INTERVAL_END: usize = 1;
 const AGGREGATE_ID: usize = 2;
 
-impl<'w> Flattener<'w> {
-    /// A flattener writing to `out`; fails if the constant columns collide.
-    pub fn new(opts: Options, out: &'w mut dyn RowWriter) -> anyhow::Result<Flattener<'w>> {
+/// A [`Flattener`] and the writer of its rows: an [`EntitySink`].
+pub struct Feed<'a> {
+    flattener: &'a mut Flattener,
+    out: &'a mut dyn RowWriter,
+}
+
+impl EntitySink for Feed<'_> {
+    fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+        self.flattener.entity(e, self.out)
+    }
+}
+
+impl Flattener {
+    /// A flattener; fails if the constant columns collide.
+    pub fn new(opts: Options) -> anyhow::Result<Flattener> {
         let mut columns = Columns::default();
         let mut constant_ids = Vec::new();
         for (name, _) in &opts.constants {
@@ -105,7 +119,6 @@ impl<'w> Flattener<'w> {
         Ok(Flattener {
             opts,
             columns,
-            out,
             constant_ids,
             fixed: [None; 3],
             group_ids: FxHashMap::default(),
@@ -120,6 +133,16 @@ impl<'w> Flattener<'w> {
             generation: 0,
             cells: Vec::new(),
         })
+    }
+
+    /// The sink that flattens entities into rows for `out`.
+    pub fn feed<'a>(&'a mut self, out: &'a mut dyn RowWriter) -> Feed<'a> {
+        Feed { flattener: self, out }
+    }
+
+    /// The column registry, to take its changes from or merge another's into.
+    pub fn columns_mut(&mut self) -> &mut Columns {
+        &mut self.columns
     }
 
     /// Ends the flattening, returning every column seen.
@@ -280,8 +303,9 @@ fn scalar_cell<'a>(value: &'a Scalar<'a>) -> Cell<'a> {
     }
 }
 
-impl EntitySink for Flattener<'_> {
-    fn entity<'e>(&mut self, e: &Entity<'e>) -> anyhow::Result<()> {
+impl Flattener {
+    /// Writes the row(s) of one entity to `out`.
+    fn entity<'e>(&mut self, e: &Entity<'e>, out: &mut dyn RowWriter) -> anyhow::Result<()> {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.stamp.iter_mut().for_each(|s| *s = u32::MAX);
@@ -352,11 +376,7 @@ impl EntitySink for Flattener<'_> {
 
         // Pass 2: the cells, in the order pass 1 resolved their columns.
         let Flattener {
-            opts,
-            columns,
-            out,
-            cells,
-            ..
+            opts, columns, cells, ..
         } = self;
         let mut row = recycle(std::mem::take(cells));
         let mut next_id = ids.iter().copied();
@@ -488,7 +508,7 @@ mod tests {
             stats: stats.iter().map(|s| s.to_string()).collect(),
             constants: vec![("org".into(), "acme".into())],
         };
-        Flattener::new(opts, &mut rows)?.entity(&entity)?;
+        Flattener::new(opts)?.feed(&mut rows).entity(&entity)?;
         Ok(rows.into_inner().0)
     }
 
@@ -545,8 +565,9 @@ mod tests {
             metrics: &[],
             stats: &[],
         };
-        let err = Flattener::new(opts, &mut rows)
+        let err = Flattener::new(opts)
             .unwrap()
+            .feed(&mut rows)
             .entity(&entity)
             .unwrap_err()
             .to_string();

@@ -14,6 +14,7 @@ mod manifest;
 mod output;
 mod pages;
 mod progress;
+mod workers;
 
 use clap::{Parser, Subcommand};
 

@@ -7,18 +7,19 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use crate::columns::{ColumnId, Columns};
+use crate::columns::{ColumnId, Columns, IdMap};
 use crate::exit::usage;
 use crate::flatten::{Flattener, Layout, Options};
 use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
 use crate::output::long::Expand;
 use crate::output::ndjson::NdjsonWriter;
-use crate::output::parquet::{Checked, Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
+use crate::output::parquet::{Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition::{self, Partitioned};
-use crate::output::spool::Spool;
-use crate::output::{self, Discard, Output, RowWriter};
+use crate::output::spool::{Chunks, Render, Spool, CHUNK_BYTES};
+use crate::output::{self, Append, Discard, Output, Pool, RowWriter};
 use crate::pages;
+use crate::workers::{self, Gatherer, Worker};
 
 /// Flatten aggregate response pages into NDJSON, CSV or Parquet rows.
 ///
@@ -162,7 +163,7 @@ impl FileFormat {
     /// The writer of one file (`header`: its columns, in order).
     fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
         Ok(match self.format {
-            Format::Ndjson => Box::new(NdjsonWriter::new(out)),
+            Format::Ndjson => Box::new(NdjsonWriter::new(out, Pool::default())),
             Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
             Format::Parquet => Box::new(ParquetWriter::new(out, columns, header, self.keep_nulls, self.parquet)?),
         })
@@ -311,7 +312,7 @@ impl Plan {
 
     /// Writes the spooled rows as one CSV or Parquet file (or stream), rendering them on
     /// every core while the main thread writes.
-    fn write_spooled(&self, spool: Spool, columns: &Columns) -> anyhow::Result<()> {
+    fn write_spooled(&self, spool: Spool, columns: &Columns, maps: &[IdMap]) -> anyhow::Result<()> {
         let header = columns.header();
         let file = &self.file;
         // Parquet is written to a temporary file and renamed once complete (SPEC §3);
@@ -330,13 +331,13 @@ impl Plan {
             let mut writer = CsvWriter::new(out, columns, &header, file.keep_nulls);
             let lines = writer.renderer();
             let make = || Expand::new(lines.clone(), layout);
-            spool.replay_in_parallel(columns, threads, make, |part| writer.write_lines(&part))?;
+            spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_lines(&part))?;
             Box::new(writer).finish()?;
         } else {
             let mut writer = ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?;
             let batches = writer.renderer();
             let make = || Expand::new(batches.fresh(), layout);
-            spool.replay_in_parallel(columns, threads, make, |part| writer.write_batches(part))?;
+            spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_batches(part))?;
             Box::new(writer).finish()?;
         }
         match staged {
@@ -365,58 +366,68 @@ fn refuse_overwriting_an_input(output: &Path, sources: &[Source]) -> anyhow::Res
 /// Runs `gcagg flatten`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = Plan::new(args)?;
-    if plan.file.format == Format::Ndjson {
+    let workers = workers::count()?;
+    let layout = plan.options.layout;
+    if plan.file.format == Format::Ndjson && !matches!(plan.target, Target::Dataset(..)) {
         // NDJSON rows need no header: they stream straight out.
-        let mut writer: Box<dyn RowWriter> =
-            Box::new(Expand::new(plan.output(&Columns::default())?, plan.options.layout));
-        let mut flattener = flattener(plan.options.clone(), &mut *writer)?;
-        let read = read_all(&plan.sources, &mut flattener);
-        return match (read, &plan.target) {
-            // A dataset is staged beside its target: dropped unfinished, nothing lands.
-            (Err(err), Target::Dataset(..)) => Err(err),
-            // A stream keeps every row before a data error (SPEC §4); the reading error wins.
-            (read, _) => {
-                let finished = writer.finish();
-                read.and(finished)
-            }
+        let out = match &plan.target {
+            Target::File(path) => Output::create(path, plan.file.gzip)?,
+            _ => Output::Stdout(std::io::stdout()),
         };
+        let pool = Pool::default();
+        let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
+        let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
+        let read = read_all(&plan, &mut gatherer, workers, || {
+            Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
+        });
+        // A stream keeps every row before a data error (SPEC §4); the reading error wins.
+        let finished = Box::new(gatherer.finish().1).finish();
+        return read.and(finished);
     }
-    // CSV's header and Parquet's schema need every column before the first row: rows wait
-    // in a spool (a temporary file) until the whole input has been read.
-    let mut spool = Spool::new()?;
-    let mut checked = Checked { inner: &mut spool };
-    let into: &mut dyn RowWriter = if plan.file.format == Format::Parquet {
-        &mut checked
-    } else {
-        checked.inner
-    };
-    let mut flattener = flattener(plan.options.clone(), into)?;
-    read_all(&plan.sources, &mut flattener)?;
-    let columns = flattener.into_columns();
+    // CSV's header, Parquet's schema and a dataset's partitions need every column before
+    // the first row: rows wait in a spool (a temporary file) until the whole input is read.
+    let check = plan.file.format == Format::Parquet;
+    let pool = Pool::default();
+    let mut gatherer = gatherer(&plan.options, Spool::new(pool.clone())?, check, workers)?;
+    read_all(&plan, &mut gatherer, workers, || Chunks::new(pool.clone(), CHUNK_BYTES))?;
+    let (columns, spool, maps) = gatherer.finish();
     if let Target::Dataset(..) = plan.target {
-        let mut writer = Expand::new(plan.output(&columns)?, plan.options.layout);
-        spool.replay(&columns, &mut writer)?;
+        // A dataset is staged beside its target: dropped unfinished, nothing lands.
+        let mut writer = Expand::new(plan.output(&columns)?, layout);
+        spool.replay(&columns, &maps, &mut writer)?;
         return Box::new(writer).finish();
     }
-    plan.write_spooled(spool, &columns)
+    plan.write_spooled(spool, &columns, &maps)
 }
 
-/// A flattener writing to `out`; colliding `--add-column` names are a usage error.
-fn flattener(options: Options, out: &mut dyn RowWriter) -> anyhow::Result<Flattener<'_>> {
-    Flattener::new(options, out).map_err(|e| usage(format!("{e:#}")))
+/// The run's flattener writing to `out`; colliding `--add-column` names are a usage error.
+fn gatherer<O>(options: &Options, out: O, check: bool, workers: usize) -> anyhow::Result<Gatherer<O>> {
+    Gatherer::new(options.clone(), out, check, workers).map_err(|e| usage(format!("{e:#}")))
+}
+
+/// Reads every source, on `workers` threads rendering into writers from `local` (none: all
+/// on this thread).
+fn read_all<O, L>(plan: &Plan, gatherer: &mut Gatherer<O>, workers: usize, local: impl Fn() -> L) -> anyhow::Result<()>
+where
+    O: RowWriter + Append<L::Part>,
+    L: RowWriter + Render + Send,
+    L::Part: Send,
+{
+    let check = plan.file.format == Format::Parquet;
+    let mut workers = (0..workers)
+        .map(|_| Worker::new(plan.options.clone(), local(), check))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for source in &plan.sources {
+        pages::read_source_on(source, &mut workers, gatherer)?;
+    }
+    Ok(())
 }
 
 /// Learns every column of the output of `sources`, writing nothing (all of `gcagg schema`).
 pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Columns> {
-    let mut discard = Discard;
-    let mut flattener = flattener(options, &mut discard)?;
-    read_all(sources, &mut flattener)?;
-    Ok(flattener.into_columns())
-}
-
-fn read_all(sources: &[Source], flattener: &mut Flattener<'_>) -> anyhow::Result<()> {
+    let mut flattener = Flattener::new(options).map_err(|e| usage(format!("{e:#}")))?;
     for source in sources {
-        pages::read_source(source, flattener)?;
+        pages::read_source(source, &mut flattener.feed(&mut Discard))?;
     }
-    Ok(())
+    Ok(flattener.into_columns())
 }

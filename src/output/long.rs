@@ -6,7 +6,7 @@
 //! stat; [`Expand`] turns it into rows in front of the writer.
 
 use super::spool::Render;
-use super::{recycle, Cell, RowWriter};
+use super::{recycle, Append, Cell, RowWriter};
 use crate::columns::{ColumnId, Columns, FIRST_SLOT};
 use crate::flatten::Layout;
 
@@ -165,6 +165,12 @@ impl<W: RowWriter> RowWriter for Expand<W> {
     }
 }
 
+impl<P, W: Append<P>> Append<P> for Expand<W> {
+    fn append(&mut self, worker: usize, part: P) -> anyhow::Result<()> {
+        self.inner.append(worker, part)
+    }
+}
+
 impl<R: Render> Render for Expand<R> {
     type Part = R::Part;
 
@@ -288,7 +294,7 @@ mod tests {
         let mut outputs = Vec::new();
         for quick in [true, false] {
             let path = dir.path().join(format!("{quick}.ndjson"));
-            let writer = NdjsonWriter::new(Output::create(&path, false).unwrap());
+            let writer = NdjsonWriter::new(Output::create(&path, false).unwrap(), Default::default());
             let mut writer: Box<dyn RowWriter> = if quick {
                 Box::new(Expand::new(writer, Layout::Long))
             } else {

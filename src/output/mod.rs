@@ -15,6 +15,7 @@ pub mod spool;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use flate2::write::GzEncoder;
@@ -64,6 +65,12 @@ pub trait RowWriter {
     fn flush_buffered(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// A writer that also takes rows rendered elsewhere: by a worker thread, a page at a time.
+pub trait Append<P> {
+    /// Writes `part`, made by `worker`, after every row so far.
+    fn append(&mut self, worker: usize, part: P) -> anyhow::Result<()>;
 }
 
 impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
@@ -195,6 +202,29 @@ impl Write for Output {
             Output::Stdout(out) => out.flush(),
             Output::File(out) => out.flush(),
             Output::Gzip(out) => out.flush(),
+        }
+    }
+}
+
+/// Buffers passed around between threads (rows rendered by a worker, written by the main
+/// thread; spool chunks filled by one thread, written by another) and back for reuse:
+/// memory once touched is filled again instead of fresh pages faulting in.
+#[derive(Clone, Default)]
+pub struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    /// An empty buffer, reused if one is back.
+    pub fn get(&self) -> Vec<u8> {
+        self.0.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default()
+    }
+
+    /// Gives a buffer back; a few are kept, the rest freed.
+    pub fn put(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < 16 {
+                spare.push(buffer);
+            }
         }
     }
 }

@@ -4,12 +4,16 @@
 use std::io::Write;
 
 use super::long::{LongRow, SlotLabels};
-use super::{has_any, Cell, Output, RowWriter, BLOCK};
+use super::spool::Render;
+use super::{has_any, Append, Cell, Output, Pool, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes one JSON object per row.
 pub struct NdjsonWriter {
-    out: Output,
+    /// `None`: rows are kept for [`Render::take`].
+    out: Option<Output>,
+    /// Where kept blocks come from, and appended ones go back to.
+    pool: Pool,
     block: Vec<u8>,
     /// Where the last row starts in `block`.
     last: usize,
@@ -20,10 +24,20 @@ pub struct NdjsonWriter {
 }
 
 impl NdjsonWriter {
-    /// A writer to `out`.
-    pub fn new(out: Output) -> NdjsonWriter {
+    /// A writer to `out`; blocks appended to it go back to `pool`.
+    pub fn new(out: Output, pool: Pool) -> NdjsonWriter {
+        NdjsonWriter::with(Some(out), pool)
+    }
+
+    /// A writer that keeps its rows for [`Render::take`], in blocks from `pool`.
+    pub fn in_memory(pool: Pool) -> NdjsonWriter {
+        NdjsonWriter::with(None, pool)
+    }
+
+    fn with(out: Option<Output>, pool: Pool) -> NdjsonWriter {
         NdjsonWriter {
             out,
+            pool,
             block: Vec::with_capacity(BLOCK + (BLOCK >> 2)),
             last: 0,
             ends: Vec::new(),
@@ -61,13 +75,47 @@ impl NdjsonWriter {
         let block = &mut self.block;
         block.extend_from_slice(b"}\n");
         self.last = start;
-        if block.len() >= BLOCK {
-            self.out.write_all(&block[..start])?;
+        if let Some(out) = self.out.as_mut().filter(|_| block.len() >= BLOCK) {
+            out.write_all(&block[..start])?;
             // Keep the last row at the front: the next row may share its head.
             block.drain(..start);
             self.last = 0;
         }
         Ok(())
+    }
+}
+
+impl Append<Vec<u8>> for NdjsonWriter {
+    fn append(&mut self, _: usize, rows: Vec<u8>) -> anyhow::Result<()> {
+        let Some(out) = self.out.as_mut() else {
+            anyhow::bail!("internal error: rows were appended to a writer that keeps its own");
+        };
+        out.write_all(&self.block)?;
+        out.write_all(&rows)?;
+        self.block.clear();
+        self.ends.clear();
+        self.last = 0;
+        self.pool.put(rows);
+        Ok(())
+    }
+}
+
+impl Render for NdjsonWriter {
+    type Part = Vec<u8>;
+
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        RowWriter::row(self, columns, cells, shared)
+    }
+
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        RowWriter::long_row(self, columns, row)
+    }
+
+    /// The rows since the last call (of a writer made [`NdjsonWriter::in_memory`]).
+    fn take(&mut self) -> anyhow::Result<Vec<u8>> {
+        self.ends.clear();
+        self.last = 0;
+        Ok(std::mem::replace(&mut self.block, self.pool.get()))
     }
 }
 
@@ -117,8 +165,10 @@ impl RowWriter for NdjsonWriter {
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.out.write_all(&self.block)?;
-        self.out.close()?;
+        if let Some(mut out) = self.out.take() {
+            out.write_all(&self.block)?;
+            out.close()?;
+        }
         Ok(())
     }
 }

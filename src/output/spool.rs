@@ -21,22 +21,97 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use super::long::LongRow;
-use super::{Cell, RowWriter};
-use crate::columns::{ColumnId, Columns};
+use super::{Append, Cell, Pool, RowWriter};
+use crate::columns::{ColumnId, Columns, IdMap};
 
 /// A chunk is closed at the first row starting a new head once it holds this many bytes.
-const CHUNK_BYTES: usize = 1 << 20;
+pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// A [`RowWriter`] that keeps rows for [`Spool::replay`].
 pub struct Spool {
     file: Writer,
+    /// The chunk being filled.
+    rows: Chunks,
+    /// Every chunk written to `file`, in order.
+    index: Vec<Placed>,
+}
+
+/// A chunk in the file: its length, and the worker whose column ids it holds (see
+/// [`Append`]); `None`: the run's own.
+type Placed = (usize, Option<usize>);
+
+/// Rows encoded as chunks in memory: the [`Spool`]'s own, and those a worker thread makes of
+/// its pages for [`Append`].
+#[derive(Default)]
+pub struct Chunks {
     /// The records of the chunk being filled.
     records: Vec<u8>,
     /// The texts of the chunk being filled.
     texts: Vec<u8>,
-    /// The length of every chunk written to `file`, in order.
-    chunks: Vec<usize>,
+    /// Chunks completed, not yet taken.
+    done: Vec<Chunk>,
+    /// Where the buffers of the next chunk come from (and written ones go back to).
+    pool: Pool,
     chunk_bytes: usize,
+}
+
+impl Chunks {
+    /// Chunks in buffers from `pool`, closed at the first row starting a new head past
+    /// `chunk_bytes`.
+    pub fn new(pool: Pool, chunk_bytes: usize) -> Chunks {
+        Chunks {
+            pool,
+            chunk_bytes,
+            ..Chunks::default()
+        }
+    }
+
+    /// Closes the chunk being filled, if it holds anything.
+    fn end_chunk(&mut self) -> anyhow::Result<()> {
+        if !self.records.is_empty() {
+            let len = u32::try_from(self.records.len())?;
+            let records = std::mem::replace(&mut self.records, self.pool.get());
+            let texts = std::mem::replace(&mut self.texts, self.pool.get());
+            self.done.push(Chunk { len, records, texts });
+        }
+        Ok(())
+    }
+}
+
+impl RowWriter for Chunks {
+    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        if shared == 0 && self.records.len() + self.texts.len() >= self.chunk_bytes {
+            self.end_chunk()?;
+        }
+        let record = &mut self.records;
+        push_varint(record, shared as u64);
+        push_varint(record, (cells.len() - shared) as u64);
+        for &(id, cell) in &cells[shared..] {
+            let (kind, s) = kind_and_text(cell);
+            push_varint(record, (id as u64) << 2 | kind);
+            push_varint(record, s.len() as u64);
+            self.texts.extend_from_slice(s.as_bytes());
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.end_chunk()
+    }
+}
+
+impl Render for Chunks {
+    type Part = Vec<Chunk>;
+
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        RowWriter::row(self, columns, cells, shared)
+    }
+
+    /// The chunks of every row since the last call.
+    fn take(&mut self) -> anyhow::Result<Vec<Chunk>> {
+        self.end_chunk()?;
+        Ok(std::mem::take(&mut self.done))
+    }
 }
 
 /// Turns rows into parts that are written in order: one renderer per replaying thread.
@@ -54,46 +129,48 @@ pub trait Render {
 }
 
 impl Spool {
-    /// A spool in a new anonymous temporary file.
-    pub fn new() -> anyhow::Result<Spool> {
-        Spool::with_chunk_bytes(CHUNK_BYTES)
+    /// A spool in a new anonymous temporary file; the buffers of written chunks go back to
+    /// `pool`.
+    pub fn new(pool: Pool) -> anyhow::Result<Spool> {
+        Spool::with_chunk_bytes(pool, CHUNK_BYTES)
     }
 
-    fn with_chunk_bytes(chunk_bytes: usize) -> anyhow::Result<Spool> {
+    fn with_chunk_bytes(pool: Pool, chunk_bytes: usize) -> anyhow::Result<Spool> {
         let file = tempfile::tempfile().map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
-            file: Writer::start(file),
-            records: Vec::new(),
-            texts: Vec::new(),
-            chunks: Vec::new(),
-            chunk_bytes,
+            file: Writer::start(file, pool.clone()),
+            rows: Chunks::new(pool, chunk_bytes),
+            index: Vec::new(),
         })
     }
 
-    fn end_chunk(&mut self) -> anyhow::Result<()> {
-        if !self.records.is_empty() {
-            let len = u32::try_from(self.records.len())?;
-            self.chunks.push(4 + self.records.len() + self.texts.len());
-            self.file.write(len, &mut self.records, &mut self.texts)?;
+    /// Hands the completed chunks of `rows` to the file, `worker`'s ids in them.
+    fn send_done(&mut self, worker: Option<usize>) -> anyhow::Result<()> {
+        for chunk in std::mem::take(&mut self.rows.done) {
+            self.index.push((4 + chunk.records.len() + chunk.texts.len(), worker));
+            self.file.write(chunk)?;
         }
         Ok(())
     }
 
     /// Ends the last chunk and waits for every chunk to be in the file.
-    fn close(mut self) -> anyhow::Result<(File, Vec<usize>)> {
-        self.end_chunk()?;
-        Ok((self.file.join()?, self.chunks))
+    fn close(mut self) -> anyhow::Result<(File, Vec<Placed>)> {
+        self.rows.end_chunk()?;
+        self.send_done(None)?;
+        Ok((self.file.join()?, self.index))
     }
 
-    /// Writes every kept row, in order, to `out`.
-    pub fn replay(self, columns: &Columns, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+    /// Writes every kept row, in order, to `out`; `maps`: as for [`Append`].
+    pub fn replay(self, columns: &Columns, maps: &[IdMap], out: &mut dyn RowWriter) -> anyhow::Result<()> {
         let (mut file, chunks) = self.close()?;
         file.rewind()?;
         let mut chunk = Vec::new();
-        for &len in &chunks {
+        for &(len, worker) in &chunks {
             chunk.resize(len, 0);
             file.read_exact(&mut chunk)?;
-            for_each_row(&chunk, |cells, shared| out.row(columns, cells, shared))?;
+            for_each_row(&chunk, map_of(maps, worker)?, |cells, shared| {
+                out.row(columns, cells, shared)
+            })?;
         }
         Ok(())
     }
@@ -106,6 +183,7 @@ impl Spool {
     pub fn replay_in_parallel<R: Render + Send>(
         self,
         columns: &Columns,
+        maps: &[IdMap],
         threads: usize,
         make: impl Fn() -> R + Sync,
         mut write: impl FnMut(R::Part) -> anyhow::Result<()>,
@@ -118,7 +196,7 @@ impl Spool {
         // Where each chunk starts in the file.
         let starts: Vec<u64> = chunks
             .iter()
-            .scan(0u64, |at, &len| {
+            .scan(0u64, |at, &(len, _)| {
                 let start = *at;
                 *at += len as u64;
                 Some(start)
@@ -136,8 +214,10 @@ impl Spool {
                     let mut render = make();
                     let mut chunk = Vec::new();
                     for at in (first..chunks.len()).step_by(threads) {
-                        let part = read_chunk(file, starts[at], chunks[at], &mut chunk).and_then(|()| {
-                            for_each_row(&chunk, |cells, shared| render.row(columns, cells, shared))?;
+                        let (len, worker) = chunks[at];
+                        let part = read_chunk(file, starts[at], len, &mut chunk).and_then(|()| {
+                            let map = map_of(maps, worker)?;
+                            for_each_row(&chunk, map, |cells, shared| render.row(columns, cells, shared))?;
                             render.take()
                         });
                         let failed = part.is_err();
@@ -162,47 +242,40 @@ impl Spool {
 }
 
 /// A chunk on its way to the file: the length of its records, its records, its texts.
-type Chunk = (u32, Vec<u8>, Vec<u8>);
+pub struct Chunk {
+    len: u32,
+    records: Vec<u8>,
+    texts: Vec<u8>,
+}
 
 /// Writes the spool's chunks to its file on a thread of its own, so the thread that parses
-/// and flattens never waits on the file system; chunk buffers go back for reuse.
+/// and flattens never waits on the file system; chunk buffers go back to the pool.
 struct Writer {
     chunks: Option<SyncSender<Chunk>>,
-    spare: Receiver<(Vec<u8>, Vec<u8>)>,
     thread: Option<JoinHandle<io::Result<File>>>,
 }
 
 impl Writer {
-    fn start(mut file: File) -> Writer {
+    fn start(mut file: File, pool: Pool) -> Writer {
         let (chunks, to_write) = sync_channel::<Chunk>(1);
-        let (give_back, spare) = sync_channel(2);
         let thread = std::thread::spawn(move || {
-            for (len, mut records, mut texts) in to_write {
+            for Chunk { len, records, texts } in to_write {
                 file.write_all(&len.to_le_bytes())?;
                 file.write_all(&records)?;
                 file.write_all(&texts)?;
-                records.clear();
-                texts.clear();
-                let _ = give_back.try_send((records, texts));
+                pool.put(records);
+                pool.put(texts);
             }
             Ok(file)
         });
         Writer {
             chunks: Some(chunks),
-            spare,
             thread: Some(thread),
         }
     }
 
-    /// Hands a chunk (the length of its records, its records and texts) to the writing
-    /// thread, leaving empty buffers.
-    fn write(&mut self, len: u32, records: &mut Vec<u8>, texts: &mut Vec<u8>) -> anyhow::Result<()> {
-        let (spare_records, spare_texts) = self.spare.try_recv().unwrap_or_default();
-        let chunk = (
-            len,
-            std::mem::replace(records, spare_records),
-            std::mem::replace(texts, spare_texts),
-        );
+    /// Hands a chunk to the writing thread.
+    fn write(&mut self, chunk: Chunk) -> anyhow::Result<()> {
         let sent = self.chunks.as_ref().is_some_and(|chunks| chunks.send(chunk).is_ok());
         if !sent {
             // The thread stopped at a write error: its result says which.
@@ -236,9 +309,16 @@ fn read_chunk(file: &Mutex<File>, start: u64, len: usize, chunk: &mut Vec<u8>) -
     Ok(())
 }
 
-/// Calls `row` with each row of `chunk` and its shared count.
+/// The id map of chunks holding `worker`'s ids (`None`: the run's own, kept as they are).
+fn map_of(maps: &[IdMap], worker: Option<usize>) -> io::Result<Option<&IdMap>> {
+    worker.map(|w| maps.get(w).ok_or_else(corrupt)).transpose()
+}
+
+/// Calls `row` with each row of `chunk` and its shared count; `map` turns the chunk's
+/// column ids into the run's.
 fn for_each_row<'c>(
     chunk: &'c [u8],
+    map: Option<&IdMap>,
     mut row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let (len, rest) = chunk.split_first_chunk::<4>().ok_or_else(corrupt)?;
@@ -260,7 +340,7 @@ fn for_each_row<'c>(
             row_cells.extend_from_slice(&head[..shared.min(head.len())]);
             &mut row_cells
         };
-        records = push_cells(rest, &mut texts, cells)?;
+        records = push_cells(rest, &mut texts, map, cells)?;
         row(cells, shared)?;
     }
     Ok(())
@@ -271,6 +351,7 @@ fn for_each_row<'c>(
 fn push_cells<'a, 'r>(
     record: &'r [u8],
     texts: &mut &'a str,
+    map: Option<&IdMap>,
     cells: &mut Vec<(ColumnId, Cell<'a>)>,
 ) -> io::Result<&'r [u8]> {
     let (count, mut rest) = varint(record)?;
@@ -286,7 +367,12 @@ fn push_cells<'a, 'r>(
             NULL => Cell::Null,
             _ => return Err(corrupt()),
         };
-        cells.push(((tag >> 2) as ColumnId, cell));
+        let id = (tag >> 2) as ColumnId;
+        let id = match map {
+            Some(map) => map.get(id).ok_or_else(corrupt)?,
+            None => id,
+        };
+        cells.push((id, cell));
     }
     Ok(rest)
 }
@@ -326,26 +412,28 @@ fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
     Err(corrupt())
 }
 
+/// Chunks a worker thread made go after the rows kept so far; their column ids are that
+/// worker's registry's, turned into the run's by `maps[worker]` on replay.
+impl Append<Vec<Chunk>> for Spool {
+    fn append(&mut self, worker: usize, chunks: Vec<Chunk>) -> anyhow::Result<()> {
+        self.rows.end_chunk()?;
+        self.send_done(None)?;
+        self.rows.done = chunks;
+        self.send_done(Some(worker))
+    }
+}
+
 impl RowWriter for Spool {
-    fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        if shared == 0 && self.records.len() + self.texts.len() >= self.chunk_bytes {
-            self.end_chunk()?;
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        RowWriter::row(&mut self.rows, columns, cells, shared)?;
+        if self.rows.done.is_empty() {
+            return Ok(());
         }
-        let record = &mut self.records;
-        push_varint(record, shared as u64);
-        push_varint(record, (cells.len() - shared) as u64);
-        for &(id, cell) in &cells[shared..] {
-            let (kind, s) = kind_and_text(cell);
-            push_varint(record, (id as u64) << 2 | kind);
-            push_varint(record, s.len() as u64);
-            self.texts.extend_from_slice(s.as_bytes());
-        }
-        Ok(())
+        self.send_done(None)
     }
 
-    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.end_chunk()?;
-        Ok(())
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        self.close().map(drop)
     }
 }
 
@@ -391,14 +479,14 @@ mod tests {
             (vec![], 0),
             (vec![(1, Cell::Text(""))], 0),
         ];
-        let mut spool = Spool::new().unwrap();
+        let mut spool = Spool::new(Pool::default()).unwrap();
         let mut expected = Rows::default();
         for (cells, shared) in &rows {
             spool.row(&columns, cells, *shared).unwrap();
             RowWriter::row(&mut expected, &columns, cells, *shared).unwrap();
         }
         let mut replayed = Rows::default();
-        spool.replay(&columns, &mut replayed).unwrap();
+        spool.replay(&columns, &[], &mut replayed).unwrap();
         assert_eq!(replayed.0, expected.0);
     }
 
@@ -430,14 +518,14 @@ mod tests {
     #[test]
     fn parallel_replay_keeps_the_order_across_chunks_and_threads() {
         for threads in [1, 2, 3, 8] {
-            let mut spool = Spool::with_chunk_bytes(100).unwrap();
+            let mut spool = Spool::with_chunk_bytes(Pool::default(), 100).unwrap();
             let mut expected = Rows::default();
             entities(&mut spool, &mut expected);
-            assert!(spool.chunks.len() > 50, "{} chunks", spool.chunks.len());
+            assert!(spool.index.len() > 50, "{} chunks", spool.index.len());
             let mut parts = 0;
             let mut replayed = Vec::new();
             spool
-                .replay_in_parallel(&Columns::default(), threads, Rows::default, |part| {
+                .replay_in_parallel(&Columns::default(), &[], threads, Rows::default, |part| {
                     parts += 1;
                     replayed.extend(part);
                     Ok(())
@@ -450,11 +538,11 @@ mod tests {
 
     #[test]
     fn a_failed_write_stops_the_replay_with_its_error() {
-        let mut spool = Spool::with_chunk_bytes(100).unwrap();
+        let mut spool = Spool::with_chunk_bytes(Pool::default(), 100).unwrap();
         entities(&mut spool, &mut Rows::default());
         let mut parts = 0;
         let err = spool
-            .replay_in_parallel(&Columns::default(), 2, Rows::default, |_| {
+            .replay_in_parallel(&Columns::default(), &[], 2, Rows::default, |_| {
                 parts += 1;
                 anyhow::ensure!(parts < 3, "disk full");
                 Ok(())

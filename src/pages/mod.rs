@@ -9,6 +9,9 @@
 //! walk `results[] → data[] → metrics[] → stats{}` and hand each entity over as soon as its
 //! closing brace is read.
 //!
+//! Buffered pages may be parsed on worker threads ([`read_source_on`]), each with a sink of
+//! its own; what each page became is gathered on the main thread in page order.
+//!
 //! Numbers are kept as the text the input spelled (via [`RawValue`]), so `150784.0` and
 //! `1.5e3` come out unchanged.
 
@@ -151,22 +154,101 @@ pub trait EntitySink {
     fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()>;
 }
 
+/// A sink on a thread of its own: it takes whole pages, and what it made of each goes to
+/// the main thread's [`Gather`], in page order (see [`read_source_on`]).
+pub trait PageWorker: EntitySink + Send {
+    /// What a page became.
+    type Made: Send;
+    /// What the page just parsed became; `ok`: whether every entity of it was taken.
+    fn made(&mut self, ok: bool) -> Self::Made;
+}
+
+/// The main thread's side of [`read_source_on`]: it takes what the workers made, in page
+/// order, and is itself the sink of the pages it must run (streamed ones, and those it
+/// refuses from a worker).
+pub trait Gather<M>: EntitySink {
+    /// Takes what `worker` made of the next page; false when the page must run again here,
+    /// where a failure is reported as it would be without workers.
+    fn gather(&mut self, worker: usize, made: M) -> anyhow::Result<bool>;
+    /// The page last refused from `worker` has run here.
+    fn reran(&mut self, worker: usize) -> anyhow::Result<()>;
+}
+
 /// Reads every page of one source, handing its entities to `sink`.
 ///
 /// The source is opened, read and split on a second thread (see `split`); this thread
 /// parses the pages and runs the sink.
 pub fn read_source(source: &Source, sink: &mut dyn EntitySink) -> anyhow::Result<()> {
-    read_pages(&source.name, || source.open(), sink, BUFFERED_PAGE_LIMIT)
+    read_pages::<_, NoWorker>(
+        &source.name,
+        || source.open(),
+        &mut [],
+        &mut Alone(sink),
+        BUFFERED_PAGE_LIMIT,
+    )
 }
 
-/// [`read_source`] with the opening and the buffering limit as parameters, for tests.
-fn read_pages<R: BufRead>(
+/// Reads every page of one source on `workers`, one page each in turn, and hands what they
+/// made to `gather` in page order: the output is the same as if `gather` had taken every
+/// page itself, with every core at work. Pages too large to buffer run on `gather`.
+pub fn read_source_on<W: PageWorker>(
+    source: &Source,
+    workers: &mut [W],
+    gather: &mut dyn Gather<W::Made>,
+) -> anyhow::Result<()> {
+    read_pages(&source.name, || source.open(), workers, gather, BUFFERED_PAGE_LIMIT)
+}
+
+/// The whole work of a run without workers: a sink.
+struct Alone<'a>(&'a mut dyn EntitySink);
+
+impl EntitySink for Alone<'_> {
+    fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()> {
+        self.0.entity(entity)
+    }
+}
+
+/// The worker of a run without workers: there is none.
+enum NoWorker {}
+
+impl EntitySink for NoWorker {
+    fn entity(&mut self, _: &Entity<'_>) -> anyhow::Result<()> {
+        match *self {}
+    }
+}
+
+impl PageWorker for NoWorker {
+    type Made = std::convert::Infallible;
+    fn made(&mut self, _: bool) -> Self::Made {
+        match *self {}
+    }
+}
+
+impl Gather<std::convert::Infallible> for Alone<'_> {
+    fn gather(&mut self, _: usize, made: std::convert::Infallible) -> anyhow::Result<bool> {
+        match made {}
+    }
+    fn reran(&mut self, _: usize) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A page handed to a worker: which worker, and where to report the page's failure.
+struct InFlight {
+    worker: usize,
+    start: Pos,
+    page: u64,
+}
+
+/// [`read_source_on`] with the opening and the buffering limit as parameters, for tests.
+fn read_pages<R: BufRead, W: PageWorker>(
     name: &str,
     open: impl FnOnce() -> anyhow::Result<R> + Send,
-    sink: &mut dyn EntitySink,
+    workers: &mut [W],
+    gather: &mut dyn Gather<W::Made>,
     limit: usize,
 ) -> anyhow::Result<()> {
-    // Two pages in flight: one being parsed, one waiting; the splitter fills a third.
+    // Pages in flight: one being parsed and one waiting per parser; the splitter fills one more.
     let (tx, rx) = mpsc::sync_channel(1);
     let (spare_tx, spare_rx) = mpsc::channel();
     std::thread::scope(|scope| {
@@ -176,42 +258,127 @@ fn read_pages<R: BufRead>(
                 let _ = tx.send(Piece::Failed(err));
             }
         });
-        parse_pieces(name, rx, &spare_tx, sink)
+        let mut to_workers = Vec::with_capacity(workers.len());
+        let mut from_workers = Vec::with_capacity(workers.len());
+        for worker in workers.iter_mut() {
+            let (to, pages) = mpsc::sync_channel::<Vec<u8>>(1);
+            let (done, from) = mpsc::sync_channel(1);
+            scope.spawn(move || {
+                for bytes in pages {
+                    let ok = fast::parse(&bytes, worker).is_ok();
+                    let made = worker.made(ok);
+                    if done.send((bytes, made)).is_err() {
+                        return;
+                    }
+                }
+            });
+            to_workers.push(to);
+            from_workers.push(from);
+        }
+        let mut pieces = Pieces {
+            name,
+            rx,
+            spare: spare_tx,
+            gather,
+            from_workers,
+            in_flight: std::collections::VecDeque::new(),
+        };
+        // Dropping `to_workers` (here or on an early return) ends the workers' loops.
+        pieces.run(to_workers)
     })
 }
 
-/// Parses the pages the splitter sends, in order; returns at the first failure (dropping
-/// `rx`, which stops the splitter).
-fn parse_pieces(
-    name: &str,
+/// The main thread's loop of [`read_pages`].
+struct Pieces<'a, M> {
+    name: &'a str,
     rx: mpsc::Receiver<Piece>,
-    spare: &mpsc::Sender<Vec<u8>>,
-    sink: &mut dyn EntitySink,
-) -> anyhow::Result<()> {
-    while let Ok(piece) = rx.recv() {
-        match piece {
-            Piece::Page { start, page, bytes } => {
-                fast::parse(&bytes, sink).map_err(|f| report(name, start, page, f))?;
-                let _ = spare.send(bytes);
-            }
-            Piece::Streamed { start, page, bytes } => {
-                let mut stream = Parts {
-                    bytes,
-                    at: 0,
-                    done: false,
-                    rx: &rx,
-                };
-                walk::parse(&mut stream, sink).map_err(|f| report(name, start, page, f))?;
-                // The scan and the parse agree on where a valid page ends; drain what is left.
-                while !stream.done {
-                    stream.next_part()?;
+    spare: mpsc::Sender<Vec<u8>>,
+    gather: &'a mut dyn Gather<M>,
+    from_workers: Vec<mpsc::Receiver<(Vec<u8>, M)>>,
+    in_flight: std::collections::VecDeque<InFlight>,
+}
+
+impl<M> Pieces<'_, M> {
+    /// Hands pages to the workers in turn and gathers what they made in page order; runs
+    /// streamed pages here. Returns at the first failure.
+    fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Vec<u8>>>) -> anyhow::Result<()> {
+        let workers = to_workers.len();
+        let mut next = 0;
+        while let Ok(piece) = self.rx.recv() {
+            match piece {
+                Piece::Page { start, page, bytes } if workers > 0 => {
+                    // Two pages per worker at most: each channel then has room for the next.
+                    if self.in_flight.len() == 2 * workers {
+                        self.gather_next()?;
+                    }
+                    to_workers[next]
+                        .send(bytes)
+                        .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
+                    self.in_flight.push_back(InFlight {
+                        worker: next,
+                        start,
+                        page,
+                    });
+                    next = (next + 1) % workers;
+                }
+                Piece::Page { start, page, bytes } => self.run_here(start, page, bytes)?,
+                Piece::Streamed { start, page, bytes } => {
+                    self.gather_all()?;
+                    let mut stream = Parts {
+                        bytes,
+                        at: 0,
+                        done: false,
+                        rx: &self.rx,
+                    };
+                    let name = self.name;
+                    walk::parse(&mut stream, self.gather).map_err(|f| report(name, start, page, f))?;
+                    // The scan and the parse agree on where a valid page ends; drain what is left.
+                    while !stream.done {
+                        stream.next_part()?;
+                    }
+                }
+                Piece::Part { .. } => {
+                    anyhow::bail!("{}: internal error: a page part arrived out of order", self.name)
+                }
+                Piece::Failed(err) => {
+                    // Every page before the failure is written first, as without workers.
+                    self.gather_all()?;
+                    return Err(err);
                 }
             }
-            Piece::Part { .. } => anyhow::bail!("{name}: internal error: a page part arrived out of order"),
-            Piece::Failed(err) => return Err(err),
         }
+        self.gather_all()
     }
-    Ok(())
+
+    /// Parses one page here.
+    fn run_here(&mut self, start: Pos, page: u64, bytes: Vec<u8>) -> anyhow::Result<()> {
+        fast::parse(&bytes, self.gather).map_err(|f| report(self.name, start, page, f))?;
+        let _ = self.spare.send(bytes);
+        Ok(())
+    }
+
+    /// Gathers what was made of the oldest page in flight (running it here if refused).
+    fn gather_next(&mut self) -> anyhow::Result<()> {
+        let Some(InFlight { worker, start, page }) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let (bytes, made) = self.from_workers[worker]
+            .recv()
+            .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
+        if self.gather.gather(worker, made)? {
+            let _ = self.spare.send(bytes);
+            return Ok(());
+        }
+        self.run_here(start, page, bytes)?;
+        self.gather.reran(worker)
+    }
+
+    fn gather_all(&mut self) -> anyhow::Result<()> {
+        while !self.in_flight.is_empty() {
+            self.gather_next()?;
+        }
+        Ok(())
+    }
 }
 
 /// The bytes of a streamed page, as they arrive from the splitter.
@@ -509,7 +676,13 @@ mod tests {
 
     fn run(input: &str) -> anyhow::Result<Vec<String>> {
         let mut sink = Recorder::default();
-        read_pages("t.json", || Ok(input.as_bytes()), &mut sink, BUFFERED_PAGE_LIMIT)?;
+        read_pages::<_, NoWorker>(
+            "t.json",
+            || Ok(input.as_bytes()),
+            &mut [],
+            &mut Alone(&mut sink),
+            BUFFERED_PAGE_LIMIT,
+        )?;
         Ok(sink.0)
     }
 
@@ -590,7 +763,7 @@ mod tests {
         let run_with = |limit: usize| {
             let mut sink = Recorder::default();
             let open = || Ok(io::BufReader::with_capacity(5, input.as_bytes()));
-            let err = read_pages("t.json", open, &mut sink, limit).unwrap_err();
+            let err = read_pages::<_, NoWorker>("t.json", open, &mut [], &mut Alone(&mut sink), limit).unwrap_err();
             (sink.0, format!("{err:#}"))
         };
         let buffered = run_with(BUFFERED_PAGE_LIMIT);

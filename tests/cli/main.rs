@@ -19,3 +19,4 @@ mod partition;
 mod properties;
 mod schema;
 mod streaming;
+mod workers;

@@ -1,0 +1,165 @@
+//! Flattening on every core.
+//!
+//! Each worker thread has a flattener of its own, with its own column registry, and renders
+//! whole pages into memory: NDJSON lines, or spool chunks. The main thread takes what each
+//! page became, in page order: it merges the columns the page brought into the run's
+//! registry (which refuses a collision exactly as a single registry would), then appends the
+//! page's rows to the output. NDJSON rows name their columns, so they are final as the
+//! worker wrote them; spool chunks hold the worker's column ids, which its [`IdMap`] turns
+//! into the run's on replay.
+//!
+//! A page that failed on its worker, or whose columns collide in the run's registry, runs
+//! again on the main thread through the run's own flattener, so any failure is reported
+//! exactly as without workers, after the same rows. (A worker's registry knows no more than
+//! the run's: it can refuse a page the run would take, never the reverse.)
+
+use crate::columns::{Changes, IdMap};
+use crate::flatten::{Flattener, Options};
+use crate::output::parquet::Checked;
+use crate::output::spool::Render;
+use crate::output::{Append, RowWriter};
+use crate::pages::{Entity, EntitySink, Gather, PageWorker};
+
+/// The number of worker threads to flatten on: `GCAGG_THREADS` if set, else one per core;
+/// none on a single core, where the main thread does everything.
+pub fn count() -> anyhow::Result<usize> {
+    let threads = match std::env::var("GCAGG_THREADS") {
+        Ok(n) => n.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+            crate::exit::usage(format!("GCAGG_THREADS={n}: expected a number of threads, at least 1"))
+        })?,
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok(if threads > 1 { threads } else { 0 })
+}
+
+/// A flattener and the writer of its rows; `check`: Parquet's type check on every row.
+struct Rows<W> {
+    flattener: Flattener,
+    out: W,
+    check: bool,
+}
+
+impl<W: RowWriter> EntitySink for Rows<W> {
+    fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+        if self.check {
+            let mut checked = Checked { inner: &mut self.out };
+            self.flattener.feed(&mut checked).entity(e)
+        } else {
+            self.flattener.feed(&mut self.out).entity(e)
+        }
+    }
+}
+
+/// A worker thread's flattener, rendering rows with `L` into memory.
+pub struct Worker<L>(Rows<L>);
+
+impl<L> Worker<L> {
+    /// A worker flattening with `opts` into `out`; `check` as for [`Gatherer::new`].
+    pub fn new(opts: Options, out: L, check: bool) -> anyhow::Result<Worker<L>> {
+        Ok(Worker(Rows {
+            flattener: Flattener::new(opts)?,
+            out,
+            check,
+        }))
+    }
+}
+
+/// What a worker made of one page: whether it took every entity, the columns it registered
+/// (or retyped) on the way, and the page's rows.
+pub struct Made<P> {
+    ok: bool,
+    changes: Changes,
+    part: Option<P>,
+}
+
+impl<L: RowWriter> EntitySink for Worker<L> {
+    fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+        self.0.entity(e)
+    }
+}
+
+impl<L: RowWriter + Render + Send> PageWorker for Worker<L>
+where
+    L::Part: Send,
+{
+    type Made = Made<L::Part>;
+
+    fn made(&mut self, ok: bool) -> Made<L::Part> {
+        let changes = self.0.flattener.columns_mut().take_changes();
+        let part = self.0.out.take().ok();
+        Made {
+            ok: ok && part.is_some(),
+            changes,
+            part,
+        }
+    }
+}
+
+/// The main thread's flattener: the run's column registry, the output, and where each
+/// worker's column ids went in the registry.
+pub struct Gatherer<O> {
+    rows: Rows<O>,
+    maps: Vec<IdMap>,
+    /// The changes of the page last refused, located once it has run here.
+    refused: Changes,
+}
+
+impl<O> Gatherer<O> {
+    /// The run's flattener, writing to `out`, for `workers` workers; `check`: every row is
+    /// checked against its Parquet type (before the spool), as [`Checked`] does.
+    pub fn new(opts: Options, out: O, check: bool, workers: usize) -> anyhow::Result<Gatherer<O>> {
+        Ok(Gatherer {
+            rows: Rows {
+                flattener: Flattener::new(opts)?,
+                out,
+                check,
+            },
+            maps: (0..workers).map(|_| IdMap::default()).collect(),
+            refused: Changes::default(),
+        })
+    }
+
+    /// The registry, the output, and the id map of each worker.
+    pub fn finish(self) -> (crate::columns::Columns, O, Vec<IdMap>) {
+        (self.rows.flattener.into_columns(), self.rows.out, self.maps)
+    }
+}
+
+impl<O: RowWriter> EntitySink for Gatherer<O> {
+    fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+        self.rows.entity(e)
+    }
+}
+
+impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
+    fn gather(&mut self, worker: usize, made: Made<P>) -> anyhow::Result<bool> {
+        let map = self
+            .maps
+            .get_mut(worker)
+            .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))?;
+        let merged = made.ok && self.rows.flattener.columns_mut().merge(&made.changes, map).is_ok();
+        match made.part {
+            Some(part) if merged => {
+                self.rows.out.append(worker, part)?;
+                Ok(true)
+            }
+            _ => {
+                self.refused = made.changes;
+                Ok(false)
+            }
+        }
+    }
+
+    fn reran(&mut self, worker: usize) -> anyhow::Result<()> {
+        let changes = std::mem::take(&mut self.refused);
+        let map = self
+            .maps
+            .get_mut(worker)
+            .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))?;
+        // The page ran here without error: every column it brought is in the registry now.
+        let columns = self.rows.flattener.columns_mut();
+        columns.locate(&changes, map)?;
+        columns.merge_slots(&changes, map);
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! Pages flattened on several worker threads (`GCAGG_THREADS`) give the same bytes, the
+//! same errors and the same rows before an error as one thread does.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::util::{fixture, gcagg, message_of, scratch};
+
+/// Thread counts to compare: one (everything on the main thread), and several workers.
+const THREADS: [&str; 4] = ["1", "2", "3", "5"];
+
+/// Runs `gcagg flatten ARGS` with `threads` threads; Parquet goes to `out` when given.
+fn run(threads: &str, args: &[&str], inputs: &[&Path], out: Option<&Path>) -> (Output, Vec<u8>) {
+    let mut cmd = gcagg();
+    cmd.env("GCAGG_THREADS", threads).arg("flatten").args(args).args(inputs);
+    if let Some(out) = out {
+        cmd.arg("-o").arg(out);
+    }
+    let output = cmd.output().expect("gcagg runs");
+    let bytes = match out {
+        Some(out) if output.status.success() => std::fs::read(out).expect("the output file is there"),
+        _ => output.stdout.clone(),
+    };
+    (output, bytes)
+}
+
+/// A page of the API shape: `entities` entities, each with the group keys `keys` (plus
+/// `queueId`) and the metrics `metrics` (name, stats as JSON).
+fn api_page(n: usize, keys: &[&str], metrics: &[(&str, &str)], entities: usize) -> String {
+    let results: Vec<String> = (0..entities)
+        .map(|e| {
+            let mut group = format!(r#""queueId":"q{n}-{e}""#);
+            for key in keys {
+                group.push_str(&format!(r#","{key}":"{key}-{e}""#));
+            }
+            let metrics: Vec<String> = metrics
+                .iter()
+                .map(|(name, stats)| format!(r#"{{"metric":"{name}","stats":{stats}}}"#))
+                .collect();
+            format!(
+                r#"{{"group":{{{group}}},"data":[{{"interval":"2024-05-0{}T00:00:00.000Z/2024-05-0{}T00:30:00.000Z","metrics":[{}]}}]}}"#,
+                1 + n % 9,
+                1 + n % 9,
+                metrics.join(",")
+            )
+        })
+        .collect();
+    format!(r#"{{"results":[{}]}}"#, results.join(","))
+}
+
+/// Pages whose columns differ from page to page, so each worker meets them in its own order.
+fn varied_pages(first: usize, count: usize) -> String {
+    let keys = ["mediaType", "direction", "wrapUpCode", "userId"];
+    let metrics = [
+        ("nOffered", r#"{"count":3}"#),
+        ("tHandle", r#"{"max":612000.0,"min":4.5e4,"count":12,"sum":2310000}"#),
+        ("tTalk", r#"{"sum":1.5}"#),
+        ("oServiceLevel", r#"{"ratio":0.95,"numerator":19,"denominator":20}"#),
+    ];
+    (first..first + count)
+        .map(|n| {
+            let page_keys: Vec<&str> = keys.iter().copied().skip(n % 3).take(1 + n % 2).collect();
+            let page_metrics: Vec<(&str, &str)> = metrics.iter().copied().skip(n % 4).collect();
+            api_page(n, &page_keys, &page_metrics, 1 + n % 4) + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn every_thread_count_writes_the_same_bytes_in_every_format_and_layout() {
+    let dir = scratch();
+    let varied = dir.path().join("varied.ndjson");
+    std::fs::write(&varied, varied_pages(0, 40)).unwrap();
+    let more = dir.path().join("more.ndjson");
+    std::fs::write(&more, varied_pages(40, 7)).unwrap();
+    let inputs: Vec<Vec<PathBuf>> = vec![
+        vec![varied, more],
+        vec![fixture("async_pages.ndjson"), fixture("data_before_group.ndjson")],
+        vec![fixture("users_presence.ndjson")],
+        vec![
+            fixture("qualifier_views.json"),
+            fixture("service_level.json"),
+            fixture("sync_pretty_views.json"),
+        ],
+        vec![
+            fixture("pages_array_pretty.json"),
+            fixture("array_of_pages.json"),
+            fixture("empty_pages.json"),
+        ],
+        vec![
+            fixture("seed_tutorial.json"),
+            fixture("tutorial_results.json"),
+            fixture("non_string_groups.json"),
+        ],
+        vec![
+            fixture("sdk_to_json.json"),
+            fixture("sdk_source_raw.json"),
+            fixture("sdk_local_offsets.json"),
+        ],
+    ];
+    let out = dir.path().join("out.parquet");
+    for files in &inputs {
+        let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let files = &files[..];
+        for (format, target) in [("ndjson", None), ("csv", None), ("parquet", Some(out.as_path()))] {
+            for layout in ["wide", "long"] {
+                let args = ["--format", format, "--layout", layout];
+                let (first, one) = run("1", &args, files, target);
+                assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+                assert!(!one.is_empty(), "{format} {layout} {files:?}");
+                for threads in &THREADS[1..] {
+                    let (output, many) = run(threads, &args, files, target);
+                    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+                    assert!(
+                        many == one,
+                        "{format} {layout} of {files:?}: {threads} threads differ from one"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs every thread count on `input` and asserts the same failure and the same stdout.
+fn same_failure(input: &str, args: &[&str], code: i32) -> (String, Vec<u8>) {
+    let dir = scratch();
+    let path = dir.path().join("pages.ndjson");
+    std::fs::write(&path, input).unwrap();
+    let (first, stdout) = run("1", args, &[&path], None);
+    let message = message_of(&first, code);
+    for threads in &THREADS[1..] {
+        let (output, bytes) = run(threads, args, &[&path], None);
+        assert_eq!(message_of(&output, code), message, "{threads} threads");
+        assert!(bytes == stdout, "{threads} threads wrote other rows before the failure");
+    }
+    (message, stdout)
+}
+
+#[test]
+fn a_collision_between_pages_of_different_workers_fails_as_on_one_thread() {
+    // Page 2 (the second worker's first) makes `nOffered_count` a group column: only the
+    // run's registry, which saw page 1, knows that is a value column.
+    let mut input = api_page(1, &[], &[("nOffered", r#"{"count":3}"#)], 2) + "\n";
+    input += &(api_page(2, &["nOffered.count"], &[], 2) + "\n");
+    input += &varied_pages(3, 6);
+    let (message, stdout) = same_failure(&input, &[], 1);
+    assert!(
+        message.contains("pages.ndjson:2:")
+            && message.contains("page 2")
+            && message.contains("group key `nOffered.count`"),
+        "{message}"
+    );
+    assert_eq!(
+        String::from_utf8(stdout).unwrap().lines().count(),
+        2,
+        "page 1's rows are written"
+    );
+}
+
+#[test]
+fn a_malformed_page_among_many_fails_after_the_same_rows() {
+    let mut input = varied_pages(0, 9);
+    input += "{\"results\":[{\"group\":{\"queueId\":\"q\"},\"data\":[}\n";
+    input += &varied_pages(10, 4);
+    let (message, stdout) = same_failure(&input, &["--layout", "long"], 1);
+    assert!(
+        message.contains("pages.ndjson:10:") && message.contains("page 10"),
+        "{message}"
+    );
+    assert!(!stdout.is_empty());
+}
+
+#[test]
+fn a_count_widened_to_double_by_another_workers_page_is_not_refused() {
+    // Page 2 (tutorial shape) widens `nOffered_count` to DOUBLE; page 3, on the first worker,
+    // which never saw page 2, holds a fractional count: fine, as on one thread.
+    let api = |n: usize, count: &str| api_page(n, &[], &[("nOffered", &format!(r#"{{"count":{count}}}"#))], 1);
+    let input = [
+        api(1, "3"),
+        r#"{"entities":[{"id":"e","groups":{"queue.id":"q"},"metrics":{"nOffered_count":{"value":2.5}}}]}"#.into(),
+        api(3, "4.5"),
+        api(4, "6"),
+    ]
+    .join("\n");
+    let dir = scratch();
+    let path = dir.path().join("pages.ndjson");
+    std::fs::write(&path, input).unwrap();
+    let out = dir.path().join("out.parquet");
+    let (first, one) = run("1", &[], &[&path], Some(&out));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    for threads in &THREADS[1..] {
+        let (output, many) = run(threads, &[], &[&path], Some(&out));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(many == one, "{threads} threads");
+    }
+}
+
+#[test]
+fn gcagg_threads_must_be_a_positive_number() {
+    for bad in ["0", "two", "-1"] {
+        let out = gcagg()
+            .env("GCAGG_THREADS", bad)
+            .args(["flatten", fixture("async_pages.ndjson").to_str().unwrap()])
+            .output()
+            .unwrap();
+        let message = message_of(&out, 2);
+        assert!(message.contains(&format!("GCAGG_THREADS={bad}")), "{message}");
+    }
+}
