@@ -2,10 +2,10 @@
 //!
 //! The splitter reads (and gunzips) the source, skips the BOM and the whitespace between
 //! documents, unwraps one top-level array of pages, and finds where each page ends with a
-//! structural scan (brackets and strings only). It sends each page to the parsing thread
-//! as one buffer; a page that outgrows the buffer limit is sent in parts, to be parsed as a
-//! stream. Reading, decompressing and scanning thus run on the second core while the first
-//! parses and writes rows; the bounded channel keeps memory to a few pages.
+//! structural scan (braces and strings only, 64 bytes at a time). It sends each page on as
+//! one buffer, to be parsed by a worker thread or the main thread; a page that outgrows the
+//! buffer limit is sent in parts, to be parsed as a stream. Reading, decompressing and
+//! scanning thus run beside the parsing; the bounded channel keeps memory to a few pages.
 
 use std::io::{self, BufRead};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -141,8 +141,70 @@ struct Scanner {
 impl Scanner {
     /// Scans `bytes`; returns the length up to and including the page's closing bracket if
     /// it is among them.
-    #[inline]
+    ///
+    /// Works on blocks of 64 bytes, as bit masks (one bit per byte) of quotes and braces:
+    /// which bytes are inside strings follows from the quotes alone, and only the braces
+    /// outside strings are looked at one by one, when the depth could reach zero in the
+    /// block. Square brackets need no count: where they nest wrongly the JSON is invalid,
+    /// and the parser reports the first error wherever the page is cut after it. A block
+    /// with a backslash (rare) takes the byte-by-byte scan.
     fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut blocks = bytes.chunks_exact(64);
+        let mut at = 0;
+        for block in &mut blocks {
+            let block: &[u8; 64] = block.try_into().expect("blocks of 64");
+            let [quotes, backslashes, opens, closes] = masks(block);
+            let found = if self.escaped || backslashes != 0 {
+                self.scan_bytes(block)
+            } else {
+                self.scan_block(quotes, opens, closes)
+            };
+            if let Some(end) = found {
+                return Some(at + end);
+            }
+            at += 64;
+        }
+        self.scan_bytes(blocks.remainder()).map(|end| at + end)
+    }
+
+    /// [`Scanner::scan`] of a block without backslashes, from its masks.
+    #[inline]
+    fn scan_block(&mut self, quotes: u64, opens: u64, closes: u64) -> Option<usize> {
+        // Bit i: whether an odd number of quotes is at or before byte i, i.e. byte i is
+        // inside a string (an opening quote counts as inside, a closing one as outside).
+        let mut inside = quotes;
+        for shift in [1, 2, 4, 8, 16, 32] {
+            inside ^= inside << shift;
+        }
+        if self.in_string {
+            inside = !inside;
+        }
+        self.in_string = inside >> 63 == 1;
+        let opens = opens & !inside;
+        let closes = closes & !inside;
+        if (closes.count_ones() as usize) < self.depth {
+            // The depth cannot reach zero here.
+            self.depth = self.depth + opens.count_ones() as usize - closes.count_ones() as usize;
+            return None;
+        }
+        let mut braces = opens | closes;
+        while braces != 0 {
+            let i = braces.trailing_zeros() as usize;
+            braces &= braces - 1;
+            if opens >> i & 1 == 1 {
+                self.depth += 1;
+            } else {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+        }
+        None
+    }
+
+    /// [`Scanner::scan`] byte by byte.
+    fn scan_bytes(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
             if self.escaped {
@@ -170,7 +232,7 @@ impl Scanner {
             }
             match bytes.get(i) {
                 Some(b'"') => self.in_string = true,
-                Some(b'{' | b'[') => self.depth += 1,
+                Some(b'{') => self.depth += 1,
                 Some(_) => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
@@ -189,8 +251,28 @@ impl Scanner {
 static IN_STRING: [bool; 256] = byte_table(b"\"\\", 0);
 
 /// The bytes that matter to [`Scanner`] outside strings.
-static STRUCTURAL: [bool; 256] = byte_table(b"\"{}[]", 0);
+static STRUCTURAL: [bool; 256] = byte_table(b"\"{}", 0);
 
+/// Bit masks of a block, one bit per byte: which bytes are `"`, `\\`, `{` and `}`.
+///
+/// Eight bytes at a time: a byte equal to the target is a zero byte of `word ^ target`,
+/// found exactly (no borrow between bytes) by the classic high-bit test, and the eight high
+/// bits are gathered into one byte by a multiplication.
+#[inline]
+fn masks(block: &[u8; 64]) -> [u64; 4] {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
+    let gather = |highs: u64| (highs >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    let mut out = [0u64; 4];
+    for (n, word) in block.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(word.try_into().expect("words of eight"));
+        for (mask, target) in out.iter_mut().zip([b'"', b'\\', b'{', b'}']) {
+            *mask |= gather(zero_bytes(word ^ (ONES * u64::from(target)))) << (8 * n);
+        }
+    }
+    out
+}
 /// Appends the page's bytes to `out` until it ends (true), the input ends (true: the parser
 /// reports the truncation), or `out` reaches `limit` (false).
 fn fill(reader: &mut dyn BufRead, scanner: &mut Scanner, out: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
@@ -251,6 +333,35 @@ mod tests {
         for cut in 1..end {
             let mut scanner = Scanner::default();
             let (head, rest) = page.split_at(cut);
+            let found = match scanner.scan(head) {
+                Some(n) => n,
+                None => cut + scanner.scan(rest).expect("the page ends"),
+            };
+            assert_eq!(found, end, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn block_scan_agrees_with_the_byte_scan_at_every_cut() {
+        // Several blocks: strings holding braces, quotes escaped at and across block edges,
+        // long strings spanning blocks, nesting deep and shallow.
+        let mut page = String::from("{");
+        for n in 0..40 {
+            let escapes = ["", r#"\""#, r"\\", r#"x\"}{"#, "\\u00e9"][n % 5];
+            let filler = "y".repeat(n * 7 % 90);
+            page.push_str(&format!(
+                r#""k{n}":{{"s":"{filler}{{}}[{escapes}]","a":[{{"b":[{n},{{}}]}}],"t":"}}"}},"#
+            ));
+        }
+        page.push_str(r#""end":{}}"#);
+        let end = page.len();
+        page.push_str(r#" {"next":"}"}"#);
+        let bytes = page.as_bytes();
+        let mut whole = Scanner::default();
+        assert_eq!(whole.scan_bytes(bytes), Some(end));
+        for cut in 1..end {
+            let mut scanner = Scanner::default();
+            let (head, rest) = bytes.split_at(cut);
             let found = match scanner.scan(head) {
                 Some(n) => n,
                 None => cut + scanner.scan(rest).expect("the page ends"),
