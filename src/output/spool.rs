@@ -178,8 +178,10 @@ impl Spool {
     /// Renders every kept row on `threads` threads, each with its own renderer from `make`,
     /// and hands the parts to `write` in the rows' order.
     ///
-    /// Each thread takes every `threads`-th chunk and holds at most one part ready, so memory
-    /// stays at a few chunks whatever the spool's size.
+    /// Chunks go to the threads in order, each to the one with the fewest bytes so far (the
+    /// chunks of worker threads end with their pages, so their sizes vary); each thread takes
+    /// its own in order and holds at most one part ready, so memory stays at a few chunks
+    /// whatever the spool's size.
     pub fn replay_in_parallel<R: Render + Send>(
         self,
         columns: &Columns,
@@ -202,18 +204,31 @@ impl Spool {
                 Some(start)
             })
             .collect();
+        let mut load = vec![0usize; threads];
+        let owners: Vec<usize> = chunks
+            .iter()
+            .map(|&(len, _)| {
+                let (owner, _) = load
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(_, &bytes)| bytes)
+                    .unwrap_or((0, &0));
+                load[owner] += len;
+                owner
+            })
+            .collect();
         let file = Mutex::new(file);
-        let chunks = &chunks;
+        let (chunks, owners) = (&chunks, &owners);
         std::thread::scope(|scope| {
             let mut parts: Vec<Receiver<anyhow::Result<R::Part>>> = Vec::with_capacity(threads);
-            for first in 0..threads {
+            for thread in 0..threads {
                 let (send, receive) = sync_channel(1);
                 parts.push(receive);
                 let (file, starts, make) = (&file, &starts, &make);
                 scope.spawn(move || {
                     let mut render = make();
                     let mut chunk = Vec::new();
-                    for at in (first..chunks.len()).step_by(threads) {
+                    for at in (0..chunks.len()).filter(|&at| owners[at] == thread) {
                         let (len, worker) = chunks[at];
                         let part = read_chunk(file, starts[at], len, &mut chunk).and_then(|()| {
                             let map = map_of(maps, worker)?;
@@ -229,7 +244,7 @@ impl Spool {
                 });
             }
             let written = (0..chunks.len()).try_for_each(|at| {
-                let part = parts[at % threads]
+                let part = parts[owners[at]]
                     .recv()
                     .map_err(|_| anyhow::anyhow!("internal error: a row rendering thread stopped early"))??;
                 write(part)
