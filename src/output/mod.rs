@@ -222,7 +222,7 @@ impl Pool {
     pub fn put(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         if let Ok(mut spare) = self.0.lock() {
-            if spare.len() < 16 {
+            if spare.len() < 4 {
                 spare.push(buffer);
             }
         }

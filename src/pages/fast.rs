@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use super::lanes::mask16;
+
 use super::{
     byte_table, excerpt, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar,
     Scratch, Stat,
@@ -196,6 +198,15 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Step<Cow<'a, str>> {
         let start = self.at + 1;
         let mut end = start;
+        // Sixteen bytes at a time while there are sixteen, then byte by byte.
+        while let Some(lane) = self.bytes.get(end..end + 16) {
+            let stops = mask16(lane.try_into().expect("sixteen bytes"), b"\"\\", 0x20);
+            if stops != 0 {
+                end += stops.trailing_zeros() as usize;
+                break;
+            }
+            end += 16;
+        }
         while self.bytes.get(end).is_some_and(|&b| !STRING_STOP[usize::from(b)]) {
             end += 1;
         }

@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use anyhow::anyhow;
 
 mod fast;
+mod lanes;
 mod split;
 mod walk;
 

@@ -10,6 +10,7 @@
 use std::io::{self, BufRead};
 use std::sync::mpsc::{Receiver, SyncSender};
 
+use super::lanes::mask16;
 use super::{byte_table, describe_start, located, read_error, Pos};
 
 /// What the splitter sends to the parsing thread.
@@ -153,7 +154,7 @@ impl Scanner {
         let mut at = 0;
         for block in &mut blocks {
             let block: &[u8; 64] = block.try_into().expect("blocks of 64");
-            let [quotes, backslashes, opens, closes] = masks(block);
+            let [quotes, backslashes, opens, closes] = block_masks(block);
             let found = if self.escaped || backslashes != 0 {
                 self.scan_bytes(block)
             } else {
@@ -254,21 +255,13 @@ static IN_STRING: [bool; 256] = byte_table(b"\"\\", 0);
 static STRUCTURAL: [bool; 256] = byte_table(b"\"{}", 0);
 
 /// Bit masks of a block, one bit per byte: which bytes are `"`, `\\`, `{` and `}`.
-///
-/// Eight bytes at a time: a byte equal to the target is a zero byte of `word ^ target`,
-/// found exactly (no borrow between bytes) by the classic high-bit test, and the eight high
-/// bits are gathered into one byte by a multiplication.
 #[inline]
-fn masks(block: &[u8; 64]) -> [u64; 4] {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
-    let gather = |highs: u64| (highs >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+fn block_masks(block: &[u8; 64]) -> [u64; 4] {
     let mut out = [0u64; 4];
-    for (n, word) in block.chunks_exact(8).enumerate() {
-        let word = u64::from_le_bytes(word.try_into().expect("words of eight"));
+    for (n, lane) in block.chunks_exact(16).enumerate() {
+        let lane = lane.try_into().expect("lanes of sixteen");
         for (mask, target) in out.iter_mut().zip([b'"', b'\\', b'{', b'}']) {
-            *mask |= gather(zero_bytes(word ^ (ONES * u64::from(target)))) << (8 * n);
+            *mask |= u64::from(mask16(lane, &[target], 0)) << (16 * n);
         }
     }
     out
