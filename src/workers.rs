@@ -137,10 +137,11 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
             .maps
             .get_mut(worker)
             .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))?;
-        let merged = made.ok && self.rows.flattener.columns_mut().merge(&made.changes, map).is_ok();
+        let columns = self.rows.flattener.columns_mut();
+        let merged = made.ok && columns.merge(&made.changes, map).is_ok();
         match made.part {
             Some(part) if merged => {
-                self.rows.out.append(worker, part)?;
+                self.rows.out.append(columns, worker, map, part)?;
                 Ok(true)
             }
             _ => {

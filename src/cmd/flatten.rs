@@ -377,9 +377,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let pool = Pool::default();
         let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
         let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
-        let read = read_all(&plan, &mut gatherer, workers, || {
-            Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
-        });
+        // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
+        let read = match layout {
+            Layout::Wide => read_all(&plan, &mut gatherer, workers, || {
+                Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
+            }),
+            Layout::Long => read_all(&plan, &mut gatherer, workers, || Chunks::new(pool.clone(), CHUNK_BYTES)),
+        };
         // A stream keeps every row before a data error (SPEC §4); the reading error wins.
         let finished = Box::new(gatherer.finish().1).finish();
         return read.and(finished);

@@ -7,7 +7,7 @@
 
 use super::spool::Render;
 use super::{recycle, Append, Cell, RowWriter};
-use crate::columns::{ColumnId, Columns, FIRST_SLOT};
+use crate::columns::{ColumnId, Columns, IdMap, FIRST_SLOT};
 use crate::flatten::Layout;
 
 /// Expands long records into rows for `inner`; passes wide rows through unchanged.
@@ -31,6 +31,11 @@ impl<W> Expand<W> {
     #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.inner
+    }
+
+    /// The writer the rows go to.
+    pub fn inner(&self) -> &W {
+        &self.inner
     }
 
     /// Hands each row of the record `cells` to `write`: whole rows when the layout is wide,
@@ -165,9 +170,9 @@ impl<W: RowWriter> RowWriter for Expand<W> {
     }
 }
 
-impl<P, W: Append<P>> Append<P> for Expand<W> {
-    fn append(&mut self, worker: usize, part: P) -> anyhow::Result<()> {
-        self.inner.append(worker, part)
+impl<W: Append<Vec<u8>>> Append<Vec<u8>> for Expand<W> {
+    fn append(&mut self, columns: &Columns, worker: usize, map: &IdMap, rows: Vec<u8>) -> anyhow::Result<()> {
+        self.inner.append(columns, worker, map, rows)
     }
 }
 

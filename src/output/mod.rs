@@ -21,7 +21,7 @@ use anyhow::Context;
 use flate2::write::GzEncoder;
 use tempfile::{TempDir, TempPath};
 
-use crate::columns::{ColumnId, Columns};
+use crate::columns::{ColumnId, Columns, IdMap};
 use long::LongRow;
 
 /// One cell of a row.
@@ -67,10 +67,11 @@ pub trait RowWriter {
     }
 }
 
-/// A writer that also takes rows rendered elsewhere: by a worker thread, a page at a time.
+/// A writer that also takes rows made elsewhere: by a worker thread, a page at a time.
 pub trait Append<P> {
-    /// Writes `part`, made by `worker`, after every row so far.
-    fn append(&mut self, worker: usize, part: P) -> anyhow::Result<()>;
+    /// Writes `part`, made by `worker`, after every row so far; `map` turns the worker's
+    /// column ids into those of `columns`, the run's.
+    fn append(&mut self, columns: &Columns, worker: usize, map: &IdMap, part: P) -> anyhow::Result<()>;
 }
 
 impl<W: RowWriter + ?Sized> RowWriter for Box<W> {

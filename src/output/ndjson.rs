@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use super::long::{LongRow, SlotLabels};
-use super::spool::Render;
+use super::long::{Expand, LongRow, SlotLabels};
+use super::spool::{Chunk, Render};
 use super::{has_any, Append, Cell, Output, Pool, RowWriter, BLOCK};
-use crate::columns::{ColumnId, Columns};
+use crate::columns::{ColumnId, Columns, IdMap};
 
 /// Writes one JSON object per row.
 pub struct NdjsonWriter {
@@ -86,7 +86,7 @@ impl NdjsonWriter {
 }
 
 impl Append<Vec<u8>> for NdjsonWriter {
-    fn append(&mut self, _: usize, rows: Vec<u8>) -> anyhow::Result<()> {
+    fn append(&mut self, _: &Columns, _: usize, _: &IdMap, rows: Vec<u8>) -> anyhow::Result<()> {
         let Some(out) = self.out.as_mut() else {
             anyhow::bail!("internal error: rows were appended to a writer that keeps its own");
         };
@@ -96,6 +96,19 @@ impl Append<Vec<u8>> for NdjsonWriter {
         self.ends.clear();
         self.last = 0;
         self.pool.put(rows);
+        Ok(())
+    }
+}
+
+/// Long rows come from the workers as spool chunks, one record per entity, and are rendered
+/// here: rendered on the workers, a page of long rows can be ten times the page, and the
+/// pages in flight would hold it all in memory.
+impl Append<Vec<Chunk>> for Expand<NdjsonWriter> {
+    fn append(&mut self, columns: &Columns, _: usize, map: &IdMap, chunks: Vec<Chunk>) -> anyhow::Result<()> {
+        for chunk in chunks {
+            chunk.rows(Some(map), |cells, shared| RowWriter::row(self, columns, cells, shared))?;
+            chunk.recycle(&self.inner().pool);
+        }
         Ok(())
     }
 }

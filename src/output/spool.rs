@@ -263,6 +263,25 @@ pub struct Chunk {
     texts: Vec<u8>,
 }
 
+impl Chunk {
+    /// Calls `row` with each row of the chunk, as [`Spool::replay`] would; `map`: as for
+    /// [`Append`].
+    pub fn rows(
+        &self,
+        map: Option<&IdMap>,
+        row: impl FnMut(&[(ColumnId, Cell<'_>)], usize) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let texts = std::str::from_utf8(&self.texts).map_err(|_| corrupt())?;
+        for_each_record(&self.records, texts, map, row)
+    }
+
+    /// Gives the chunk's buffers back to `pool`.
+    pub fn recycle(self, pool: &Pool) {
+        pool.put(self.records);
+        pool.put(self.texts);
+    }
+}
+
 /// Writes the spool's chunks to its file on a thread of its own, so the thread that parses
 /// and flattens never waits on the file system; chunk buffers go back to the pool.
 struct Writer {
@@ -334,13 +353,23 @@ fn map_of(maps: &[IdMap], worker: Option<usize>) -> io::Result<Option<&IdMap>> {
 fn for_each_row<'c>(
     chunk: &'c [u8],
     map: Option<&IdMap>,
-    mut row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
+    row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let (len, rest) = chunk.split_first_chunk::<4>().ok_or_else(corrupt)?;
-    let (mut records, texts) = rest
+    let (records, texts) = rest
         .split_at_checked(u32::from_le_bytes(*len) as usize)
         .ok_or_else(corrupt)?;
-    let mut texts = std::str::from_utf8(texts).map_err(|_| corrupt())?;
+    let texts = std::str::from_utf8(texts).map_err(|_| corrupt())?;
+    for_each_record(records, texts, map, row)
+}
+
+/// [`for_each_row`] of a chunk's records and texts.
+fn for_each_record<'c>(
+    mut records: &[u8],
+    mut texts: &'c str,
+    map: Option<&IdMap>,
+    mut row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut row_cells = Vec::new();
     // The cells of the last row that started a head, kept for the rows sharing it.
     let mut head: Vec<(ColumnId, Cell<'c>)> = Vec::new();
@@ -430,7 +459,7 @@ fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
 /// Chunks a worker thread made go after the rows kept so far; their column ids are that
 /// worker's registry's, turned into the run's by `maps[worker]` on replay.
 impl Append<Vec<Chunk>> for Spool {
-    fn append(&mut self, worker: usize, chunks: Vec<Chunk>) -> anyhow::Result<()> {
+    fn append(&mut self, _: &Columns, worker: usize, _: &IdMap, chunks: Vec<Chunk>) -> anyhow::Result<()> {
         self.rows.end_chunk()?;
         self.send_done(None)?;
         self.rows.done = chunks;
