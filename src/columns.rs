@@ -332,6 +332,49 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_registers_retypes_and_maps_another_registrys_columns() {
+        let mut run = Columns::default();
+        run.intern("queueId", Role::Group, String::new).unwrap();
+        run.intern("x_count", Role::Value { integer: true }, String::new)
+            .unwrap();
+        let mut worker = Columns::default();
+        let x = worker
+            .intern("x_count", Role::Value { integer: true }, String::new)
+            .unwrap();
+        let slot = worker.add_slot(Slot {
+            label: "nOffered".into(),
+            qualifier: None,
+            stat: "count".into(),
+        });
+        let mut map = IdMap::default();
+        run.merge(&worker.take_changes(), &mut map).unwrap();
+        assert_eq!(map.get(x), run.find("x_count"));
+        assert_eq!(run.slot(map.get(slot).unwrap()).label, "nOffered");
+        assert!(worker.take_changes().columns.is_empty(), "changes are taken once");
+
+        // A retype travels; a new column gets the next id here, whatever its id there.
+        worker
+            .intern("x_count", Role::Value { integer: false }, String::new)
+            .unwrap();
+        let y = worker
+            .intern("y_sum", Role::Value { integer: false }, String::new)
+            .unwrap();
+        run.merge(&worker.take_changes(), &mut map).unwrap();
+        assert_eq!(
+            run.get(run.find("x_count").unwrap()).role,
+            Role::Value { integer: false }
+        );
+        assert_eq!(map.get(y), Some(2));
+        assert_eq!(map.get(y + 1), None);
+
+        // A clash here fails the merge, as the rows would have failed here.
+        worker
+            .intern("queueId", Role::Value { integer: true }, || "metric `queueId`".into())
+            .unwrap();
+        assert!(run.merge(&worker.take_changes(), &mut map).is_err());
+    }
+
+    #[test]
     fn header_puts_kinds_in_spec_order() {
         let mut cols = Columns::default();
         let v = cols
