@@ -20,14 +20,18 @@ use crate::output::spool::Render;
 use crate::output::{Append, RowWriter};
 use crate::pages::{Entity, EntitySink, Gather, PageWorker};
 
-/// The number of worker threads to flatten on: `GCAGG_THREADS` if set, else one per core;
-/// none on a single core, where the main thread does everything.
+/// More workers than this are not started by default: the one thread that splits the input
+/// and the main thread that gathers the rows keep up with about this many.
+const DEFAULT_MAX: usize = 8;
+
+/// The number of worker threads to flatten on: `GCAGG_THREADS` if set, else one per core
+/// up to [`DEFAULT_MAX`]; none on a single core, where the main thread does everything.
 pub fn count() -> anyhow::Result<usize> {
     let threads = match std::env::var("GCAGG_THREADS") {
         Ok(n) => n.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
             crate::exit::usage(format!("GCAGG_THREADS={n}: expected a number of threads, at least 1"))
         })?,
-        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get().min(DEFAULT_MAX)),
     };
     Ok(if threads > 1 { threads } else { 0 })
 }

@@ -219,16 +219,21 @@ impl Pool {
         self.0.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default()
     }
 
-    /// Gives a buffer back; a few are kept, the rest freed.
+    /// Gives a buffer back; kept while the spare ones hold at most [`POOL_BYTES`].
     pub fn put(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         if let Ok(mut spare) = self.0.lock() {
-            if spare.len() < 4 {
+            let kept: usize = spare.iter().map(Vec::capacity).sum();
+            if kept + buffer.capacity() <= POOL_BYTES {
                 spare.push(buffer);
             }
         }
     }
 }
+
+/// The most capacity a [`Pool`] keeps in spare buffers: a few pages' rows, so that pages
+/// of a few MB reuse their memory while the rows of very large ones are freed.
+const POOL_BYTES: usize = 16 << 20;
 
 /// Rows are gathered in a block of about this size before each write.
 const BLOCK: usize = 1 << 20;

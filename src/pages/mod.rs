@@ -234,12 +234,18 @@ impl Gather<std::convert::Infallible> for Alone<'_> {
     }
 }
 
-/// A page handed to a worker: which worker, and where to report the page's failure.
+/// A page handed to a worker: which worker, where to report the page's failure, its size.
 struct InFlight {
     worker: usize,
     start: Pos,
     page: u64,
+    bytes: usize,
 }
+
+/// Pages handed to workers and not yet gathered hold at most this many bytes (and their
+/// rows a few times as much), unless a single page is larger: with many cores and large
+/// pages, fewer workers are busy rather than memory growing with the core count.
+const IN_FLIGHT_BYTES: usize = 32 << 20;
 
 /// [`read_source_on`] with the opening and the buffering limit as parameters, for tests.
 fn read_pages<R: BufRead, W: PageWorker>(
@@ -312,6 +318,12 @@ impl<M> Pieces<'_, M> {
                     if self.in_flight.len() == 2 * workers {
                         self.gather_next()?;
                     }
+                    let size = bytes.len();
+                    while !self.in_flight.is_empty()
+                        && self.in_flight.iter().map(|f| f.bytes).sum::<usize>() + size > IN_FLIGHT_BYTES
+                    {
+                        self.gather_next()?;
+                    }
                     to_workers[next]
                         .send(bytes)
                         .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
@@ -319,6 +331,7 @@ impl<M> Pieces<'_, M> {
                         worker: next,
                         start,
                         page,
+                        bytes: size,
                     });
                     next = (next + 1) % workers;
                 }
@@ -360,7 +373,10 @@ impl<M> Pieces<'_, M> {
 
     /// Gathers what was made of the oldest page in flight (running it here if refused).
     fn gather_next(&mut self) -> anyhow::Result<()> {
-        let Some(InFlight { worker, start, page }) = self.in_flight.pop_front() else {
+        let Some(InFlight {
+            worker, start, page, ..
+        }) = self.in_flight.pop_front()
+        else {
             return Ok(());
         };
         let (bytes, made) = self.from_workers[worker]
