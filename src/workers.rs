@@ -167,4 +167,8 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
         columns.merge_slots(&changes, map);
         Ok(())
     }
+
+    fn page_end(&mut self) -> anyhow::Result<()> {
+        self.rows.out.end_page()
+    }
 }

@@ -72,6 +72,12 @@ pub trait Append<P> {
     /// Writes `part`, made by `worker`, after every row so far; `map` turns the worker's
     /// column ids into those of `columns`, the run's.
     fn append(&mut self, columns: &Columns, worker: usize, map: &IdMap, part: P) -> anyhow::Result<()>;
+
+    /// Ends the rows of a page written here by [`RowWriter::row`]: the next rows start
+    /// afresh, as those of a worker's page do.
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 impl<W: RowWriter + ?Sized> RowWriter for Box<W> {

@@ -173,6 +173,9 @@ pub trait Gather<M>: EntitySink {
     fn gather(&mut self, worker: usize, made: M) -> anyhow::Result<bool>;
     /// The page last refused from `worker` has run here.
     fn reran(&mut self, worker: usize) -> anyhow::Result<()>;
+    /// A page has run here, whole: what follows may start afresh, as a worker's next page
+    /// does, so that where pages run never shows in the output.
+    fn page_end(&mut self) -> anyhow::Result<()>;
 }
 
 /// Reads every page of one source, handing its entities to `sink`.
@@ -230,6 +233,9 @@ impl Gather<std::convert::Infallible> for Alone<'_> {
         match made {}
     }
     fn reran(&mut self, _: usize) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn page_end(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -350,6 +356,7 @@ impl<M> Pieces<'_, M> {
                     while !stream.done {
                         stream.next_part()?;
                     }
+                    self.gather.page_end()?;
                 }
                 Piece::Part { .. } => {
                     anyhow::bail!("{}: internal error: a page part arrived out of order", self.name)
@@ -368,7 +375,7 @@ impl<M> Pieces<'_, M> {
     fn run_here(&mut self, start: Pos, page: u64, bytes: Vec<u8>) -> anyhow::Result<()> {
         fast::parse(&bytes, self.gather).map_err(|f| report(self.name, start, page, f))?;
         let _ = self.spare.send(bytes);
-        Ok(())
+        self.gather.page_end()
     }
 
     /// Gathers what was made of the oldest page in flight (running it here if refused).

@@ -121,6 +121,31 @@ fn every_thread_count_writes_the_same_bytes_in_every_format_and_layout() {
     }
 }
 
+#[test]
+fn parquet_pages_and_row_groups_do_not_depend_on_the_thread_count() {
+    // Enough rows that a column spans several Parquet data pages and row groups, whose
+    // boundaries must not follow where each thread's pages ended.
+    let stats = r#"{"count":3,"sum":1234.5,"max":99.25,"min":0.5}"#;
+    let metrics: Vec<(String, &str)> = (0..10).map(|m| (format!("m{m}"), stats)).collect();
+    let metrics: Vec<(&str, &str)> = metrics.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    let input: String = (0..16)
+        .map(|n| api_page(n, &["mediaType"], &metrics, 300) + "\n")
+        .collect();
+    let dir = scratch();
+    let path = dir.path().join("pages.ndjson");
+    std::fs::write(&path, input).unwrap();
+    let out = dir.path().join("out.parquet");
+    for layout in ["wide", "long"] {
+        let args = ["--layout", layout, "--row-group-size", "100000"];
+        let (_, one) = run("1", &args, &[&path], Some(&out));
+        for threads in &THREADS[1..] {
+            let (output, many) = run(threads, &args, &[&path], Some(&out));
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(many == one, "{layout}: {threads} threads differ from one");
+        }
+    }
+}
+
 /// Runs every thread count on `input` and asserts the same failure and the same stdout.
 fn same_failure(input: &str, args: &[&str], code: i32) -> (String, Vec<u8>) {
     let dir = scratch();
