@@ -12,7 +12,8 @@
 //! Buffered pages may be parsed on worker threads ([`read_source_on`]), each with a sink of
 //! its own; what each page became is gathered on the main thread in page order.
 //!
-//! Numbers are kept as the text the input spelled (via [`RawValue`]), so `150784.0` and
+//! Numbers are kept as the text the input spelled (slices of the page, or
+//! [`RawValue`](serde_json::value::RawValue)s in the streaming walk), so `150784.0` and
 //! `1.5e3` come out unchanged.
 
 use std::borrow::Cow;
