@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use crate::columns::{ColumnId, Columns, IdMap};
 use crate::exit::usage;
-use crate::flatten::{Flattener, Layout, Options};
+use crate::flatten::{Layout, Options};
 use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
 use crate::output::long::Expand;
@@ -379,10 +379,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
         // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
         let read = match layout {
-            Layout::Wide => read_all(&plan, &mut gatherer, workers, || {
+            Layout::Wide => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
                 Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
             }),
-            Layout::Long => read_all(&plan, &mut gatherer, workers, || Chunks::new(pool.clone(), CHUNK_BYTES)),
+            Layout::Long => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+                Chunks::new(pool.clone(), CHUNK_BYTES)
+            }),
         };
         // A stream keeps every row before a data error (SPEC §4); the reading error wins.
         let finished = Box::new(gatherer.finish().1).finish();
@@ -393,7 +395,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let check = plan.file.format == Format::Parquet;
     let pool = Pool::default();
     let mut gatherer = gatherer(&plan.options, Spool::new(pool.clone())?, check, workers)?;
-    read_all(&plan, &mut gatherer, workers, || Chunks::new(pool.clone(), CHUNK_BYTES))?;
+    read_all(&plan.options, &plan.sources, check, &mut gatherer, workers, || {
+        Chunks::new(pool.clone(), CHUNK_BYTES)
+    })?;
     let (columns, spool, maps) = gatherer.finish();
     if let Target::Dataset(..) = plan.target {
         // A dataset is staged beside its target: dropped unfinished, nothing lands.
@@ -410,18 +414,24 @@ fn gatherer<O>(options: &Options, out: O, check: bool, workers: usize) -> anyhow
 }
 
 /// Reads every source, on `workers` threads rendering into writers from `local` (none: all
-/// on this thread).
-fn read_all<O, L>(plan: &Plan, gatherer: &mut Gatherer<O>, workers: usize, local: impl Fn() -> L) -> anyhow::Result<()>
+/// on this thread); `check`: Parquet's type check on every row.
+fn read_all<O, L>(
+    options: &Options,
+    sources: &[Source],
+    check: bool,
+    gatherer: &mut Gatherer<O>,
+    workers: usize,
+    local: impl Fn() -> L,
+) -> anyhow::Result<()>
 where
     O: RowWriter + Append<L::Part>,
     L: RowWriter + Render + Send,
     L::Part: Send,
 {
-    let check = plan.file.format == Format::Parquet;
     let mut workers = (0..workers)
-        .map(|_| Worker::new(plan.options.clone(), local(), check))
+        .map(|_| Worker::new(options.clone(), local(), check))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    for source in &plan.sources {
+    for source in sources {
         pages::read_source_on(source, &mut workers, gatherer)?;
     }
     Ok(())
@@ -429,9 +439,8 @@ where
 
 /// Learns every column of the output of `sources`, writing nothing (all of `gcagg schema`).
 pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Columns> {
-    let mut flattener = Flattener::new(options).map_err(|e| usage(format!("{e:#}")))?;
-    for source in sources {
-        pages::read_source(source, &mut flattener.feed(&mut Discard))?;
-    }
-    Ok(flattener.into_columns())
+    let workers = workers::count()?;
+    let mut gatherer = gatherer(&options, Discard, false, workers)?;
+    read_all(&options, sources, false, &mut gatherer, workers, || Discard)?;
+    Ok(gatherer.finish().0)
 }

@@ -143,6 +143,25 @@ impl RowWriter for Discard {
     }
 }
 
+/// A worker's rows, discarded: only the columns they bring travel.
+impl spool::Render for Discard {
+    type Part = ();
+
+    fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn take(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl Append<()> for Discard {
+    fn append(&mut self, _: &Columns, _: usize, _: &IdMap, _: ()) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 /// Where output bytes go: stdout, a file, or a gzip-compressed file.
 pub enum Output {
     /// Standard output.

@@ -179,20 +179,6 @@ pub trait Gather<M>: EntitySink {
     fn page_end(&mut self) -> anyhow::Result<()>;
 }
 
-/// Reads every page of one source, handing its entities to `sink`.
-///
-/// The source is opened, read and split on a second thread (see `split`); this thread
-/// parses the pages and runs the sink.
-pub fn read_source(source: &Source, sink: &mut dyn EntitySink) -> anyhow::Result<()> {
-    read_pages::<_, NoWorker>(
-        &source.name,
-        || source.open(),
-        &mut [],
-        &mut Alone(sink),
-        BUFFERED_PAGE_LIMIT,
-    )
-}
-
 /// Reads every page of one source on `workers`, one page each in turn, and hands what they
 /// made to `gather` in page order: the output is the same as if `gather` had taken every
 /// page itself, with every core at work. Pages too large to buffer run on `gather`.
@@ -202,43 +188,6 @@ pub fn read_source_on<W: PageWorker>(
     gather: &mut dyn Gather<W::Made>,
 ) -> anyhow::Result<()> {
     read_pages(&source.name, || source.open(), workers, gather, BUFFERED_PAGE_LIMIT)
-}
-
-/// The whole work of a run without workers: a sink.
-struct Alone<'a>(&'a mut dyn EntitySink);
-
-impl EntitySink for Alone<'_> {
-    fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()> {
-        self.0.entity(entity)
-    }
-}
-
-/// The worker of a run without workers: there is none.
-enum NoWorker {}
-
-impl EntitySink for NoWorker {
-    fn entity(&mut self, _: &Entity<'_>) -> anyhow::Result<()> {
-        match *self {}
-    }
-}
-
-impl PageWorker for NoWorker {
-    type Made = std::convert::Infallible;
-    fn made(&mut self, _: bool) -> Self::Made {
-        match *self {}
-    }
-}
-
-impl Gather<std::convert::Infallible> for Alone<'_> {
-    fn gather(&mut self, _: usize, made: std::convert::Infallible) -> anyhow::Result<bool> {
-        match made {}
-    }
-    fn reran(&mut self, _: usize) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn page_end(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
 }
 
 /// A page handed to a worker: which worker, where to report the page's failure, its size.
@@ -665,6 +614,43 @@ struct Scratch<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole work of a run without workers: a sink.
+    struct Alone<'a>(&'a mut dyn EntitySink);
+
+    impl EntitySink for Alone<'_> {
+        fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()> {
+            self.0.entity(entity)
+        }
+    }
+
+    /// The worker of a run without workers: there is none.
+    enum NoWorker {}
+
+    impl EntitySink for NoWorker {
+        fn entity(&mut self, _: &Entity<'_>) -> anyhow::Result<()> {
+            match *self {}
+        }
+    }
+
+    impl PageWorker for NoWorker {
+        type Made = std::convert::Infallible;
+        fn made(&mut self, _: bool) -> Self::Made {
+            match *self {}
+        }
+    }
+
+    impl Gather<std::convert::Infallible> for Alone<'_> {
+        fn gather(&mut self, _: usize, made: std::convert::Infallible) -> anyhow::Result<bool> {
+            match made {}
+        }
+        fn reran(&mut self, _: usize) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn page_end(&mut self) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
 
     /// Records what the sink saw, one line per entity.
     #[derive(Default)]

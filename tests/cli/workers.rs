@@ -146,6 +146,36 @@ fn parquet_pages_and_row_groups_do_not_depend_on_the_thread_count() {
     }
 }
 
+#[test]
+fn schema_lists_the_same_columns_and_types_whatever_the_thread_count() {
+    let dir = scratch();
+    let path = dir.path().join("pages.ndjson");
+    // Page 2 widens `nOffered_count` to DOUBLE on another worker than page 1's.
+    let mut input = varied_pages(0, 12);
+    input += r#"{"entities":[{"id":"e","groups":{"queue.id":"q"},"metrics":{"nOffered_count":{"value":2.5}}}]}"#;
+    input += "\n";
+    std::fs::write(&path, input).unwrap();
+    let schema = |threads: &str| {
+        let out = gcagg()
+            .env("GCAGG_THREADS", threads)
+            .arg("schema")
+            .arg(&path)
+            .output()
+            .expect("gcagg runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let one = schema("1");
+    let count = one
+        .lines()
+        .find(|l| l.starts_with("nOffered_count "))
+        .unwrap_or_default();
+    assert!(count.ends_with(" DOUBLE"), "{one}");
+    for threads in &THREADS[1..] {
+        assert_eq!(schema(threads), one, "{threads} threads");
+    }
+}
+
 /// Runs every thread count on `input` and asserts the same failure and the same stdout.
 fn same_failure(input: &str, args: &[&str], code: i32) -> (String, Vec<u8>) {
     let dir = scratch();
