@@ -129,6 +129,12 @@ impl<O> Gatherer<O> {
     }
 }
 
+/// The id map of `worker`.
+fn map_of(maps: &mut [IdMap], worker: usize) -> anyhow::Result<&mut IdMap> {
+    maps.get_mut(worker)
+        .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))
+}
+
 impl<O: RowWriter> EntitySink for Gatherer<O> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
         self.rows.entity(e)
@@ -137,10 +143,7 @@ impl<O: RowWriter> EntitySink for Gatherer<O> {
 
 impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
     fn gather(&mut self, worker: usize, made: Made<P>) -> anyhow::Result<bool> {
-        let map = self
-            .maps
-            .get_mut(worker)
-            .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))?;
+        let map = map_of(&mut self.maps, worker)?;
         let columns = self.rows.flattener.columns_mut();
         let merged = made.ok && columns.merge(&made.changes, map).is_ok();
         match made.part {
@@ -157,10 +160,7 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
 
     fn reran(&mut self, worker: usize) -> anyhow::Result<()> {
         let changes = std::mem::take(&mut self.refused);
-        let map = self
-            .maps
-            .get_mut(worker)
-            .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))?;
+        let map = map_of(&mut self.maps, worker)?;
         // The page ran here without error: every column it brought is in the registry now.
         let columns = self.rows.flattener.columns_mut();
         columns.locate(&changes, map)?;

@@ -155,8 +155,7 @@ impl Spool {
 
     /// Ends the last chunk and waits for every chunk to be in the file.
     fn close(mut self) -> anyhow::Result<(File, Vec<Placed>)> {
-        self.rows.end_chunk()?;
-        self.send_done(None)?;
+        self.end_page()?;
         Ok((self.file.join()?, self.index))
     }
 
@@ -460,8 +459,7 @@ fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
 /// worker's registry's, turned into the run's by `maps[worker]` on replay.
 impl Append<Vec<Chunk>> for Spool {
     fn append(&mut self, _: &Columns, worker: usize, _: &IdMap, chunks: Vec<Chunk>) -> anyhow::Result<()> {
-        self.rows.end_chunk()?;
-        self.send_done(None)?;
+        self.end_page()?;
         self.rows.done = chunks;
         self.send_done(Some(worker))
     }
@@ -477,9 +475,6 @@ impl Append<Vec<Chunk>> for Spool {
 impl RowWriter for Spool {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         RowWriter::row(&mut self.rows, columns, cells, shared)?;
-        if self.rows.done.is_empty() {
-            return Ok(());
-        }
         self.send_done(None)
     }
 

@@ -17,6 +17,7 @@
 //! `1.5e3` come out unchanged.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::ops::Range;
 use std::sync::mpsc;
@@ -244,7 +245,7 @@ fn read_pages<R: BufRead, W: PageWorker>(
             spare: spare_tx,
             gather,
             from_workers,
-            in_flight: std::collections::VecDeque::new(),
+            in_flight: VecDeque::new(),
         };
         // Dropping `to_workers` (here or on an early return) ends the workers' loops.
         pieces.run(to_workers)
@@ -258,7 +259,7 @@ struct Pieces<'a, M> {
     spare: mpsc::Sender<Vec<u8>>,
     gather: &'a mut dyn Gather<M>,
     from_workers: Vec<mpsc::Receiver<(Vec<u8>, M)>>,
-    in_flight: std::collections::VecDeque<InFlight>,
+    in_flight: VecDeque<InFlight>,
 }
 
 impl<M> Pieces<'_, M> {
@@ -270,13 +271,12 @@ impl<M> Pieces<'_, M> {
         while let Ok(piece) = self.rx.recv() {
             match piece {
                 Piece::Page { start, page, bytes } if workers > 0 => {
-                    // Two pages per worker at most: each channel then has room for the next.
-                    if self.in_flight.len() == 2 * workers {
-                        self.gather_next()?;
-                    }
+                    // Two pages per worker at most (each channel then has room for the next),
+                    // and at most IN_FLIGHT_BYTES of them unless one page alone is more.
                     let size = bytes.len();
-                    while !self.in_flight.is_empty()
-                        && self.in_flight.iter().map(|f| f.bytes).sum::<usize>() + size > IN_FLIGHT_BYTES
+                    let held = |in_flight: &VecDeque<InFlight>| in_flight.iter().map(|f| f.bytes).sum::<usize>();
+                    while self.in_flight.len() == 2 * workers
+                        || (!self.in_flight.is_empty() && held(&self.in_flight) + size > IN_FLIGHT_BYTES)
                     {
                         self.gather_next()?;
                     }

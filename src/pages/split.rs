@@ -140,8 +140,8 @@ struct Scanner {
 }
 
 impl Scanner {
-    /// Scans `bytes`; returns the length up to and including the page's closing bracket if
-    /// it is among them.
+    /// Scans `bytes`; returns the length up to and including the page's closing brace if it
+    /// is among them.
     ///
     /// Works on blocks of 64 bytes, as bit masks (one bit per byte) of quotes and braces:
     /// which bytes are inside strings follows from the quotes alone, and only the braces
@@ -266,6 +266,7 @@ fn block_masks(block: &[u8; 64]) -> [u64; 4] {
     }
     out
 }
+
 /// Appends the page's bytes to `out` until it ends (true), the input ends (true: the parser
 /// reports the truncation), or `out` reaches `limit` (false).
 fn fill(reader: &mut dyn BufRead, scanner: &mut Scanner, out: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
@@ -322,10 +323,14 @@ mod tests {
     #[test]
     fn scanner_finds_the_end_across_chunks_and_escapes() {
         let page = br#"{"a":"x\"}\\","b":[1,{"c":"]"}]} tail"#;
-        let end = page.len() - " tail".len();
+        ends_at_every_cut(page, page.len() - " tail".len());
+    }
+
+    /// Asserts that the scan finds the page's end at `end` however `bytes` is cut in two.
+    fn ends_at_every_cut(bytes: &[u8], end: usize) {
         for cut in 1..end {
             let mut scanner = Scanner::default();
-            let (head, rest) = page.split_at(cut);
+            let (head, rest) = bytes.split_at(cut);
             let found = match scanner.scan(head) {
                 Some(n) => n,
                 None => cut + scanner.scan(rest).expect("the page ends"),
@@ -352,14 +357,6 @@ mod tests {
         let bytes = page.as_bytes();
         let mut whole = Scanner::default();
         assert_eq!(whole.scan_bytes(bytes), Some(end));
-        for cut in 1..end {
-            let mut scanner = Scanner::default();
-            let (head, rest) = bytes.split_at(cut);
-            let found = match scanner.scan(head) {
-                Some(n) => n,
-                None => cut + scanner.scan(rest).expect("the page ends"),
-            };
-            assert_eq!(found, end, "cut at {cut}");
-        }
+        ends_at_every_cut(bytes, end);
     }
 }
