@@ -335,9 +335,9 @@ impl Plan {
             Box::new(writer).finish()?;
         } else {
             let mut writer = ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?;
-            let batches = writer.renderer();
-            let make = || Expand::new(batches.fresh(), layout);
-            spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_batches(part))?;
+            let fragments = writer.renderer();
+            let make = || Expand::new(fragments.fresh(), layout);
+            spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_fragment(part))?;
             Box::new(writer).finish()?;
         }
         match staged {

@@ -436,7 +436,7 @@ fn corrupt() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "the temporary row file is corrupt")
 }
 
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn push_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;

@@ -1,9 +1,10 @@
 //! Parquet rows: typed columns (SPEC §3), in bounded memory.
 //!
-//! Each header column has an Arrow builder of its type. Every [`BATCH_ROWS`] rows the
-//! builders become one record batch for the [`ArrowWriter`], which closes a row group when it
-//! holds `--row-group-size` rows or about [`ROW_GROUP_BYTES`] encoded bytes, whichever comes
-//! first. So memory holds at most one batch and one row group per file, whatever the input.
+//! Rows become columns in [`Fragments`] (one per replay thread, each chunk of rows a
+//! [`Fragment`]); the writer adds fragments to the open row group's column chunks, which
+//! encode and compress pages as they fill (see `chunk`), and closes a row group when it holds
+//! `--row-group-size` rows or about [`ROW_GROUP_BYTES`] encoded bytes, whichever comes first.
+//! So memory holds at most a few fragments and one row group per file, whatever the input.
 //!
 //! Numbers arrive as the input spelled them and are parsed here: a count column takes only
 //! whole numbers (`36.0` is 36, `1.5` is an error), every other value column any finite
@@ -13,23 +14,23 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder, TimestampMillisecondBuilder};
-use arrow_array::types::{ArrowPrimitiveType, Int32Type};
-use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
-use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
-use rustc_hash::FxHashMap;
+use parquet::file::writer::SerializedFileWriter;
 
+use self::chunk::{ColumnChunk, Compressor};
+use self::fragment::{ColumnKind, Fragment, PartBuilder};
 use super::long::LongRow;
 use super::spool::Render;
 use super::{epoch_millis, Cell, Output, RowWriter};
 use crate::columns::{ColumnId, Columns, Role, FIRST_SLOT};
 
-/// Rows gathered in the builders before they become one record batch.
+mod chunk;
+mod fragment;
+
+/// Rows handed over one by one that are gathered before they go to the row group.
 pub const BATCH_ROWS: usize = 8192;
 
 /// A row group is closed once its encoded size reaches this many bytes, so a wide or
@@ -57,6 +58,7 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// How the file's metadata names the codec.
     fn compression(self) -> Compression {
         match self {
             Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
@@ -110,138 +112,6 @@ pub fn schema(columns: &Columns, header: &[ColumnId]) -> Schema {
             })
             .collect::<Vec<_>>(),
     )
-}
-
-/// One header column's values of the current batch.
-enum Builder {
-    Text(TextBuilder),
-    Time(TimestampMillisecondBuilder),
-    Int(Int64Builder),
-    Float(Float64Builder),
-}
-
-impl Builder {
-    fn new(data_type: &DataType) -> Builder {
-        match data_type {
-            DataType::Timestamp(..) => {
-                Builder::Time(TimestampMillisecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"))
-            }
-            DataType::Int64 => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
-            DataType::Float64 => Builder::Float(Float64Builder::with_capacity(BATCH_ROWS)),
-            _ => Builder::Text(TextBuilder::default()),
-        }
-    }
-
-    fn append_null(&mut self) {
-        match self {
-            Builder::Text(b) => b.keys.append_null(),
-            Builder::Time(b) => b.append_null(),
-            Builder::Int(b) => b.append_null(),
-            Builder::Float(b) => b.append_null(),
-        }
-    }
-
-    /// Appends the value a cell the entity lacks holds: 0 in a value column unless
-    /// `--keep-nulls`, null everywhere else (SPEC §2.5).
-    fn append_missing(&mut self, zero_values: bool) {
-        match self {
-            Builder::Int(b) if zero_values => b.append_value(0),
-            Builder::Float(b) if zero_values => b.append_value(0.0),
-            other => other.append_null(),
-        }
-    }
-
-    /// Appends one cell's text, or says why it does not fit.
-    fn append_text(&mut self, text: &str) -> Result<(), &'static str> {
-        match self {
-            Builder::Text(b) => b.append(text)?,
-            Builder::Time(b) => b.append_value(timestamp(text)?),
-            Builder::Int(b) => b.append_value(parse_count(text)?),
-            Builder::Float(b) => b.append_value(double(text)?),
-        }
-        Ok(())
-    }
-
-    /// Appends the last value again (the builder holds at least one): the long layout's rows
-    /// repeat their entity's head, which is parsed and looked up once.
-    fn repeat_last(&mut self) {
-        match self {
-            Builder::Text(b) => repeat_last(&mut b.keys),
-            Builder::Time(b) => repeat_last(b),
-            Builder::Int(b) => repeat_last(b),
-            Builder::Float(b) => repeat_last(b),
-        }
-    }
-
-    fn finish(&mut self) -> anyhow::Result<ArrayRef> {
-        Ok(match self {
-            Builder::Text(b) => Arc::new(b.finish()?),
-            Builder::Time(b) => Arc::new(b.finish()),
-            Builder::Int(b) => Arc::new(b.finish()),
-            Builder::Float(b) => Arc::new(b.finish()),
-        })
-    }
-}
-
-fn repeat_last<T: ArrowPrimitiveType>(builder: &mut PrimitiveBuilder<T>) {
-    let at = builder.values_slice().len() - 1;
-    let valid = builder
-        .validity_slice()
-        .is_none_or(|bits| bits[at / 8] & (1 << (at % 8)) != 0);
-    if valid {
-        let value = builder.values_slice()[at];
-        builder.append_value(value);
-    } else {
-        builder.append_null();
-    }
-}
-
-/// A dictionary column of the current batch: each distinct text is kept once, found again
-/// by hash. (Arrow's own dictionary builder cannot append a key it has already returned,
-/// which [`Builder::repeat_last`] needs.)
-struct TextBuilder {
-    keys: Int32Builder,
-    /// Where each distinct text ends in `texts`, after a leading 0.
-    ends: Vec<i32>,
-    texts: String,
-    lookup: FxHashMap<Box<str>, i32>,
-}
-
-impl Default for TextBuilder {
-    fn default() -> TextBuilder {
-        TextBuilder {
-            keys: Int32Builder::with_capacity(BATCH_ROWS),
-            ends: vec![0],
-            texts: String::new(),
-            lookup: FxHashMap::default(),
-        }
-    }
-}
-
-impl TextBuilder {
-    fn append(&mut self, text: &str) -> Result<(), &'static str> {
-        let key = match self.lookup.get(text) {
-            Some(&key) => key,
-            None => {
-                let key = (self.ends.len() - 1) as i32;
-                self.texts.push_str(text);
-                let end = i32::try_from(self.texts.len()).map_err(|_| "overflows a batch's 2 GiB of text")?;
-                self.ends.push(end);
-                self.lookup.insert(text.into(), key);
-                key
-            }
-        };
-        self.keys.append_value(key);
-        Ok(())
-    }
-
-    fn finish(&mut self) -> anyhow::Result<DictionaryArray<Int32Type>> {
-        let ends = std::mem::replace(&mut self.ends, vec![0]);
-        let texts = std::mem::take(&mut self.texts).into_bytes();
-        self.lookup.clear();
-        let values = StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(ends)), Buffer::from(texts), None)?;
-        Ok(DictionaryArray::try_new(self.keys.finish(), Arc::new(values))?)
-    }
 }
 
 fn timestamp(text: &str) -> Result<i64, &'static str> {
@@ -304,7 +174,15 @@ impl RowWriter for Checked<'_> {
             if let Cell::Text(text) | Cell::Raw(text) = cell {
                 if id >= FIRST_SLOT {
                     if let Err(why) = fits(Role::LongValue, text) {
-                        return Err(long_misfit(columns, cells, (id, cell), text, why));
+                        // The value is still in its entity's record: name the row it becomes.
+                        let head: Vec<_> = cells.iter().copied().filter(|&(id, _)| id < FIRST_SLOT).collect();
+                        let long = LongRow {
+                            head: &head,
+                            slot: id,
+                            value: cell,
+                            shared: 0,
+                        };
+                        return Err(long_misfit(columns, &long, text, why));
                     }
                 } else if let Err(why) = fits(columns.get(id).role, text) {
                     return Err(misfit(columns, cells, id, text, why));
@@ -366,23 +244,43 @@ fn parse_count(text: &str) -> Result<i64, &'static str> {
 
 /// Writes rows as one Parquet file.
 pub struct ParquetWriter {
-    writer: ArrowWriter<Output>,
-    batches: Batches,
+    file: SerializedFileWriter<Output>,
+    /// The open row group, one chunk per header column.
+    chunks: Vec<ColumnChunk>,
+    compressor: Compressor,
+    /// Rows in the open row group.
+    rows: usize,
+    row_group_rows: usize,
+    /// Rows handed over one by one ([`RowWriter`]), not yet in `chunks`.
+    pending: Fragments,
 }
 
-/// Gathers rows into record batches of the file's schema.
-pub struct Batches {
-    schema: SchemaRef,
-    builders: Vec<Builder>,
+/// Gathers rows into [`Fragment`]s of a file's columns: the [`Render`]er of each replay
+/// thread, and the writer's own for rows handed over one by one.
+pub struct Fragments {
+    kinds: Arc<[ColumnKind]>,
+    builders: Vec<PartBuilder>,
     /// Header position of each column id (`usize::MAX`: not in the header).
-    position: Vec<usize>,
-    /// Per header position: 1 + the index of the row's cell for it, or 0.
+    position: Arc<[usize]>,
+    /// Per header position: 1 + the index of the row's cell for it, a long-layout label or
+    /// value (`LABELS`), or 0.
     slots: Vec<usize>,
     /// Rows in the builders.
     rows: usize,
     zero_values: bool,
-    /// Full batches not yet taken.
-    done: Vec<RecordBatch>,
+}
+
+/// [`Fragments::slots`] of the long layout's metric, qualifier, stat and value.
+const LABELS: [usize; 4] = [usize::MAX - 3, usize::MAX - 2, usize::MAX - 1, usize::MAX];
+
+/// How a column of this role is built and encoded.
+fn kind(role: Role) -> ColumnKind {
+    match data_type(role) {
+        DataType::Timestamp(..) => ColumnKind::Time,
+        DataType::Int64 => ColumnKind::Int,
+        DataType::Float64 => ColumnKind::Float,
+        _ => ColumnKind::Text,
+    }
 }
 
 impl ParquetWriter {
@@ -394,174 +292,251 @@ impl ParquetWriter {
         keep_nulls: bool,
         settings: Settings,
     ) -> anyhow::Result<ParquetWriter> {
-        let schema = Arc::new(schema(columns, header));
-        let mut props = WriterProperties::builder()
-            .set_compression(settings.codec.compression())
-            .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES));
-        // Hashing every number into a dictionary cost more time than any other step of
-        // writing, for files no smaller once compressed: only text is dictionary-encoded.
-        for field in schema.fields() {
-            if !matches!(field.data_type(), DataType::Dictionary(..)) {
-                props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
-            }
-        }
-        let props = props.build();
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))?;
+        let schema = schema(columns, header);
+        let parquet = ArrowSchemaConverter::new().convert(&schema)?;
+        // The Arrow schema rides along, as Arrow's own writers store it, so Arrow readers get
+        // the dictionary and time zone back.
+        let mut props = WriterProperties::builder().build();
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let file = SerializedFileWriter::new(out, parquet.root_schema_ptr(), Arc::new(props))?;
+        let kinds: Arc<[ColumnKind]> = header.iter().map(|&id| kind(columns.get(id).role)).collect();
+        let chunks = kinds
+            .iter()
+            .enumerate()
+            .map(|(at, &kind)| ColumnChunk::new(parquet.column(at), kind, settings.codec))
+            .collect();
         let mut position = vec![usize::MAX; columns.len()];
         for (at, &id) in header.iter().enumerate() {
             position[id] = at;
         }
         Ok(ParquetWriter {
-            writer,
-            batches: Batches::new(schema, position, !keep_nulls),
+            file,
+            chunks,
+            compressor: Compressor::new(settings.codec)?,
+            rows: 0,
+            row_group_rows: settings.row_group_rows.max(1),
+            pending: Fragments::new(kinds, position.into(), !keep_nulls),
         })
     }
 
-    /// A gatherer of this file's record batches, for [`ParquetWriter::write_batches`].
-    pub fn renderer(&self) -> Batches {
-        self.batches.fresh()
+    /// A gatherer of this file's fragments, for [`ParquetWriter::write_fragment`].
+    pub fn renderer(&self) -> Fragments {
+        self.pending.fresh()
     }
 
-    /// Writes record batches (of this file's schema) in order.
-    pub fn write_batches(&mut self, batches: Vec<RecordBatch>) -> anyhow::Result<()> {
-        for batch in batches {
-            self.writer.write(&batch)?;
+    /// Adds a fragment's rows (of this file's columns) after the rows so far. A row group
+    /// closes at `--row-group-size` rows exactly, or after the fragment that brings it to
+    /// [`ROW_GROUP_BYTES`].
+    pub fn write_fragment(&mut self, fragment: Fragment) -> anyhow::Result<()> {
+        let mut values = vec![0; self.chunks.len()];
+        let mut at = 0;
+        while at < fragment.rows {
+            let n = (fragment.rows - at).min(self.row_group_rows - self.rows);
+            for ((chunk, part), value) in self.chunks.iter_mut().zip(&fragment.parts).zip(&mut values) {
+                *value = chunk.append(part, at..at + n, *value, &mut self.compressor)?;
+            }
+            at += n;
+            self.rows += n;
+            if self.rows == self.row_group_rows {
+                self.close_row_group()?;
+            }
+        }
+        if self.chunks.iter().map(ColumnChunk::buffered_bytes).sum::<usize>() >= ROW_GROUP_BYTES {
+            self.close_row_group()?;
         }
         Ok(())
     }
 
-    /// Hands every row gathered so far to the Parquet writer.
-    fn write_batch(&mut self) -> anyhow::Result<()> {
-        let batches = self.batches.take()?;
-        self.write_batches(batches)
+    /// Writes the open row group, if it holds a row.
+    fn close_row_group(&mut self) -> anyhow::Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut group = self.file.next_row_group()?;
+        for chunk in &mut self.chunks {
+            let (bytes, close) = chunk.close(&mut self.compressor)?;
+            group.append_column(&bytes, close)?;
+        }
+        group.close()?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    /// Hands the rows given one by one to the row group.
+    fn write_pending(&mut self) -> anyhow::Result<()> {
+        let fragment = self.pending.take()?;
+        self.write_fragment(fragment)
     }
 }
 
-impl Batches {
-    /// Batches of `schema`, whose columns are at `position` (by column id).
-    fn new(schema: SchemaRef, position: Vec<usize>, zero_values: bool) -> Batches {
-        Batches {
-            builders: schema.fields().iter().map(|f| Builder::new(f.data_type())).collect(),
-            slots: vec![0; schema.fields().len()],
-            schema,
+impl Fragments {
+    fn new(kinds: Arc<[ColumnKind]>, position: Arc<[usize]>, zero_values: bool) -> Fragments {
+        Fragments {
+            builders: kinds.iter().map(|&kind| PartBuilder::new(kind)).collect(),
+            slots: vec![0; kinds.len()],
+            kinds,
             position,
             rows: 0,
             zero_values,
-            done: Vec::new(),
         }
     }
 
-    /// An empty gatherer of the same batches.
-    pub fn fresh(&self) -> Batches {
-        Batches::new(self.schema.clone(), self.position.clone(), self.zero_values)
+    /// An empty gatherer of the same fragments.
+    pub fn fresh(&self) -> Fragments {
+        Fragments::new(self.kinds.clone(), self.position.clone(), self.zero_values)
     }
 
-    /// Turns the builders' rows into a record batch.
-    fn end_batch(&mut self) -> anyhow::Result<()> {
-        if self.rows > 0 {
-            let arrays = self
-                .builders
-                .iter_mut()
-                .map(Builder::finish)
-                .collect::<anyhow::Result<_>>()?;
-            self.done.push(RecordBatch::try_new(self.schema.clone(), arrays)?);
-            self.rows = 0;
+    /// Notes where each of `cells` goes in the header.
+    fn place(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)]) -> anyhow::Result<()> {
+        for (i, &(id, _)) in cells.iter().enumerate() {
+            let at = self.at(columns, id)?;
+            self.slots[at] = i + 1;
         }
         Ok(())
     }
-}
 
-impl Render for Batches {
-    type Part = Vec<RecordBatch>;
-
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        // A new batch has no last row to repeat.
-        let shared = if self.rows == 0 { 0 } else { shared };
-        for (i, &(id, _)) in cells.iter().enumerate() {
-            match self.position.get(id) {
-                Some(&at) if at != usize::MAX => self.slots[at] = i + 1,
-                _ => {
-                    return Err(anyhow!(
-                        "column `{}` is not in the Parquet schema",
-                        columns.get(id).name
-                    ))
-                }
-            }
+    /// The header position of column `id`.
+    fn at(&self, columns: &Columns, id: ColumnId) -> anyhow::Result<usize> {
+        match self.position.get(id) {
+            Some(&at) if at != usize::MAX => Ok(at),
+            _ => Err(anyhow!(
+                "column `{}` is not in the Parquet schema",
+                columns.get(id).name
+            )),
         }
-        // A cell that does not fit ends the run, so the builders it leaves uneven are never
-        // turned into a batch.
+    }
+
+    /// Appends one row whose cells [`Fragments::place`] placed; `long`: the long-layout
+    /// row whose labels and value fill the [`LABELS`] slots.
+    fn append(
+        &mut self,
+        columns: &Columns,
+        cells: &[(ColumnId, Cell<'_>)],
+        shared: usize,
+        long: Option<&LongRow<'_, '_>>,
+    ) -> anyhow::Result<()> {
+        // A new fragment has no last row to repeat.
+        let shared = if self.rows == 0 { 0 } else { shared };
+        // A cell that does not fit ends the run, so the columns it leaves uneven are never
+        // written.
         for (at, builder) in self.builders.iter_mut().enumerate() {
-            match std::mem::take(&mut self.slots[at]) {
-                0 => builder.append_missing(self.zero_values),
-                i if i <= shared => builder.repeat_last(),
-                i => match cells[i - 1] {
+            match (std::mem::take(&mut self.slots[at]), long) {
+                (0, _) => builder.append_missing(self.zero_values),
+                (i, _) if i <= shared => builder.repeat_last(),
+                (i, Some(long)) if i >= LABELS[0] => long_cell(builder, columns, long, i - LABELS[0])?,
+                (i, _) => match cells[i - 1] {
                     (_, Cell::Null) => builder.append_null(),
-                    (id, Cell::Text(text) | Cell::Raw(text)) => {
-                        if let Err(why) = builder.append_text(text) {
-                            return Err(misfit(columns, cells, id, text, why));
-                        }
-                    }
+                    (id, Cell::Text(text) | Cell::Raw(text)) => builder
+                        .append_text(text)
+                        .map_err(|why| misfit(columns, cells, id, text, why))?,
                 },
             }
         }
         self.rows += 1;
-        if self.rows == BATCH_ROWS {
-            self.end_batch()?;
-        }
         Ok(())
     }
+}
 
-    fn take(&mut self) -> anyhow::Result<Vec<RecordBatch>> {
-        self.end_batch()?;
-        Ok(std::mem::take(&mut self.done))
+/// Appends part `which` of a long row (0 to 3: metric, qualifier, stat, value) to its
+/// column.
+fn long_cell(builder: &mut PartBuilder, columns: &Columns, long: &LongRow<'_, '_>, which: usize) -> anyhow::Result<()> {
+    let slot = columns.slot(long.slot);
+    let label = match which {
+        0 => Some(&slot.label),
+        1 => slot.qualifier.as_ref(),
+        2 => Some(&slot.stat),
+        _ => {
+            if let Cell::Text(text) | Cell::Raw(text) = long.value {
+                builder
+                    .append_text(text)
+                    .map_err(|why| long_misfit(columns, long, text, why))?;
+            } else {
+                builder.append_null();
+            }
+            return Ok(());
+        }
+    };
+    match label {
+        Some(label) => builder
+            .append_label(long.slot, label)
+            .map_err(|why| anyhow!("the label `{label}` {why}")),
+        None => {
+            builder.append_null();
+            Ok(())
+        }
+    }
+}
+
+impl Render for Fragments {
+    type Part = Fragment;
+
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.place(columns, cells)?;
+        self.append(columns, cells, shared, None)
+    }
+
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        let Some(ids) = columns.long_columns() else {
+            return Ok(false);
+        };
+        self.place(columns, row.head)?;
+        for (id, label) in ids.into_iter().zip(LABELS) {
+            let at = self.at(columns, id)?;
+            self.slots[at] = label;
+        }
+        self.append(columns, row.head, row.shared, Some(row))?;
+        Ok(true)
+    }
+
+    fn take(&mut self) -> anyhow::Result<Fragment> {
+        let fragment = Fragment {
+            rows: self.rows,
+            parts: self.builders.iter_mut().map(PartBuilder::take).collect(),
+        };
+        self.rows = 0;
+        Ok(fragment)
     }
 }
 
 impl RowWriter for ParquetWriter {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        self.batches.row(columns, cells, shared)?;
-        if !self.batches.done.is_empty() {
-            self.write_batch()?;
+        Render::row(&mut self.pending, columns, cells, shared)?;
+        if self.pending.rows >= BATCH_ROWS {
+            self.write_pending()?;
         }
         Ok(())
     }
 
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        let done = Render::long_row(&mut self.pending, columns, row)?;
+        if self.pending.rows >= BATCH_ROWS {
+            self.write_pending()?;
+        }
+        Ok(done)
+    }
+
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.write_batch()?;
-        let out = self.writer.into_inner()?;
+        self.write_pending()?;
+        self.close_row_group()?;
+        let out = self.file.into_inner()?;
         out.close()?;
         Ok(())
     }
 
     fn buffered_bytes(&self) -> usize {
-        // The builders hold about 8 bytes a cell (a number, or a dictionary key and its share
-        // of the values); the writer reports its own buffers.
-        self.batches.rows * self.batches.builders.len() * 8 + self.writer.memory_size()
+        // The builders hold about 8 bytes a cell (a number, or a key and a level).
+        self.pending.rows * self.pending.builders.len() * 8
+            + self.chunks.iter().map(ColumnChunk::buffered_bytes).sum::<usize>()
     }
 
     fn flush_buffered(&mut self) -> anyhow::Result<()> {
-        self.write_batch()?;
-        self.writer.flush()?;
-        Ok(())
+        self.write_pending()?;
+        self.close_row_group()
     }
 }
 
-/// [`misfit`] for a long value still in its entity's record: names the row it becomes.
-fn long_misfit(
-    columns: &Columns,
-    cells: &[(ColumnId, Cell<'_>)],
-    value: (ColumnId, Cell<'_>),
-    text: &str,
-    why: &str,
-) -> anyhow::Error {
-    let head: Vec<_> = cells.iter().copied().filter(|&(id, _)| id < FIRST_SLOT).collect();
-    let long = LongRow {
-        head: &head,
-        slot: value.0,
-        value: value.1,
-        shared: 0,
-    };
+/// [`misfit`] for a long row's value: names the row it is in.
+fn long_misfit(columns: &Columns, long: &LongRow<'_, '_>, text: &str, why: &str) -> anyhow::Error {
     let mut row = Vec::new();
     match long.cells(columns, &mut row) {
         Ok(()) => misfit(columns, &row, row[row.len() - 1].0, text, why),
@@ -708,10 +683,11 @@ mod tests {
     }
 
     #[test]
-    fn rows_sharing_a_head_repeat_it_across_batch_boundaries() {
+    fn rows_sharing_a_head_repeat_it_across_fragments_pages_and_row_groups() {
         use arrow_array::cast::AsArray;
-        use arrow_array::types::{Float64Type, TimestampMillisecondType};
-        use arrow_array::{Array, ArrayAccessor};
+        use arrow_array::types::{Float64Type, Int32Type, TimestampMillisecondType};
+        use arrow_array::{Array, ArrayAccessor, StringArray};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let mut columns = Columns::default();
         let q = columns.intern("q", Role::Group, String::new).unwrap();
         let t = columns
@@ -720,17 +696,17 @@ mod tests {
         let g = columns.intern("media", Role::Group, String::new).unwrap();
         let v = columns.intern("value", Role::LongValue, String::new).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let out = Output::create(&dir.path().join("t.parquet"), false).unwrap();
+        let path = dir.path().join("t.parquet");
         let settings = Settings {
-            codec: Codec::None,
-            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            codec: Codec::Zstd,
+            row_group_rows: 25_000,
         };
-        let mut batches = ParquetWriter::new(out, &columns, &columns.header(), false, settings)
-            .unwrap()
-            .renderer();
+        let out = Output::create(&path, false).unwrap();
+        let mut writer = ParquetWriter::new(out, &columns, &columns.header(), false, settings).unwrap();
+        let mut fragments = writer.renderer();
         let names: Vec<String> = (0..7).map(|n| format!("q{n}")).collect();
         let mut expected = Vec::new();
-        for n in 0..3001 {
+        for n in 0..20_001 {
             let media = if n % 3 == 0 { Cell::Null } else { Cell::Text("voice") };
             let head = [
                 (q, Cell::Text(names[n % 7].as_str())),
@@ -744,7 +720,7 @@ mod tests {
                 let value = ["1", "2.5", "-3", "4e2", "0"][k];
                 let mut row = head.to_vec();
                 row.push((v, Cell::Raw(value)));
-                batches.row(&columns, &row, if k == 0 { 0 } else { 3 }).unwrap();
+                fragments.row(&columns, &row, if k == 0 { 0 } else { 3 }).unwrap();
                 let media = (n % 3 != 0).then(|| "voice".to_owned());
                 expected.push((
                     names[n % 7].clone(),
@@ -753,11 +729,20 @@ mod tests {
                     value.parse::<f64>().unwrap(),
                 ));
             }
+            // Fragments end mid-entity too: the next one repeats nothing.
+            if n % 997 == 0 {
+                writer.write_fragment(fragments.take().unwrap()).unwrap();
+            }
         }
-        let parts = batches.take().unwrap();
-        assert!(parts.len() > 1, "the rows span several batches");
+        writer.write_fragment(fragments.take().unwrap()).unwrap();
+        Box::new(writer).finish().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+        let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups.len(), expected.len().div_ceil(25_000));
+        assert!(groups[..groups.len() - 1].iter().all(|&n| n == 25_000), "{groups:?}");
         let mut got = Vec::new();
-        for batch in parts {
+        for batch in reader.build().unwrap() {
+            let batch = batch.unwrap();
             let q = batch
                 .column(0)
                 .as_dictionary::<Int32Type>()
