@@ -310,9 +310,10 @@ impl Plan {
         }
     }
 
-    /// Writes the spooled rows as one CSV or Parquet file (or stream), rendering them on
-    /// every core while the main thread writes.
-    fn write_spooled(&self, spool: Spool, columns: &Columns, maps: &[IdMap]) -> anyhow::Result<()> {
+    /// Writes the spooled rows as one CSV or Parquet file (or stream), rendering them (and
+    /// encoding Parquet pages) on `workers` threads while the main thread writes; with no
+    /// workers, on one thread beside it.
+    fn write_spooled(&self, spool: Spool, columns: &Columns, maps: &[IdMap], workers: usize) -> anyhow::Result<()> {
         let header = columns.header();
         let file = &self.file;
         // Parquet is written to a temporary file and renamed once complete (SPEC §3);
@@ -325,7 +326,7 @@ impl Plan {
             Target::File(path) => (Output::create(path, file.gzip)?, None),
             _ => (Output::Stdout(std::io::stdout()), None),
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = workers.max(1);
         let layout = self.options.layout;
         if file.format == Format::Csv {
             let mut writer = CsvWriter::new(out, columns, &header, file.keep_nulls);
@@ -334,7 +335,8 @@ impl Plan {
             spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_lines(&part))?;
             Box::new(writer).finish()?;
         } else {
-            let mut writer = ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?;
+            let mut writer =
+                ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?.with_page_threads(workers)?;
             let fragments = writer.renderer();
             let make = || Expand::new(fragments.fresh(), layout);
             spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_fragment(part))?;
@@ -405,7 +407,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         spool.replay(&columns, &maps, &mut writer)?;
         return Box::new(writer).finish();
     }
-    plan.write_spooled(spool, &columns, &maps)
+    plan.write_spooled(spool, &columns, &maps, workers)
 }
 
 /// The run's flattener writing to `out`; colliding `--add-column` names are a usage error.

@@ -7,18 +7,27 @@
 //! group's dictionary, packs the keys, and compresses the pages. parquet-rs still writes the
 //! page headers, the row groups' metadata and the footer.
 //!
+//! A [`Pages`] with threads encodes and compresses full pages beside the writing thread.
+//! Whether a page is done never decides anything: the open row group's size counts the last
+//! [`RECENT_PAGES`] pages at their size before compression (whether compressed yet or not)
+//! and waits for the older ones, so row groups end at the same rows whatever the threads.
+//!
 //! The encoding is what parquet-rs writes by default for version 1 files: data pages of
 //! [`PAGE_ROWS`] rows with RLE definition levels; text and timestamps as a dictionary page
 //! (PLAIN) and RLE_DICTIONARY keys; counts and doubles PLAIN. Pages are cut by row count
 //! within the row group, so the file does not depend on how rows arrived in fragments.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use anyhow::Context;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::page::{CompressedPage, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::file::metadata::ColumnChunkMetaData;
@@ -33,6 +42,10 @@ use crate::output::spool::push_varint;
 
 /// Rows per data page: parquet-rs's default limit.
 pub const PAGE_ROWS: usize = 20_000;
+
+/// Pages counted at their size before compression in a row group's size (see the module
+/// doc).
+pub const RECENT_PAGES: usize = 16;
 
 /// Compresses pages with the file's codec (zstd level 1, gzip level 6: as parquet-rs does).
 pub struct Compressor {
@@ -66,6 +79,170 @@ impl Compressor {
     }
 }
 
+/// Where full data pages are encoded: here, or on threads of their own.
+pub struct Pages {
+    compressor: Compressor,
+    pool: Option<Pool>,
+    /// Per page not yet settled, oldest first: its column.
+    recent: VecDeque<usize>,
+}
+
+/// Threads that encode pages, and the queue they take them from.
+struct Pool {
+    jobs: Option<SyncSender<(RawPage, SyncSender<anyhow::Result<Encoded>>)>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pages {
+    /// Pages encoded with `codec` on `threads` threads of their own (0: on the caller's).
+    pub fn new(codec: Codec, threads: usize) -> anyhow::Result<Pages> {
+        let pool = if threads == 0 {
+            None
+        } else {
+            let (jobs, queue) = sync_channel::<(RawPage, SyncSender<anyhow::Result<Encoded>>)>(2 * threads);
+            let queue = Arc::new(Mutex::new(queue));
+            let threads = (0..threads)
+                .map(|_| {
+                    let queue = queue.clone();
+                    let mut compressor = Compressor::new(codec)?;
+                    Ok(std::thread::spawn(move || loop {
+                        // The lock is held while waiting only: one thread waits at a time.
+                        let job = queue.lock().map(|queue| queue.recv());
+                        let Ok(Ok((page, reply))) = job else {
+                            return;
+                        };
+                        // The writer may be gone after an error: nobody to tell.
+                        let _ = reply.send(page.encode(&mut compressor));
+                    }))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            Some(Pool {
+                jobs: Some(jobs),
+                threads,
+            })
+        };
+        Ok(Pages {
+            compressor: Compressor::new(codec)?,
+            pool,
+            recent: VecDeque::new(),
+        })
+    }
+
+    /// Starts encoding `page`.
+    fn encode(&mut self, page: RawPage) -> anyhow::Result<Page> {
+        let raw_len = page.len();
+        let state = match self.pool.as_ref().and_then(|pool| pool.jobs.as_ref()) {
+            Some(jobs) => {
+                let (reply, result) = sync_channel(1);
+                jobs.send((page, reply))
+                    .map_err(|_| anyhow::anyhow!("internal error: the Parquet page threads stopped"))?;
+                State::Waiting(result)
+            }
+            None => State::Done(page.encode(&mut self.compressor)?),
+        };
+        Ok(Page {
+            raw_len,
+            state,
+            settled: false,
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A data page's cells, to be encoded: definition levels, then dictionary keys of `width`
+/// bits, or PLAIN values.
+#[derive(Default)]
+struct RawPage {
+    levels: Vec<u8>,
+    keys: Vec<u32>,
+    plain: Vec<u8>,
+    width: Option<u8>,
+}
+
+impl RawPage {
+    /// About the size of the encoded page before compression.
+    fn len(&self) -> usize {
+        // Keys take 4 bytes each until the page's width is known.
+        self.levels.len() / 8 + self.keys.len() * usize::from(self.width.unwrap_or(32)) / 8 + self.plain.len()
+    }
+
+    /// The page with its header, compressed.
+    fn encode(&self, compressor: &mut Compressor) -> anyhow::Result<Encoded> {
+        let mut raw = Vec::with_capacity(self.len() + 64);
+        raw.extend_from_slice(&[0; 4]);
+        hybrid(&self.levels, 1, &mut raw);
+        let levels_len = (raw.len() - 4) as u32;
+        raw[..4].copy_from_slice(&levels_len.to_le_bytes());
+        let encoding = match self.width {
+            Some(width) => {
+                raw.push(width);
+                hybrid(&self.keys, width, &mut raw);
+                Encoding::RLE_DICTIONARY
+            }
+            None => {
+                raw.extend_from_slice(&self.plain);
+                Encoding::PLAIN
+            }
+        };
+        let raw_len = raw.len();
+        let page = parquet::column::page::Page::DataPage {
+            buf: Bytes::from(compressor.compress(raw)?),
+            num_values: self.levels.len() as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let mut bytes = Vec::new();
+        let uncompressed = write_page(&mut bytes, page, raw_len)?;
+        Ok(Encoded { bytes, uncompressed })
+    }
+}
+
+/// An encoded page: header and compressed cells, and their size before compression.
+struct Encoded {
+    bytes: Vec<u8>,
+    uncompressed: usize,
+}
+
+/// A data page of a column chunk.
+struct Page {
+    /// [`RawPage::len`].
+    raw_len: usize,
+    state: State,
+    /// Out of the recent pages: counted at its encoded size (see the module doc).
+    settled: bool,
+}
+
+enum State {
+    Waiting(Receiver<anyhow::Result<Encoded>>),
+    Done(Encoded),
+}
+
+impl Page {
+    /// The encoded page, once done.
+    fn done(&mut self) -> anyhow::Result<&Encoded> {
+        if let State::Waiting(result) = &self.state {
+            let encoded = result
+                .recv()
+                .map_err(|_| anyhow::anyhow!("internal error: a Parquet page thread stopped"))??;
+            self.state = State::Done(encoded);
+        }
+        match &self.state {
+            State::Done(encoded) => Ok(encoded),
+            State::Waiting(_) => unreachable!("a waiting page was just received"),
+        }
+    }
+}
+
 /// One column's chunk of the open row group.
 pub struct ColumnChunk {
     descr: ColumnDescPtr,
@@ -75,14 +252,14 @@ pub struct ColumnChunk {
     dictionary: Dictionary,
     /// Per key of the fragment being added, its key in `dictionary` (`u32::MAX`: not yet).
     remap: Vec<u32>,
-    /// The page being filled: definition levels, dictionary keys, PLAIN values.
-    levels: Vec<u8>,
-    keys: Vec<u32>,
-    plain: Vec<u8>,
-    /// The pages done, headers included.
-    pages: Vec<u8>,
-    /// Their size before compression, headers included.
-    uncompressed: usize,
+    /// The page being filled.
+    page: RawPage,
+    /// The pages done or on their way.
+    pages: Vec<Page>,
+    /// Pages not yet in [`Pages::recent`].
+    unlisted: usize,
+    /// The first page not yet settled.
+    unsettled: usize,
     rows: usize,
     nulls: usize,
     /// Smallest and largest value of a PLAIN column.
@@ -137,11 +314,10 @@ impl ColumnChunk {
             compression: codec.compression(),
             dictionary: Dictionary::default(),
             remap: Vec::new(),
-            levels: Vec::new(),
-            keys: Vec::new(),
-            plain: Vec::new(),
+            page: RawPage::default(),
             pages: Vec::new(),
-            uncompressed: 0,
+            unlisted: 0,
+            unsettled: 0,
             rows: 0,
             nulls: 0,
             int_bounds: None,
@@ -161,7 +337,7 @@ impl ColumnChunk {
         part: &Part,
         rows: Range<usize>,
         mut value: usize,
-        compressor: &mut Compressor,
+        pages: &mut Pages,
     ) -> anyhow::Result<usize> {
         if rows.start == 0 || self.rows == 0 {
             // A new fragment, or a new row group: the keys map afresh.
@@ -169,17 +345,17 @@ impl ColumnChunk {
         }
         let mut at = rows.start;
         while at < rows.end {
-            let n = (rows.end - at).min(PAGE_ROWS - self.levels.len());
+            let n = (rows.end - at).min(PAGE_ROWS - self.page.levels.len());
             let levels = &part.levels[at..at + n];
             let defined: usize = levels.iter().map(|&l| usize::from(l)).sum();
-            self.levels.extend_from_slice(levels);
+            self.page.levels.extend_from_slice(levels);
             self.nulls += n - defined;
             self.push_values(&part.values, value..value + defined)?;
             value += defined;
             at += n;
             self.rows += n;
-            if self.levels.len() == PAGE_ROWS {
-                self.flush_page(compressor)?;
+            if self.page.levels.len() == PAGE_ROWS {
+                self.flush_page(pages)?;
             }
         }
         Ok(value)
@@ -188,6 +364,7 @@ impl ColumnChunk {
     fn push_values(&mut self, values: &Values, range: Range<usize>) -> anyhow::Result<()> {
         let remap = &mut self.remap;
         let dictionary = &mut self.dictionary;
+        let page = &mut self.page;
         match values {
             Values::Texts { keys, ends, bytes } => {
                 remap.resize(ends.len(), u32::MAX);
@@ -196,7 +373,7 @@ impl ColumnChunk {
                     if *slot == u32::MAX {
                         *slot = dictionary.text(Values::text(ends, bytes, key));
                     }
-                    self.keys.push(*slot);
+                    page.keys.push(*slot);
                 }
             }
             Values::Times { keys, distinct } => {
@@ -206,12 +383,12 @@ impl ColumnChunk {
                     if *slot == u32::MAX {
                         *slot = dictionary.time(distinct[key as usize]);
                     }
-                    self.keys.push(*slot);
+                    page.keys.push(*slot);
                 }
             }
             Values::Ints(values) => {
                 for &v in &values[range] {
-                    self.plain.extend_from_slice(&v.to_le_bytes());
+                    page.plain.extend_from_slice(&v.to_le_bytes());
                     let (min, max) = self.int_bounds.get_or_insert((v, v));
                     *min = (*min).min(v);
                     *max = (*max).max(v);
@@ -219,7 +396,7 @@ impl ColumnChunk {
             }
             Values::Floats(values) => {
                 for &v in &values[range] {
-                    self.plain.extend_from_slice(&v.to_le_bytes());
+                    page.plain.extend_from_slice(&v.to_le_bytes());
                     let (min, max) = self.float_bounds.get_or_insert((v, v));
                     *min = min.min(v);
                     *max = max.max(v);
@@ -229,60 +406,55 @@ impl ColumnChunk {
         Ok(())
     }
 
-    /// Encodes, compresses and keeps the page being filled, if it holds a row.
-    fn flush_page(&mut self, compressor: &mut Compressor) -> anyhow::Result<()> {
-        if self.levels.is_empty() {
+    /// Hands the page being filled, if it holds a row, to `pages` to encode.
+    fn flush_page(&mut self, pages: &mut Pages) -> anyhow::Result<()> {
+        if self.page.levels.is_empty() {
             return Ok(());
         }
-        let mut raw = Vec::with_capacity(self.levels.len() / 4 + self.keys.len() + self.plain.len() + 16);
-        raw.extend_from_slice(&[0; 4]);
-        hybrid(&self.levels, 1, &mut raw);
-        let levels_len = (raw.len() - 4) as u32;
-        raw[..4].copy_from_slice(&levels_len.to_le_bytes());
-        let encoding = if self.has_dictionary() {
-            let width = self.dictionary.width();
-            raw.push(width);
-            hybrid(&self.keys, width, &mut raw);
-            Encoding::RLE_DICTIONARY
-        } else {
-            raw.extend_from_slice(&self.plain);
-            Encoding::PLAIN
-        };
-        let raw_len = raw.len();
-        let page = Page::DataPage {
-            buf: Bytes::from(compressor.compress(raw)?),
-            num_values: self.levels.len() as u32,
-            encoding,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
-        self.uncompressed += write_page(&mut self.pages, page, raw_len)?;
-        self.levels.clear();
-        self.keys.clear();
-        self.plain.clear();
+        let mut page = std::mem::take(&mut self.page);
+        page.width = self.has_dictionary().then(|| self.dictionary.width());
+        self.pages.push(pages.encode(page)?);
+        self.unlisted += 1;
         Ok(())
     }
 
-    /// Bytes held for the open row group: pages done, the page being filled, the
-    /// dictionary.
+    /// Counts the oldest page not yet settled at its encoded size, waiting for it if need be.
+    fn settle(&mut self) -> anyhow::Result<()> {
+        if let Some(page) = self.pages.get_mut(self.unsettled) {
+            page.done()?;
+            page.settled = true;
+            self.unsettled += 1;
+        }
+        Ok(())
+    }
+
+    /// Bytes held for the open row group: pages (see the module doc), the page being
+    /// filled, the dictionary.
     pub fn buffered_bytes(&self) -> usize {
-        self.pages.len() + self.levels.len() + 4 * self.keys.len() + self.plain.len() + self.dictionary.plain.len()
+        let pages: usize = self
+            .pages
+            .iter()
+            .map(|page| match (&page.state, page.settled) {
+                (State::Done(encoded), true) => encoded.bytes.len(),
+                _ => page.raw_len,
+            })
+            .sum();
+        pages + self.page.len() + self.dictionary.plain.len()
     }
 
     /// Ends the chunk: its bytes (dictionary page first) and what the row group's metadata
     /// says of it. The column is then empty, for the next row group.
-    pub fn close(&mut self, compressor: &mut Compressor) -> anyhow::Result<(Bytes, ColumnCloseResult)> {
-        self.flush_page(compressor)?;
+    pub fn close(&mut self, pages: &mut Pages) -> anyhow::Result<(Bytes, ColumnCloseResult)> {
+        self.flush_page(pages)?;
         let mut chunk = Vec::new();
-        let mut uncompressed = self.uncompressed;
+        let mut uncompressed = 0;
         let dictionary = std::mem::take(&mut self.dictionary);
         let statistics = self.statistics(&dictionary);
         let has_dictionary = self.has_dictionary();
         if has_dictionary {
             let raw_len = dictionary.plain.len();
-            let page = Page::DictionaryPage {
-                buf: Bytes::from(compressor.compress(dictionary.plain)?),
+            let page = parquet::column::page::Page::DictionaryPage {
+                buf: Bytes::from(pages.compressor.compress(dictionary.plain)?),
                 num_values: dictionary.len,
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
@@ -290,7 +462,11 @@ impl ColumnChunk {
             uncompressed += write_page(&mut chunk, page, raw_len)?;
         }
         let data_offset = chunk.len();
-        chunk.extend_from_slice(&self.pages);
+        for page in &mut self.pages {
+            let encoded = page.done()?;
+            chunk.extend_from_slice(&encoded.bytes);
+            uncompressed += encoded.uncompressed;
+        }
         let encodings = if has_dictionary {
             vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY]
         } else {
@@ -315,7 +491,8 @@ impl ColumnChunk {
             offset_index: None,
         };
         self.pages.clear();
-        self.uncompressed = 0;
+        self.unlisted = 0;
+        self.unsettled = 0;
         self.rows = 0;
         self.nulls = 0;
         self.int_bounds = None;
@@ -353,9 +530,30 @@ impl ColumnChunk {
     }
 }
 
+/// Counts the pages handed over since the last call as recent, and settles the oldest
+/// recent pages beyond [`RECENT_PAGES`] (see the module doc).
+pub fn settle(chunks: &mut [ColumnChunk], pages: &mut Pages) -> anyhow::Result<()> {
+    for (at, chunk) in chunks.iter_mut().enumerate() {
+        pages
+            .recent
+            .extend(std::iter::repeat_n(at, std::mem::take(&mut chunk.unlisted)));
+    }
+    while pages.recent.len() > RECENT_PAGES {
+        if let Some(at) = pages.recent.pop_front() {
+            chunks[at].settle()?;
+        }
+    }
+    Ok(())
+}
+
+/// Forgets the recent pages, all settled by their chunks' close.
+pub fn closed(pages: &mut Pages) {
+    pages.recent.clear();
+}
+
 /// Writes `page` (whose buffer was `raw_len` bytes before compression) after `out`, with
 /// its header; returns its size before compression, header included.
-fn write_page(out: &mut Vec<u8>, page: Page, raw_len: usize) -> anyhow::Result<usize> {
+fn write_page(out: &mut Vec<u8>, page: parquet::column::page::Page, raw_len: usize) -> anyhow::Result<usize> {
     let mut sink = TrackedWrite::new(out);
     let spec = SerializedPageWriter::new(&mut sink).write_page(CompressedPage::new(page, raw_len))?;
     sink.into_inner().context("cannot write a Parquet page")?;

@@ -190,16 +190,16 @@ impl PartBuilder {
         Ok(())
     }
 
-    /// Appends the last cell again (the column holds at least one row): the long layout's
-    /// rows repeat their entity's head, which is parsed and looked up once.
-    pub fn repeat_last(&mut self) {
+    /// Appends the last cell `n` more times (the column holds at least one row): the long
+    /// layout's rows repeat their entity's head, which is parsed and looked up once.
+    pub fn repeat_last(&mut self, n: usize) {
         let level = self.levels[self.levels.len() - 1];
-        self.levels.push(level);
+        self.levels.extend(std::iter::repeat_n(level, n));
         if level == 1 {
             match &mut self.kind {
-                Kind::Text { keys, .. } | Kind::Time { keys, .. } => keys.push(keys[keys.len() - 1]),
-                Kind::Int(values) => values.push(values[values.len() - 1]),
-                Kind::Float(values) => values.push(values[values.len() - 1]),
+                Kind::Text { keys, .. } | Kind::Time { keys, .. } => repeat(keys, n),
+                Kind::Int(values) => repeat(values, n),
+                Kind::Float(values) => repeat(values, n),
             }
         }
     }
@@ -237,6 +237,12 @@ impl PartBuilder {
             values,
         }
     }
+}
+
+/// Appends the last of `values` `n` more times.
+fn repeat<T: Copy>(values: &mut Vec<T>, n: usize) {
+    let last = values[values.len() - 1];
+    values.extend(std::iter::repeat_n(last, n));
 }
 
 /// The key of `text` among the distinct texts `ends`/`bytes`, added if new.
