@@ -465,7 +465,7 @@ impl Append<Vec<Chunk>> for Spool {
     }
 
     /// A page's rows end their chunk, wherever the page was flattened: the chunks, hence
-    /// the Arrow batches and Parquet's pages, are then the same whatever the thread count.
+    /// the Parquet fragments and files, are then the same whatever the thread count.
     fn end_page(&mut self) -> anyhow::Result<()> {
         self.rows.end_chunk()?;
         self.send_done(None)
