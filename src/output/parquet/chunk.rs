@@ -350,7 +350,7 @@ impl ColumnChunk {
             let defined: usize = levels.iter().map(|&l| usize::from(l)).sum();
             self.page.levels.extend_from_slice(levels);
             self.nulls += n - defined;
-            self.push_values(&part.values, value..value + defined)?;
+            self.push_values(&part.values, value..value + defined);
             value += defined;
             at += n;
             self.rows += n;
@@ -361,49 +361,43 @@ impl ColumnChunk {
         Ok(value)
     }
 
-    fn push_values(&mut self, values: &Values, range: Range<usize>) -> anyhow::Result<()> {
-        let remap = &mut self.remap;
-        let dictionary = &mut self.dictionary;
-        let page = &mut self.page;
+    fn push_values(&mut self, values: &Values, range: Range<usize>) {
+        let (remap, dictionary, page) = (&mut self.remap, &mut self.dictionary, &mut self.page);
         match values {
-            Values::Texts { keys, ends, bytes } => {
-                remap.resize(ends.len(), u32::MAX);
-                for &key in &keys[range] {
-                    let slot = &mut remap[key as usize];
-                    if *slot == u32::MAX {
-                        *slot = dictionary.text(Values::text(ends, bytes, key));
-                    }
-                    page.keys.push(*slot);
-                }
-            }
-            Values::Times { keys, distinct } => {
-                remap.resize(distinct.len(), u32::MAX);
-                for &key in &keys[range] {
-                    let slot = &mut remap[key as usize];
-                    if *slot == u32::MAX {
-                        *slot = dictionary.time(distinct[key as usize]);
-                    }
-                    page.keys.push(*slot);
-                }
-            }
+            Values::Texts { keys, ends, bytes } => push_keys(&keys[range], remap, &mut page.keys, ends.len(), |key| {
+                dictionary.text(Values::text(ends, bytes, key))
+            }),
+            Values::Times { keys, distinct } => push_keys(&keys[range], remap, &mut page.keys, distinct.len(), |key| {
+                dictionary.time(distinct[key as usize])
+            }),
             Values::Ints(values) => {
-                for &v in &values[range] {
+                let values = &values[range];
+                page.plain.reserve(8 * values.len());
+                for &v in values {
                     page.plain.extend_from_slice(&v.to_le_bytes());
-                    let (min, max) = self.int_bounds.get_or_insert((v, v));
-                    *min = (*min).min(v);
-                    *max = (*max).max(v);
+                }
+                if let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) {
+                    let (lo, hi) = self.int_bounds.get_or_insert((min, max));
+                    *lo = (*lo).min(min);
+                    *hi = (*hi).max(max);
                 }
             }
             Values::Floats(values) => {
-                for &v in &values[range] {
+                let values = &values[range];
+                page.plain.reserve(8 * values.len());
+                for &v in values {
                     page.plain.extend_from_slice(&v.to_le_bytes());
-                    let (min, max) = self.float_bounds.get_or_insert((v, v));
-                    *min = min.min(v);
-                    *max = max.max(v);
+                }
+                if let Some(&first) = values.first() {
+                    let (min, max) = values
+                        .iter()
+                        .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                    let (lo, hi) = self.float_bounds.get_or_insert((min, max));
+                    *lo = lo.min(min);
+                    *hi = hi.max(max);
                 }
             }
         }
-        Ok(())
     }
 
     /// Hands the page being filled, if it holds a row, to `pages` to encode.
@@ -411,7 +405,14 @@ impl ColumnChunk {
         if self.page.levels.is_empty() {
             return Ok(());
         }
-        let mut page = std::mem::take(&mut self.page);
+        // The next page fills as this one did: room for its rows up front.
+        let room = RawPage {
+            levels: Vec::with_capacity(PAGE_ROWS),
+            keys: Vec::with_capacity(self.page.keys.len()),
+            plain: Vec::with_capacity(self.page.plain.len()),
+            width: None,
+        };
+        let mut page = std::mem::replace(&mut self.page, room);
         page.width = self.has_dictionary().then(|| self.dictionary.width());
         self.pages.push(pages.encode(page)?);
         self.unlisted += 1;
@@ -530,6 +531,26 @@ impl ColumnChunk {
     }
 }
 
+/// Appends the row group's key of each of `keys`, found through `remap` (`u32::MAX`: not
+/// yet, then `intern` says; `distinct`: how many keys the part has).
+fn push_keys(
+    keys: &[u32],
+    remap: &mut Vec<u32>,
+    out: &mut Vec<u32>,
+    distinct: usize,
+    mut intern: impl FnMut(u32) -> u32,
+) {
+    remap.resize(distinct, u32::MAX);
+    out.reserve(keys.len());
+    for &key in keys {
+        let slot = &mut remap[key as usize];
+        if *slot == u32::MAX {
+            *slot = intern(key);
+        }
+        out.push(*slot);
+    }
+}
+
 /// Counts the pages handed over since the last call as recent, and settles the oldest
 /// recent pages beyond [`RECENT_PAGES`] (see the module doc).
 pub fn settle(chunks: &mut [ColumnChunk], pages: &mut Pages) -> anyhow::Result<()> {
@@ -567,6 +588,14 @@ const MAX_GROUPS: usize = 63;
 /// runs of 8 or more equal values (once the values before them fill whole groups of 8) as
 /// RLE runs, the rest bit-packed.
 fn hybrid<T: Copy + Eq + Into<u64>>(values: &[T], width: u8, out: &mut Vec<u8>) {
+    if let Some(&first) = values.first() {
+        // The common case of a page without nulls (or of one key), quickly.
+        if values.iter().all(|&v| v == first) {
+            push_varint(out, (values.len() as u64) << 1);
+            out.extend_from_slice(&first.into().to_le_bytes()[..usize::from(width).div_ceil(8)]);
+            return;
+        }
+    }
     // Values from here on wait to be bit-packed.
     let mut literal = 0;
     let mut at = 0;
@@ -596,15 +625,20 @@ fn bit_pack<T: Copy + Into<u64>>(values: &[T], width: u8, out: &mut Vec<u8>) {
         let groups = run.len().div_ceil(8);
         push_varint(out, (groups as u64) << 1 | 1);
         let (mut bits, mut filled) = (0u64, 0u8);
-        for n in 0..groups * 8 {
-            bits |= run.get(n).map_or(0, |&v| v.into()) << filled;
+        let mut pack = |v: u64| {
+            bits |= v << filled;
             filled += width;
             while filled >= 8 {
                 out.push(bits as u8);
                 bits >>= 8;
                 filled -= 8;
             }
-        }
+        };
+        let padding = groups * 8 - run.len();
+        run.iter()
+            .map(|&v| v.into())
+            .chain(std::iter::repeat_n(0, padding))
+            .for_each(&mut pack);
     }
 }
 

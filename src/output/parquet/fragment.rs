@@ -217,7 +217,7 @@ impl PartBuilder {
                 lookup.clear();
                 slots.clear();
                 Values::Texts {
-                    keys: std::mem::take(keys),
+                    keys: take_sized(keys),
                     ends: std::mem::take(ends),
                     bytes: std::mem::take(bytes),
                 }
@@ -225,18 +225,25 @@ impl PartBuilder {
             Kind::Time { keys, distinct, lookup } => {
                 lookup.clear();
                 Values::Times {
-                    keys: std::mem::take(keys),
+                    keys: take_sized(keys),
                     distinct: std::mem::take(distinct),
                 }
             }
-            Kind::Int(values) => Values::Ints(std::mem::take(values)),
-            Kind::Float(values) => Values::Floats(std::mem::take(values)),
+            Kind::Int(values) => Values::Ints(take_sized(values)),
+            Kind::Float(values) => Values::Floats(take_sized(values)),
         };
         Part {
-            levels: std::mem::take(&mut self.levels),
+            levels: take_sized(&mut self.levels),
             values,
         }
     }
+}
+
+/// The contents of `values`, which start again with room for as many: chunks are of similar
+/// sizes, and growing a column from nothing cost a copy of it per doubling.
+fn take_sized<T>(values: &mut Vec<T>) -> Vec<T> {
+    let room = Vec::with_capacity(values.len());
+    std::mem::replace(values, room)
 }
 
 /// Appends the last of `values` `n` more times.
