@@ -12,8 +12,8 @@
 //! [`RECENT_PAGES`] pages at their size before compression (whether compressed yet or not)
 //! and waits for the older ones, so row groups end at the same rows whatever the threads.
 //!
-//! The encoding is what parquet-rs writes by default for version 1 files: data pages of
-//! [`PAGE_ROWS`] rows with RLE definition levels; text and timestamps as a dictionary page
+//! The encodings are those parquet-rs writes in version 1 files: data pages of [`PAGE_ROWS`]
+//! rows (its default) with RLE definition levels; text and timestamps as a dictionary page
 //! (PLAIN) and RLE_DICTIONARY keys; counts and doubles PLAIN. Pages are cut by row count
 //! within the row group, so the file does not depend on how rows arrived in fragments.
 
