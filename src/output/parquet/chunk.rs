@@ -128,6 +128,11 @@ impl Pages {
         })
     }
 
+    /// The codec the pages are compressed with.
+    pub fn codec(&self) -> Codec {
+        self.compressor.codec
+    }
+
     /// Starts encoding `page`.
     fn encode(&mut self, page: RawPage) -> anyhow::Result<Page> {
         let raw_len = page.len();

@@ -280,7 +280,6 @@ pub struct ParquetWriter {
     /// The open row group, one chunk per header column.
     chunks: Vec<ColumnChunk>,
     pages: Pages,
-    codec: Codec,
     /// Rows in the open row group.
     rows: usize,
     row_group_rows: usize,
@@ -347,7 +346,6 @@ impl ParquetWriter {
             file,
             chunks,
             pages: Pages::new(settings.codec, 0)?,
-            codec: settings.codec,
             rows: 0,
             row_group_rows: settings.row_group_rows.max(1),
             pending: Fragments::new(kinds, position.into(), !keep_nulls),
@@ -357,7 +355,7 @@ impl ParquetWriter {
     /// Encodes and compresses full pages on `threads` threads of their own rather than on
     /// the writing thread (a file of many rows; each partition of a dataset stays on one).
     pub fn with_page_threads(mut self, threads: usize) -> anyhow::Result<ParquetWriter> {
-        self.pages = Pages::new(self.codec, threads)?;
+        self.pages = Pages::new(self.pages.codec(), threads)?;
         Ok(self)
     }
 
@@ -739,6 +737,20 @@ mod tests {
         );
     }
 
+    /// A writer of every column of `columns` to `t.parquet` in `dir`, and that path.
+    fn writer_in(
+        dir: &std::path::Path,
+        columns: &Columns,
+        codec: Codec,
+        row_group_rows: usize,
+    ) -> (std::path::PathBuf, ParquetWriter) {
+        let path = dir.join("t.parquet");
+        let out = Output::create(&path, false).unwrap();
+        let settings = Settings { codec, row_group_rows };
+        let writer = ParquetWriter::new(out, columns, &columns.header(), false, settings).unwrap();
+        (path, writer)
+    }
+
     #[test]
     fn flush_buffered_closes_the_row_group_early() {
         use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -748,13 +760,8 @@ mod tests {
             .intern("n_count", Role::Value { integer: true }, String::new)
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.parquet");
-        let settings = Settings {
-            codec: Codec::None,
-            row_group_rows: 100,
-        };
-        let out = Output::create(&path, false).unwrap();
-        let mut writer = Box::new(ParquetWriter::new(out, &columns, &columns.header(), false, settings).unwrap());
+        let (path, writer) = writer_in(dir.path(), &columns, Codec::None, 100);
+        let mut writer = Box::new(writer);
         let row = [(q, Cell::Text("a")), (n, Cell::Raw("1"))];
         for _ in 0..3 {
             writer.row(&columns, &row, 0).unwrap();
@@ -783,13 +790,7 @@ mod tests {
         let g = columns.intern("media", Role::Group, String::new).unwrap();
         let v = columns.intern("value", Role::LongValue, String::new).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.parquet");
-        let settings = Settings {
-            codec: Codec::Zstd,
-            row_group_rows: 25_000,
-        };
-        let out = Output::create(&path, false).unwrap();
-        let mut writer = ParquetWriter::new(out, &columns, &columns.header(), false, settings).unwrap();
+        let (path, mut writer) = writer_in(dir.path(), &columns, Codec::Zstd, 25_000);
         let mut fragments = writer.renderer();
         let names: Vec<String> = (0..7).map(|n| format!("q{n}")).collect();
         let mut expected = Vec::new();
