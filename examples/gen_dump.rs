@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release --example gen_dump -- --shape pages  --size-mb 512 --seed 42 -o pages.ndjson
 //! cargo run --release --example gen_dump -- --shape single --size-mb 1024 --seed 42 -o single.json
+//! cargo run --release --example gen_dump -- --shape single --sorted-keys --size-mb 1024 -o sorted.json
+//! cargo run --release --example gen_dump -- --shape tiny --size-mb 64 --seed 42 -o tiny.ndjson
 //! ```
 //!
 //! - `pages`: async job result pages, one compact JSON document per line, as `gcagg fetch
@@ -11,6 +13,12 @@
 //!   page but the last carries a `cursor`.
 //! - `single`: one page whose one `results` array fills the whole file (the SPEC §6 memory
 //!   case), with the same per-result content.
+//! - `tiny`: many tiny pages, one per line, each one result with one interval and one or two
+//!   metrics (about 270 bytes), as a sync query per queue and interval answers: what costs is
+//!   the work per page, not per byte.
+//!
+//! `--sorted-keys` writes every object's keys in sorted order, as `jq -S` does, so each result
+//! has its `data` before its `group`.
 //!
 //! Sizes are in MB of 10^6 bytes; the file stops at the first page (or result) boundary at or
 //! past the target, so it overshoots by less than one page (about 4 MB) or one result (~80 kB).
@@ -260,8 +268,58 @@ fn write_cursor(out: &mut Vec<u8>, rng: &mut Rng) {
     out.push(b'"');
 }
 
+/// Rewrites one JSON value with every object's keys in sorted order, as `jq -S` does.
+/// serde_json's map is ordered by key (no `preserve_order`), and the generator's numbers
+/// (integers, and doubles printed shortest-round-trip) come back out spelled as they went in.
+fn sort_keys(json: &[u8]) -> std::io::Result<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(json)?;
+    Ok(serde_json::to_vec(&value)?)
+}
+
+/// Writes tiny pages, one per line, until `target` bytes are reached: each holds one result
+/// of one interval with `nOffered`, and half of them `tHandle` too.
+fn write_tiny(out: &mut impl Write, seed: u64, target: u64, sorted: bool) -> std::io::Result<u64> {
+    let mut rng = Rng(seed);
+    let pool = QUEUES * MEDIA.len() as u64;
+    let mut page = Vec::with_capacity(512);
+    let (mut written, mut index) = (0u64, 0u64);
+    while written < target {
+        page.clear();
+        let group = index % pool;
+        let queue = queue_id(seed, group / MEDIA.len() as u64);
+        let media = MEDIA[(group % MEDIA.len() as u64) as usize];
+        let slot = (index / pool % u64::from(INTERVALS)) as u32;
+        let day = FIRST_DAY + (index / pool / u64::from(INTERVALS)) as i64;
+        let _ = write!(
+            page,
+            r#"{{"results":[{{"group":{{"queueId":"{queue}","mediaType":"{media}"}},"data":[{{"interval":"#
+        );
+        write_interval(&mut page, day, slot);
+        let offered = rng.range(1, 40);
+        let _ = write!(
+            page,
+            r#","metrics":[{{"metric":"nOffered","stats":{{"count":{offered}}}}}"#
+        );
+        if rng.chance(0.5) {
+            page.extend_from_slice(br#",{"metric":"tHandle","stats":"#);
+            let count = rng.range(1, offered);
+            write_timer(&mut page, &mut rng, 310_000, count);
+            page.push(b'}');
+        }
+        page.extend_from_slice(b"]}]}]}");
+        if sorted {
+            page = sort_keys(&page)?;
+        }
+        page.push(b'\n');
+        out.write_all(&page)?;
+        written += page.len() as u64;
+        index += 1;
+    }
+    Ok(written)
+}
+
 /// Writes async pages, one per line, until `target` bytes are reached.
-fn write_pages(out: &mut impl Write, seed: u64, target: u64) -> std::io::Result<u64> {
+fn write_pages(out: &mut impl Write, seed: u64, target: u64, sorted: bool) -> std::io::Result<u64> {
     let mut rng = Rng(seed);
     let pool = QUEUES * MEDIA.len() as u64;
     let mut page = Vec::with_capacity(8 << 20);
@@ -282,7 +340,11 @@ fn write_pages(out: &mut impl Write, seed: u64, target: u64) -> std::io::Result<
         if written + page.len() as u64 + 2 < target {
             write_cursor(&mut page, &mut rng);
         }
-        page.extend_from_slice(b"}\n");
+        page.push(b'}');
+        if sorted {
+            page = sort_keys(&page)?;
+        }
+        page.push(b'\n');
         out.write_all(&page)?;
         written += page.len() as u64;
     }
@@ -290,7 +352,7 @@ fn write_pages(out: &mut impl Write, seed: u64, target: u64) -> std::io::Result<
 }
 
 /// Writes one page whose `results` array grows until `target` bytes are reached.
-fn write_single(out: &mut impl Write, seed: u64, target: u64) -> std::io::Result<u64> {
+fn write_single(out: &mut impl Write, seed: u64, target: u64, sorted: bool) -> std::io::Result<u64> {
     let mut rng = Rng(seed);
     let mut result = Vec::with_capacity(1 << 20);
     out.write_all(br#"{"results":["#)?;
@@ -302,7 +364,13 @@ fn write_single(out: &mut impl Write, seed: u64, target: u64) -> std::io::Result
         }
         // Every result is its own group (new queues keep coming), all on the same day, as
         // one sync query over many queues answers.
+        let start = result.len();
         write_result(&mut result, &mut rng, seed, index, FIRST_DAY);
+        if sorted {
+            let sorted = sort_keys(&result[start..])?;
+            result.truncate(start);
+            result.extend_from_slice(&sorted);
+        }
         out.write_all(&result)?;
         written += result.len() as u64;
         index += 1;
@@ -311,19 +379,29 @@ fn write_single(out: &mut impl Write, seed: u64, target: u64) -> std::io::Result
     Ok(written + 3)
 }
 
+/// Which dump to write.
+#[derive(Clone, Copy)]
+enum Shape {
+    Pages,
+    Single,
+    Tiny,
+}
+
 /// What the command line asked for.
 struct Args {
-    single: bool,
+    shape: Shape,
+    sorted: bool,
     size_mb: u64,
     seed: u64,
     output: PathBuf,
 }
 
-const USAGE: &str = "usage: gen_dump --shape pages|single --size-mb N [--seed S] -o FILE";
+const USAGE: &str = "usage: gen_dump --shape pages|single|tiny [--sorted-keys] --size-mb N [--seed S] -o FILE";
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
     let mut args = Args {
-        single: false,
+        shape: Shape::Pages,
+        sorted: false,
         size_mb: 0,
         seed: 42,
         output: PathBuf::new(),
@@ -333,12 +411,14 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         let mut value = || it.next().ok_or_else(|| format!("{flag}: missing value\n{USAGE}"));
         match flag.as_str() {
             "--shape" => {
-                args.single = match value()?.as_str() {
-                    "pages" => false,
-                    "single" => true,
-                    other => return Err(format!("--shape {other}: expected pages or single").into()),
+                args.shape = match value()?.as_str() {
+                    "pages" => Shape::Pages,
+                    "single" => Shape::Single,
+                    "tiny" => Shape::Tiny,
+                    other => return Err(format!("--shape {other}: expected pages, single or tiny").into()),
                 }
             }
+            "--sorted-keys" => args.sorted = true,
             "--size-mb" => args.size_mb = value()?.parse().map_err(|e| format!("--size-mb: {e}"))?,
             "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "-o" | "--output" => args.output = value()?.into(),
@@ -356,10 +436,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let target = args.size_mb * 1_000_000;
     let file = File::create(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let written = if args.single {
-        write_single(&mut out, args.seed, target)?
-    } else {
-        write_pages(&mut out, args.seed, target)?
+    let written = match args.shape {
+        Shape::Pages => write_pages(&mut out, args.seed, target, args.sorted)?,
+        Shape::Single => write_single(&mut out, args.seed, target, args.sorted)?,
+        Shape::Tiny => write_tiny(&mut out, args.seed, target, args.sorted)?,
     };
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     println!("{written} bytes written to {}", args.output.display());
@@ -388,9 +468,9 @@ mod tests {
     #[test]
     fn pages_are_deterministic_valid_json_with_a_cursor_on_all_but_the_last() {
         let mut a = Vec::new();
-        write_pages(&mut a, 7, 9_000_000).unwrap();
+        write_pages(&mut a, 7, 9_000_000, false).unwrap();
         let mut b = Vec::new();
-        write_pages(&mut b, 7, 9_000_000).unwrap();
+        write_pages(&mut b, 7, 9_000_000, false).unwrap();
         assert_eq!(a, b);
         let pages: Vec<serde_json::Value> = a
             .split(|&c| c == b'\n')
@@ -411,9 +491,37 @@ mod tests {
     #[test]
     fn single_page_is_one_document() {
         let mut out = Vec::new();
-        let n = write_single(&mut out, 7, 500_000).unwrap();
+        let n = write_single(&mut out, 7, 500_000, false).unwrap();
         assert_eq!(n, out.len() as u64);
         let page: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert!(page["results"].as_array().unwrap().len() > 1);
+    }
+
+    #[test]
+    fn sorted_keys_put_data_before_group_and_keep_the_values() {
+        let (mut plain, mut sorted) = (Vec::new(), Vec::new());
+        write_single(&mut plain, 7, 300_000, false).unwrap();
+        write_single(&mut sorted, 7, 300_000, true).unwrap();
+        let text = String::from_utf8(sorted.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"results":[{"data":[{"interval":"#),
+            "{}",
+            &text[..80]
+        );
+        let value = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
+        assert_eq!(value(&plain), value(&sorted));
+    }
+
+    #[test]
+    fn tiny_pages_are_small_valid_pages() {
+        let mut out = Vec::new();
+        write_tiny(&mut out, 7, 100_000, false).unwrap();
+        let lines: Vec<&[u8]> = out.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+        assert!(lines.len() > 300, "{} pages", lines.len());
+        assert!(lines.iter().all(|l| l.len() < 400));
+        for line in lines {
+            let page: serde_json::Value = serde_json::from_slice(line).unwrap();
+            assert_eq!(page["results"][0]["data"].as_array().unwrap().len(), 1);
+        }
     }
 }
