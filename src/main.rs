@@ -16,11 +16,12 @@ mod pages;
 mod progress;
 mod workers;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Fetch Genesys Cloud analytics aggregates and flatten them into NDJSON, CSV and Parquet rows.
 #[derive(Parser)]
-#[command(name = "gcagg", version, about, propagate_version = true)]
+// `--version` names the commit too (see `build.rs`): `gcagg 0.1.0 (commit 0123456789ab, 2024-05-01)`.
+#[command(name = "gcagg", version = env!("GCAGG_VERSION"), about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,8 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Completions(cmd::completions::Args),
     Fetch(Box<cmd::fetch::Args>),
     Flatten(cmd::flatten::Args),
+    Man(cmd::man::Args),
     Regions(cmd::regions::Args),
     Schema(cmd::schema::Args),
 }
@@ -40,8 +43,10 @@ fn main() -> std::process::ExitCode {
         Err(err) => return exit::clap_error(&err),
     };
     let outcome = match cli.command {
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Fetch(args) => cmd::fetch::run(*args),
         Command::Flatten(args) => cmd::flatten::run(args),
+        Command::Man(args) => cmd::man::run(args, Cli::command()),
         Command::Regions(args) => cmd::regions::run(args),
         Command::Schema(args) => cmd::schema::run(args),
     };

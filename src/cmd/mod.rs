@@ -1,6 +1,8 @@
 //! One module per subcommand: its flags, its help and its `run`.
 
+pub mod completions;
 pub mod fetch;
 pub mod flatten;
+pub mod man;
 pub mod regions;
 pub mod schema;

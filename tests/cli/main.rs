@@ -9,6 +9,7 @@ mod util;
 mod server;
 
 mod conformance;
+mod conveniences;
 mod errors;
 mod fetch;
 mod flatten;
