@@ -130,6 +130,13 @@ pub struct Args {
     #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
 
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// Where the API is and the OAuth client that calls it.
+#[derive(Debug, clap::Args)]
+pub struct Connection {
     /// Region: AWS code (us-east-1, eu_central_2) or domain (mypurecloud.ie); see `gcagg regions`.
     #[arg(long, value_name = "REGION", help_heading = "Connection")]
     pub region: Option<String>,
@@ -150,6 +157,15 @@ pub struct Args {
     /// [env: GENESYS_CLIENT_SECRET, GENESYSCLOUD_OAUTHCLIENT_SECRET].
     #[arg(long, value_name = "SECRET", help_heading = "Connection")]
     pub client_secret: Option<String>,
+}
+
+impl Connection {
+    /// The endpoints and the OAuth client, from the flags, the environment or `.env`.
+    pub fn resolve(&self) -> anyhow::Result<(Endpoints, Credentials)> {
+        let env = Env::load(&std::env::current_dir()?)?;
+        let (endpoints, _) = endpoints(self, &env)?;
+        Ok((endpoints, credentials(self, &env)?))
+    }
 }
 
 /// Everything the fetch needs, checked before the first request.
@@ -180,11 +196,11 @@ impl Plan {
     fn new(args: Args) -> anyhow::Result<Plan> {
         let cwd = std::env::current_dir()?;
         let env = Env::load(&cwd)?;
-        let (endpoints, region) = endpoints(&args, &env)?;
+        let (endpoints, region) = endpoints(&args.connection, &env)?;
         let credentials = if args.dry_run {
             None
         } else {
-            Some(credentials(&args, &env)?)
+            Some(credentials(&args.connection, &env)?)
         };
 
         if args.kind.is_empty() || !args.kind.bytes().all(|b| b.is_ascii_lowercase()) {
@@ -335,7 +351,7 @@ fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<O
 }
 
 /// The API and login bases, from the flags, the region or the environment.
-fn endpoints(args: &Args, env: &Env) -> anyhow::Result<(Endpoints, Option<String>)> {
+fn endpoints(args: &Connection, env: &Env) -> anyhow::Result<(Endpoints, Option<String>)> {
     let region_vars = ["GENESYS_ENVIRONMENT", "GENESYSCLOUD_REGION"];
     let named = match &args.region {
         Some(r) => Some((r.clone(), "--region".to_owned())),
@@ -377,7 +393,7 @@ fn endpoints(args: &Args, env: &Env) -> anyhow::Result<(Endpoints, Option<String
 }
 
 /// The OAuth client, from the flags, else the environment, else `.env`.
-fn credentials(args: &Args, env: &Env) -> anyhow::Result<Credentials> {
+fn credentials(args: &Connection, env: &Env) -> anyhow::Result<Credentials> {
     let client_id = args
         .client_id
         .clone()
