@@ -11,6 +11,7 @@ mod fetch;
 mod flatten;
 mod input;
 mod manifest;
+mod names;
 mod output;
 mod pages;
 mod progress;
@@ -33,6 +34,7 @@ enum Command {
     Fetch(Box<cmd::fetch::Args>),
     Flatten(cmd::flatten::Args),
     Man(cmd::man::Args),
+    Names(Box<cmd::names::Args>),
     Regions(cmd::regions::Args),
     Schema(cmd::schema::Args),
 }
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Fetch(args) => cmd::fetch::run(*args),
         Command::Flatten(args) => cmd::flatten::run(args),
         Command::Man(args) => cmd::man::run(args, Cli::command()),
+        Command::Names(args) => cmd::names::run(*args),
         Command::Regions(args) => cmd::regions::run(args),
         Command::Schema(args) => cmd::schema::run(args),
     };

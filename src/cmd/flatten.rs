@@ -133,7 +133,7 @@ pub enum Format {
 
 impl Format {
     /// The file name extension of a data file.
-    fn extension(self) -> &'static str {
+    pub fn extension(self) -> &'static str {
         match self {
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
@@ -152,16 +152,20 @@ enum Target {
 
 /// How each output file is written.
 #[derive(Clone)]
-struct FileFormat {
-    format: Format,
-    gzip: bool,
-    keep_nulls: bool,
-    parquet: Settings,
+pub struct FileFormat {
+    /// The format.
+    pub format: Format,
+    /// NDJSON or CSV compressed with gzip.
+    pub gzip: bool,
+    /// Missing values as null (CSV: empty) rather than 0.
+    pub keep_nulls: bool,
+    /// Parquet's codec and row groups.
+    pub parquet: Settings,
 }
 
 impl FileFormat {
     /// The writer of one file (`header`: its columns, in order).
-    fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
+    pub fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
         Ok(match self.format {
             Format::Ndjson => Box::new(NdjsonWriter::new(out, Pool::default())),
             Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
@@ -179,7 +183,7 @@ struct Plan {
 }
 
 /// The format an output path implies, and whether it is gzip-compressed.
-fn format_of(path: &Path) -> Option<(Option<Format>, bool)> {
+pub fn format_of(path: &Path) -> Option<(Option<Format>, bool)> {
     let name = path.file_name()?.to_str()?.to_ascii_lowercase();
     let (stem, gzip) = match name.strip_suffix(".gz") {
         Some(stem) => (stem.to_owned(), true),

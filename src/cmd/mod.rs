@@ -4,5 +4,6 @@ pub mod completions;
 pub mod fetch;
 pub mod flatten;
 pub mod man;
+pub mod names;
 pub mod regions;
 pub mod schema;

@@ -29,33 +29,8 @@ impl Setup {
 
     /// `gcagg fetch` aimed at the fake, credentials in the environment, nothing else set.
     fn bare(&self) -> Command {
-        let mut cmd = gcagg();
+        let mut cmd = self.server.command("fetch");
         cmd.current_dir(self.dir.path());
-        for var in [
-            "GENESYS_CLIENT_ID",
-            "GENESYS_CLIENT_SECRET",
-            "GENESYSCLOUD_OAUTHCLIENT_ID",
-            "GENESYSCLOUD_OAUTHCLIENT_SECRET",
-            "GENESYS_ENVIRONMENT",
-            "GENESYSCLOUD_REGION",
-            "http_proxy",
-            "https_proxy",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
-            cmd.env_remove(var);
-        }
-        // Waits are decided and reported as in real use, but slept a thousandth as long.
-        cmd.env("GCAGG_WAIT_SCALE", "0.001");
-        cmd.args([
-            "fetch",
-            "--api-base",
-            &self.server.base,
-            "--login-base",
-            &self.server.base,
-        ]);
         cmd
     }
 

@@ -198,6 +198,31 @@ impl Server {
         self.fake.state.lock().unwrap().most_queries_at_once
     }
 
+    /// `gcagg SUBCOMMAND` aimed at this fake, with no credentials, region or proxy from the
+    /// environment, and every wait a thousandth as long (decided and reported as in real use).
+    pub fn command(&self, subcommand: &str) -> assert_cmd::Command {
+        let mut cmd = crate::util::gcagg();
+        for var in [
+            "GENESYS_CLIENT_ID",
+            "GENESYS_CLIENT_SECRET",
+            "GENESYSCLOUD_OAUTHCLIENT_ID",
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET",
+            "GENESYS_ENVIRONMENT",
+            "GENESYSCLOUD_REGION",
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("GCAGG_WAIT_SCALE", "0.001");
+        cmd.args([subcommand, "--api-base", &self.base, "--login-base", &self.base]);
+        cmd
+    }
+
     /// Requests whose path contains `fragment`.
     pub fn requests_to(&self, fragment: &str) -> Vec<Request> {
         self.requests()
@@ -292,6 +317,9 @@ impl Fake {
     }
 
     fn api(&self, req: &Request) -> Reply {
+        if let Some(reply) = listing(req) {
+            return reply;
+        }
         let Some(rest) = req.path.strip_prefix("/api/v2/analytics/") else {
             return Reply::error(404, "not.found", "The requested resource was not found.");
         };
@@ -514,4 +542,249 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Status",
     }
+}
+
+// ---- Lookup listings (`gcagg names`) ----------------------------------------------------
+//
+// The org's queues, users, wrap-up codes, divisions, skills, languages, flows, teams and
+// presence definitions, paged as the real endpoints page (see docs/names.md): `pageSize`
+// and `pageNumber` with `pageCount` and the `*Uri` links, an `after` cursor in `nextUri`
+// for teams, one unpaged answer per `deactivated` value for presence definitions. Users
+// honour `state` (only active ones by default, as the real endpoint), flows `deleted`.
+
+/// How many of each entity the fake org has.
+pub const ORG_QUEUES: usize = 130;
+pub const ORG_USERS: usize = 230;
+pub const ORG_TEAMS: usize = 105;
+
+/// A real-shaped id of entity `n` of a type (`code` tells types apart).
+pub fn org_id(code: u32, n: usize) -> String {
+    format!("{code:08x}-5b1e-4c2a-9d3f-{n:012x}")
+}
+
+/// The user that was deleted (and whose id old aggregates still carry).
+pub fn deleted_user() -> String {
+    org_id(0x2, ORG_USERS)
+}
+
+const HOME: (&str, &str) = ("5b2d3bc8-4a6e-4e5c-8f3c-0f1d2e3a4b5c", "Home");
+const EMEA: (&str, &str) = ("9a0c6b1e-2f3d-4c5b-a6e7-f8091a2b3c4d", "EMEA Support");
+
+fn division_ref((id, name): (&str, &str)) -> Value {
+    json!({"id": id, "name": name, "selfUri": format!("/api/v2/authorization/divisions/{id}")})
+}
+
+/// The answer to a listing request, if `req` is one.
+fn listing(req: &Request) -> Option<Reply> {
+    if req.method != "GET" {
+        return None;
+    }
+    let params: HashMap<&str, &str> = req.query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+    let entities: Vec<Value> = match req.path.as_str() {
+        "/api/v2/routing/queues" => (1..=ORG_QUEUES)
+            .map(|n| {
+                let id = org_id(0x1, n);
+                json!({"id": id, "name": format!("Queue {n:02}"), "division": division_ref(if n % 3 == 0 { EMEA } else { HOME }),
+                       "memberCount": n, "userMemberCount": n, "joinedMemberCount": n / 2,
+                       "mediaSettings": {"call": {"alertingTimeoutSeconds": 8, "serviceLevel": {"percentage": 0.8, "durationMs": 20000}}},
+                       "acwSettings": {"wrapupPrompt": "OPTIONAL"}, "skillEvaluationMethod": "ALL",
+                       "selfUri": format!("/api/v2/routing/queues/{id}")})
+            })
+            .collect(),
+        "/api/v2/users" => {
+            let state = params.get("state").copied().unwrap_or("active");
+            (1..=ORG_USERS)
+                .map(|n| {
+                    let user_state = match n {
+                        ORG_USERS => "deleted",
+                        n if n % 50 == 0 => "inactive",
+                        _ => "active",
+                    };
+                    (n, user_state)
+                })
+                .filter(|(_, s)| state == "any" || *s == state)
+                .map(|(n, user_state)| {
+                    let id = org_id(0x2, n);
+                    json!({"id": id, "name": format!("Agent {n:03}"), "division": division_ref(HOME),
+                           "chat": {"jabberId": format!("{n}@acme.orgspan.com")}, "email": format!("agent{n:03}@example.com"),
+                           "primaryContactInfo": [{"address": format!("agent{n:03}@example.com"), "mediaType": "EMAIL", "type": "PRIMARY"}],
+                           "addresses": [], "state": user_state, "username": format!("agent{n:03}@example.com"),
+                           "version": 3, "acdAutoAnswer": false, "selfUri": format!("/api/v2/users/{id}")})
+                })
+                .collect()
+        }
+        "/api/v2/routing/wrapupcodes" => ["Resolved", "Callback requested", "No answer"]
+            .iter()
+            .enumerate()
+            .map(|(n, name)| {
+                json!({"id": org_id(0x3, n + 1), "name": name, "division": division_ref(HOME),
+                       "dateCreated": "2022-03-01T10:00:00Z", "createdBy": org_id(0x2, 1),
+                       "selfUri": format!("/api/v2/routing/wrapupcodes/{}", org_id(0x3, n + 1))})
+            })
+            .collect(),
+        "/api/v2/authorization/divisions" => [HOME, EMEA]
+            .iter()
+            .map(|&(id, name)| {
+                json!({"id": id, "name": name, "description": "", "homeDivision": name == "Home",
+                       "selfUri": format!("/api/v2/authorization/divisions/{id}")})
+            })
+            .collect(),
+        "/api/v2/routing/skills" => [("Billing", "active"), ("French", "active"), ("Legacy CRM", "inactive")]
+            .iter()
+            .enumerate()
+            .map(|(n, (name, state))| {
+                json!({"id": org_id(0x5, n + 1), "name": name, "dateModified": "2023-06-01T08:00:00Z", "state": state,
+                       "version": "2", "selfUri": format!("/api/v2/routing/skills/{}", org_id(0x5, n + 1))})
+            })
+            .collect(),
+        "/api/v2/routing/languages" => ["English", "Français"]
+            .iter()
+            .enumerate()
+            .map(|(n, name)| {
+                json!({"id": org_id(0x6, n + 1), "name": name, "dateModified": "2023-06-01T08:00:00Z", "state": "active",
+                       "version": "1", "selfUri": format!("/api/v2/routing/languages/{}", org_id(0x6, n + 1))})
+            })
+            .collect(),
+        "/api/v2/flows" => {
+            let with_deleted = params.get("deleted") == Some(&"true");
+            [("Main IVR", "INBOUNDCALL", false), ("In-Queue Music", "INQUEUECALL", false), ("Old IVR", "INBOUNDCALL", true)]
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| with_deleted || !f.2)
+                .map(|(n, (name, kind, deleted))| {
+                    json!({"id": org_id(0x7, n + 1), "name": name, "division": division_ref(HOME), "type": kind,
+                           "active": !deleted, "system": false, "deleted": deleted,
+                           "publishedVersion": {"id": "3.0", "name": "3.0"},
+                           "selfUri": format!("/api/v2/flows/{}", org_id(0x7, n + 1))})
+                })
+                .collect()
+        }
+        "/api/v2/teams" => return Some(teams_page(&params)),
+        "/api/v2/presence/definitions" => return Some(presence_definitions(&params)),
+        _ => return None,
+    };
+    Some(numbered_page(&req.path, &params, entities))
+}
+
+/// One `pageSize`/`pageNumber` page of `all`, with the fields and links the real ones carry.
+fn numbered_page(path: &str, params: &HashMap<&str, &str>, all: Vec<Value>) -> Reply {
+    let size: usize = params.get("pageSize").and_then(|s| s.parse().ok()).unwrap_or(25);
+    let number: usize = params.get("pageNumber").and_then(|s| s.parse().ok()).unwrap_or(1);
+    if size == 0 || size > 500 || number == 0 {
+        return Reply::error(400, "bad.request", "Invalid paging parameters");
+    }
+    let total = all.len();
+    let pages = total.div_ceil(size).max(1);
+    let mut rest: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| !matches!(**k, "pageSize" | "pageNumber"))
+        .map(|(k, v)| format!("&{k}={v}"))
+        .collect();
+    rest.sort();
+    let rest = rest.concat();
+    let uri = |n: usize| format!("{path}?pageSize={size}&pageNumber={n}{rest}");
+    let entities: Vec<Value> = all.into_iter().skip((number - 1) * size).take(size).collect();
+    let mut page = json!({"entities": entities, "pageSize": size, "pageNumber": number, "total": total,
+                          "firstUri": uri(1), "selfUri": uri(number), "lastUri": uri(pages), "pageCount": pages});
+    if number < pages {
+        page["nextUri"] = json!(uri(number + 1));
+    }
+    if number > 1 {
+        page["previousUri"] = json!(uri(number - 1));
+    }
+    Reply::json(200, serde_json::to_string_pretty(&page).unwrap())
+}
+
+/// A page of teams: `after` is an opaque cursor (with characters that need encoding).
+fn teams_page(params: &HashMap<&str, &str>) -> Reply {
+    let size: usize = params.get("pageSize").and_then(|s| s.parse().ok()).unwrap_or(25);
+    if params.contains_key("pageNumber") {
+        return Reply::error(400, "bad.request", "pageNumber is not supported; use the after cursor");
+    }
+    let start = match params.get("after") {
+        None => 0,
+        Some(c) => match c.strip_prefix("dGVhbQ%3D%3D").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return Reply::error(400, "bad.request", "Invalid cursor"),
+        },
+    };
+    // The division's name comes only when expanded.
+    let expand = params.get("expand").copied();
+    let division = match expand {
+        Some("entities.division") => division_ref(HOME),
+        _ => json!({"id": HOME.0, "selfUri": format!("/api/v2/authorization/divisions/{}", HOME.0)}),
+    };
+    let entities: Vec<Value> = (start..ORG_TEAMS.min(start + size))
+        .map(|n| {
+            let id = org_id(0x8, n + 1);
+            json!({"id": id, "name": format!("Team {}", n + 1), "division": division,
+                   "memberCount": 4, "selfUri": format!("/api/v2/teams/{id}")})
+        })
+        .collect();
+    let expanded = expand.map_or(String::new(), |e| format!("&expand={e}"));
+    let mut page = json!({"entities": entities, "selfUri": format!("/api/v2/teams?pageSize={size}{expanded}")});
+    if start + size < ORG_TEAMS {
+        page["nextUri"] = json!(format!(
+            "/api/v2/teams?pageSize={size}{expanded}&after=dGVhbQ%3D%3D{}",
+            start + size
+        ));
+    }
+    Reply::json(200, page.to_string())
+}
+
+/// Presence definitions: the active ones, or with `deactivated=TRUE` the deactivated ones.
+fn presence_definitions(params: &HashMap<&str, &str>) -> Reply {
+    let deactivated = params
+        .get("deactivated")
+        .is_some_and(|d| d.eq_ignore_ascii_case("true"));
+    let all = [
+        (
+            "6a3af858-942f-489d-9700-5f9bcdcdae9b",
+            "System",
+            "Available",
+            "Available",
+            false,
+        ),
+        ("31fe3bac-dea6-44b7-bed7-47f91660a1a0", "System", "Busy", "Busy", false),
+        (
+            "ccf3c10a-aa2c-4845-8e8d-f59fa48c58e5",
+            "System",
+            "Offline",
+            "Offline",
+            false,
+        ),
+        ("2fb4a3cd-0f8e-4b4b-9b7c-2f0d2b7e1a11", "User", "Lunch", "Meal", false),
+        (
+            "7d3e0c55-1b2a-4f6e-8a9d-3c4b5a6f7e80",
+            "User",
+            "Project work",
+            "Busy",
+            true,
+        ),
+    ];
+    let entities: Vec<Value> = all
+        .iter()
+        .filter(|d| d.4 == deactivated)
+        .map(|&(id, kind, label, system, off)| {
+            json!({"id": id, "type": kind, "languageLabels": {"en_US": label}, "systemPresence": system,
+                   "divisionId": "*", "deactivated": off, "selfUri": format!("/api/v2/presence/definitions/{id}")})
+        })
+        .collect();
+    Reply::json(
+        200,
+        json!({"total": entities.len(), "entities": entities, "selfUri": "/api/v2/presence/definitions"}).to_string(),
+    )
+}
+
+/// The real body of a 403 for a missing permission.
+pub fn missing_permission(permission: &str) -> Reply {
+    Reply::json(
+        403,
+        json!({"message": format!("You are missing the following permission(s): [{permission}]"),
+               "code": "missing.any.permissions", "status": 403,
+               "messageWithParams": "You are missing the following permission(s): {permissions}",
+               "messageParams": {"permissions": format!("[{permission}]")},
+               "contextId": "ctx-403-names", "details": [], "errors": []})
+        .to_string(),
+    )
 }
