@@ -4,12 +4,14 @@
 //! into an exit code and at most one line on stderr (see [`exit`]).
 
 mod api;
+mod atomic;
 mod cmd;
 mod columns;
 mod exit;
 mod fetch;
 mod flatten;
 mod input;
+mod interrupt;
 mod manifest;
 mod names;
 mod output;
@@ -40,6 +42,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Err(err) = interrupt::install() {
+        return exit::report(Err(
+            anyhow::Error::new(err).context("cannot install the signal handlers")
+        ));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return exit::clap_error(&err),

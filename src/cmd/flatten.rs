@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
+use crate::atomic::{AtomicDir, AtomicFile};
 use crate::columns::{ColumnId, Columns, IdMap};
 use crate::exit::usage;
 use crate::flatten::{Layout, Options};
@@ -17,7 +18,7 @@ use crate::output::ndjson::NdjsonWriter;
 use crate::output::parquet::{Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition::{self, Partitioned};
 use crate::output::spool::{Chunks, Render, Spool, CHUNK_BYTES};
-use crate::output::{self, Append, Discard, Output, Pool, RowWriter};
+use crate::output::{Append, Discard, Output, Pool, RowWriter};
 use crate::pages;
 use crate::workers::{self, Gatherer, Worker};
 
@@ -289,47 +290,55 @@ impl Plan {
         })
     }
 
-    /// The writer of an NDJSON stream, or of a dataset once `columns` holds every column;
-    /// [`Plan::write_spooled`] writes single CSV and Parquet files.
-    fn output(&self, columns: &Columns) -> anyhow::Result<Box<dyn RowWriter>> {
-        let header = columns.header();
-        let file = &self.file;
-        match &self.target {
-            Target::Stdout => file.writer(Output::Stdout(std::io::stdout()), columns, &header),
-            Target::File(path) => file.writer(Output::create(path, file.gzip)?, columns, &header),
-            Target::Dataset(dir, keys) => {
-                let mut in_path = Vec::new();
-                for key in keys {
-                    in_path.extend(partition::key_column(columns, key)?);
-                }
-                let header: Vec<ColumnId> = header.into_iter().filter(|id| !in_path.contains(id)).collect();
-                let gz = if file.gzip { ".gz" } else { "" };
-                let ext = format!("{}{gz}", file.format.extension());
-                let file = file.clone();
-                let opener = Box::new(move |path: &Path, columns: &Columns| {
-                    file.writer(Output::create(path, file.gzip)?, columns, &header)
-                });
-                Ok(Box::new(Partitioned::new(dir.clone(), keys.clone(), ext, opener)?))
+    /// Opens the output before the first byte is read, so a folder that cannot be written
+    /// to fails at once, and an interruption finds the temporary to remove.
+    fn open(&self) -> anyhow::Result<Opened> {
+        Ok(match &self.target {
+            Target::Stdout => Opened::Stream(Output::Stdout(std::io::stdout()), None),
+            Target::File(path) => {
+                let (atomic, file) = AtomicFile::create(path)?;
+                Opened::Stream(Output::file(file, self.file.gzip), Some(atomic))
             }
-        }
+            Target::Dataset(dir, _) => Opened::Dataset(AtomicDir::create(dir)?),
+        })
     }
 
-    /// Writes the spooled rows as one CSV or Parquet file (or stream), rendering them (and
-    /// encoding Parquet pages) on `workers` threads while the main thread writes; with no
-    /// workers, on one thread beside it.
-    fn write_spooled(&self, spool: Spool, columns: &Columns, maps: &[IdMap], workers: usize) -> anyhow::Result<()> {
+    /// The writer of a dataset staged in `staging`, once `columns` holds every column.
+    fn dataset(&self, staging: AtomicDir, columns: &Columns) -> anyhow::Result<Box<dyn RowWriter>> {
+        let Target::Dataset(_, keys) = &self.target else {
+            anyhow::bail!("internal error: not a dataset");
+        };
+        let mut in_path = Vec::new();
+        for key in keys {
+            in_path.extend(partition::key_column(columns, key)?);
+        }
+        let header: Vec<ColumnId> = columns
+            .header()
+            .into_iter()
+            .filter(|id| !in_path.contains(id))
+            .collect();
+        let gz = if self.file.gzip { ".gz" } else { "" };
+        let ext = format!("{}{gz}", self.file.format.extension());
+        let file = self.file.clone();
+        let opener = Box::new(move |data: std::fs::File, columns: &Columns| {
+            file.writer(Output::file(data, file.gzip), columns, &header)
+        });
+        Ok(Box::new(Partitioned::new(staging, keys.clone(), ext, opener)))
+    }
+
+    /// Writes the spooled rows to `out` as one CSV or Parquet file (or stream), rendering
+    /// them (and encoding Parquet pages) on `workers` threads while the main thread writes;
+    /// with no workers, on one thread beside it.
+    fn write_spooled(
+        &self,
+        out: Output,
+        spool: Spool,
+        columns: &Columns,
+        maps: &[IdMap],
+        workers: usize,
+    ) -> anyhow::Result<()> {
         let header = columns.header();
         let file = &self.file;
-        // Parquet is written to a temporary file and renamed once complete (SPEC §3);
-        // NDJSON and CSV keep every complete row written before an error (SPEC §4).
-        let (out, staged) = match &self.target {
-            Target::File(path) if file.format == Format::Parquet => {
-                let (out, temp) = Output::create_beside(path)?;
-                (out, Some((temp, path)))
-            }
-            Target::File(path) => (Output::create(path, file.gzip)?, None),
-            _ => (Output::Stdout(std::io::stdout()), None),
-        };
         let threads = workers.max(1);
         let layout = self.options.layout;
         if file.format == Format::Csv {
@@ -337,20 +346,28 @@ impl Plan {
             let lines = writer.renderer();
             let make = || Expand::new(lines.clone(), layout);
             spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_lines(&part))?;
-            Box::new(writer).finish()?;
+            Box::new(writer).finish()
         } else {
             let mut writer =
                 ParquetWriter::new(out, columns, &header, file.keep_nulls, file.parquet)?.with_page_threads(workers)?;
             let fragments = writer.renderer();
             let make = || Expand::new(fragments.fresh(), layout);
             spool.replay_in_parallel(columns, maps, threads, make, |part| writer.write_fragment(part))?;
-            Box::new(writer).finish()?;
-        }
-        match staged {
-            Some((temp, path)) => output::commit(temp, path),
-            None => Ok(()),
+            Box::new(writer).finish()
         }
     }
+}
+
+/// The output of a run, open: a stream (stdout, or a file written beside its target and
+/// renamed when complete), or a dataset's staging folder.
+enum Opened {
+    Stream(Output, Option<AtomicFile>),
+    Dataset(AtomicDir),
+}
+
+/// Renames a finished file into place (nothing to do for stdout).
+fn commit(atomic: Option<AtomicFile>) -> anyhow::Result<()> {
+    atomic.map_or(Ok(()), AtomicFile::commit)
 }
 
 /// Creating the output truncates it before a byte is read: it must not be one of the inputs.
@@ -374,44 +391,52 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = Plan::new(args)?;
     let workers = workers::count()?;
     let layout = plan.options.layout;
-    if plan.file.format == Format::Ndjson && !matches!(plan.target, Target::Dataset(..)) {
-        // NDJSON rows need no header: they stream straight out.
-        let out = match &plan.target {
-            Target::File(path) => Output::create(path, plan.file.gzip)?,
-            _ => Output::Stdout(std::io::stdout()),
-        };
-        let pool = Pool::default();
-        let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
-        let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
-        // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
-        let read = match layout {
-            Layout::Wide => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
-                Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
-            }),
-            Layout::Long => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+    let opened = plan.open()?;
+    match opened {
+        Opened::Stream(out, atomic) if plan.file.format == Format::Ndjson => {
+            // NDJSON rows need no header: they stream straight out.
+            let pool = Pool::default();
+            let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
+            let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
+            // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
+            let read = match layout {
+                Layout::Wide => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+                    Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
+                }),
+                Layout::Long => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+                    Chunks::new(pool.clone(), CHUNK_BYTES)
+                }),
+            };
+            // A stream keeps every row before a data error; the reading error wins. A file
+            // is renamed into place only if both succeeded.
+            let finished = Box::new(gatherer.finish().1).finish();
+            read.and(finished)?;
+            commit(atomic)
+        }
+        opened => {
+            // CSV's header, Parquet's schema and a dataset's partitions need every column
+            // before the first row: rows wait in a spool (a temporary file) until the whole
+            // input is read.
+            let check = plan.file.format == Format::Parquet;
+            let pool = Pool::default();
+            let mut gatherer = gatherer(&plan.options, Spool::new(pool.clone())?, check, workers)?;
+            read_all(&plan.options, &plan.sources, check, &mut gatherer, workers, || {
                 Chunks::new(pool.clone(), CHUNK_BYTES)
-            }),
-        };
-        // A stream keeps every row before a data error (SPEC §4); the reading error wins.
-        let finished = Box::new(gatherer.finish().1).finish();
-        return read.and(finished);
+            })?;
+            let (columns, spool, maps) = gatherer.finish();
+            match opened {
+                Opened::Dataset(staging) => {
+                    let mut writer = Expand::new(plan.dataset(staging, &columns)?, layout);
+                    spool.replay(&columns, &maps, &mut writer)?;
+                    Box::new(writer).finish()
+                }
+                Opened::Stream(out, atomic) => {
+                    plan.write_spooled(out, spool, &columns, &maps, workers)?;
+                    commit(atomic)
+                }
+            }
+        }
     }
-    // CSV's header, Parquet's schema and a dataset's partitions need every column before
-    // the first row: rows wait in a spool (a temporary file) until the whole input is read.
-    let check = plan.file.format == Format::Parquet;
-    let pool = Pool::default();
-    let mut gatherer = gatherer(&plan.options, Spool::new(pool.clone())?, check, workers)?;
-    read_all(&plan.options, &plan.sources, check, &mut gatherer, workers, || {
-        Chunks::new(pool.clone(), CHUNK_BYTES)
-    })?;
-    let (columns, spool, maps) = gatherer.finish();
-    if let Target::Dataset(..) = plan.target {
-        // A dataset is staged beside its target: dropped unfinished, nothing lands.
-        let mut writer = Expand::new(plan.output(&columns)?, layout);
-        spool.replay(&columns, &maps, &mut writer)?;
-        return Box::new(writer).finish();
-    }
-    plan.write_spooled(spool, &columns, &maps, workers)
 }
 
 /// The run's flattener writing to `out`; colliding `--add-column` names are a usage error.

@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap_mangen::roff::{roman, Roff};
 use clap_mangen::Man;
 
+use crate::atomic::AtomicFile;
 use crate::exit::usage;
-use crate::output::{self, Output};
 
 /// Print the manual page of gcagg or of one subcommand, or write them all to a folder.
 ///
@@ -90,12 +90,11 @@ fn write_all(pages: &[clap::Command], dir: &Path) -> anyhow::Result<()> {
     for page in pages {
         let man = Man::new(page.clone());
         let target = dir.join(man.get_filename());
-        let (mut out, temp) = Output::create_beside(&target)?;
-        let written = out.write_all(&render(page)?);
-        written
-            .and_then(|()| out.close())
+        let (atomic, mut file) = AtomicFile::create(&target)?;
+        file.write_all(&render(page)?)
             .with_context(|| format!("writing {}", target.display()))?;
-        output::commit(temp, &target)?;
+        drop(file);
+        atomic.commit()?;
     }
     Ok(())
 }

@@ -12,11 +12,12 @@ use std::time::Duration;
 use super::flatten::{format_of, FileFormat, Format};
 use crate::api::retry::Policy;
 use crate::api::{Client, Settings};
+use crate::atomic::AtomicFile;
 use crate::columns::{ColumnId, Columns, Role};
 use crate::exit::{self, usage, ApiFailure, Code};
 use crate::names::{self, Kind, Listed, Record, COLUMNS, SPECS};
 use crate::output::parquet::{Codec, Settings as ParquetSettings, DEFAULT_ROW_GROUP_ROWS};
-use crate::output::{self, Output, RowWriter};
+use crate::output::{Cell, Output, RowWriter};
 use crate::progress::Progress;
 
 /// Download the org's lookup entities (queues, users, ...) as a names table.
@@ -190,7 +191,7 @@ impl Table {
                 self.ids
                     .iter()
                     .zip(record.values())
-                    .filter_map(|(&id, value)| value.map(|v| (id, output::Cell::Text(v)))),
+                    .filter_map(|(&id, value)| value.map(|v| (id, Cell::Text(v)))),
             );
             self.writer.row(&self.columns, &cells, 0)?;
         }
@@ -205,29 +206,21 @@ impl Table {
 /// A file being written beside its target, renamed onto it when finished.
 struct Staged {
     table: Table,
-    temp: tempfile::TempPath,
-    target: PathBuf,
+    atomic: AtomicFile,
 }
 
 impl Staged {
     fn create(file: &FileFormat, target: &Path) -> anyhow::Result<Staged> {
-        let (out, temp) = Output::create_beside(target)?;
-        let out = match (out, file.gzip) {
-            (Output::File(inner), true) => {
-                Output::Gzip(flate2::write::GzEncoder::new(inner, flate2::Compression::default()))
-            }
-            (out, _) => out,
-        };
+        let (atomic, out) = AtomicFile::create(target)?;
         Ok(Staged {
-            table: Table::new(file, out)?,
-            temp,
-            target: target.to_owned(),
+            table: Table::new(file, Output::file(out, file.gzip))?,
+            atomic,
         })
     }
 
     fn commit(self) -> anyhow::Result<()> {
         self.table.finish()?;
-        output::commit(self.temp, &self.target)
+        self.atomic.commit()
     }
 }
 

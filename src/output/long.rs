@@ -299,7 +299,10 @@ mod tests {
         let mut outputs = Vec::new();
         for quick in [true, false] {
             let path = dir.path().join(format!("{quick}.ndjson"));
-            let writer = NdjsonWriter::new(Output::create(&path, false).unwrap(), Default::default());
+            let writer = NdjsonWriter::new(
+                Output::file(std::fs::File::create(&path).unwrap(), false),
+                Default::default(),
+            );
             let mut writer: Box<dyn RowWriter> = if quick {
                 Box::new(Expand::new(writer, Layout::Long))
             } else {

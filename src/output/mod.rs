@@ -2,8 +2,8 @@
 //!
 //! A [`RowWriter`] takes complete rows (cells tagged with their column) and writes them in
 //! its format. Every writer has an explicit [`RowWriter::finish`]: dropping one would swallow
-//! the last write's error. Where the format promises atomic output, the file is written
-//! beside its target and [`commit`]ted once finished: a failed run leaves nothing there.
+//! the last write's error. Files are created by [`crate::atomic`], written beside their
+//! target and renamed into place once finished: a failed run leaves nothing there.
 
 pub mod csv;
 pub mod long;
@@ -14,12 +14,9 @@ pub mod spool;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use flate2::write::GzEncoder;
-use tempfile::{TempDir, TempPath};
 
 use crate::columns::{ColumnId, Columns, IdMap};
 use long::LongRow;
@@ -173,27 +170,14 @@ pub enum Output {
 }
 
 impl Output {
-    /// Opens `path` for writing (creating or truncating it), gzip-compressed if asked.
-    pub fn create(path: &Path, gzip: bool) -> anyhow::Result<Output> {
-        let file = File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    /// Writes to `file` (already created, see [`crate::atomic`]), gzip-compressed if asked.
+    pub fn file(file: File, gzip: bool) -> Output {
         let file = BufWriter::with_capacity(1 << 16, file);
-        Ok(if gzip {
+        if gzip {
             Output::Gzip(GzEncoder::new(file, flate2::Compression::default()))
         } else {
             Output::File(file)
-        })
-    }
-
-    /// Opens a hidden temporary file beside `target` (so the final rename stays on one file
-    /// system); the file is deleted when the returned path is dropped.
-    pub fn create_beside(target: &Path) -> anyhow::Result<(Output, TempPath)> {
-        let (dir, prefix) = beside(target);
-        let (file, path) = temp_builder(&prefix, 0o666)
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .with_context(|| format!("{}: cannot create a temporary file beside it", target.display()))?
-            .into_parts();
-        Ok((Output::File(BufWriter::with_capacity(1 << 16, file)), path))
+        }
     }
 
     /// Flushes everything, ending the gzip stream if there is one.
@@ -262,49 +246,6 @@ const POOL_BYTES: usize = 16 << 20;
 
 /// Rows are gathered in a block of about this size before each write.
 const BLOCK: usize = 1 << 20;
-
-/// Renames a finished temporary file onto its target.
-pub fn commit(temp: TempPath, target: &Path) -> anyhow::Result<()> {
-    temp.persist(target)
-        .with_context(|| format!("{}: cannot rename the finished file into place", target.display()))?;
-    Ok(())
-}
-
-/// Creates a hidden staging directory beside `target` (and `target`'s parent if need be);
-/// it is deleted with everything in it when dropped, unless kept.
-pub fn staging_dir_beside(target: &Path) -> anyhow::Result<TempDir> {
-    let (dir, prefix) = beside(target);
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    temp_builder(&prefix, 0o777)
-        .tempdir_in(dir)
-        .with_context(|| format!("{}: cannot create a staging directory beside it", target.display()))
-}
-
-/// The folder of `target` and a hidden name prefix for temporary files beside it (hidden, so
-/// Hadoop-style readers skip a leftover of a killed run).
-fn beside(target: &Path) -> (&Path, String) {
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = target
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy());
-    (dir, format!(".{name}."))
-}
-
-/// A temporary-name builder whose file or folder gets the permissions a plainly created one
-/// would (`mode` less the umask), not the owner-only default of temporary files: the result
-/// is renamed into place and must stay readable to whoever reads the dataset.
-fn temp_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
-    #[cfg(not(unix))]
-    let _ = mode;
-    builder
-}
 
 /// Milliseconds since the Unix epoch of an RFC 3339 timestamp (`Z` or `±hh:mm` offset), the
 /// form of the API's interval halves; `None` for anything else.

@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, Context};
-use tempfile::TempDir;
 
-use super::{epoch_millis, staging_dir_beside, utc_date, Cell, RowWriter};
+use super::{epoch_millis, utc_date, Cell, RowWriter};
+use crate::atomic::AtomicDir;
 use crate::columns::{safe_name, ColumnId, Columns, Role};
 use crate::exit::usage;
 
@@ -46,8 +46,8 @@ pub const BUDGET: usize = 64 << 20;
 /// Rows between two looks at the buffered bytes (a look asks every open file).
 const CHECK_EVERY: u64 = 1024;
 
-/// Opens the writer of one data file, given its path and the output's columns.
-pub type Opener = Box<dyn FnMut(&Path, &Columns) -> anyhow::Result<Box<dyn RowWriter>>>;
+/// Makes the writer of one data file, given the file (new, empty) and the output's columns.
+pub type Opener = Box<dyn FnMut(fs::File, &Columns) -> anyhow::Result<Box<dyn RowWriter>>>;
 
 /// Where a partition key's value comes from.
 #[derive(Debug, Clone, Copy)]
@@ -142,8 +142,7 @@ pub struct Partitioned {
     resolved: usize,
     opener: Opener,
     ext: String,
-    staging: TempDir,
-    target: PathBuf,
+    staging: AtomicDir,
     index: HashMap<String, usize>,
     parts: Vec<Part>,
     open: usize,
@@ -152,10 +151,9 @@ pub struct Partitioned {
 }
 
 impl Partitioned {
-    /// A router writing `part-NNNNN.<ext>` files under `target`, keyed by `keys` (safe
+    /// A router writing `part-NNNNN.<ext>` files into `staging`, keyed by `keys` (safe
     /// names, see [`key_names`]); `opener` makes each file's writer.
-    pub fn new(target: PathBuf, keys: Vec<String>, ext: String, opener: Opener) -> anyhow::Result<Partitioned> {
-        let staging = staging_dir_beside(&target)?;
+    pub fn new(staging: AtomicDir, keys: Vec<String>, ext: String, opener: Opener) -> Partitioned {
         let keys = keys
             .into_iter()
             .map(|name| {
@@ -167,7 +165,7 @@ impl Partitioned {
                 Key { name, source }
             })
             .collect();
-        Ok(Partitioned {
+        Partitioned {
             keys,
             interval_start: None,
             dropped: Vec::new(),
@@ -175,13 +173,12 @@ impl Partitioned {
             opener,
             ext,
             staging,
-            target,
             index: HashMap::new(),
             parts: Vec::new(),
             open: 0,
             rows: 0,
             dir: String::new(),
-        })
+        }
     }
 
     /// Finds the columns of keys not yet seen (columns are registered as rows need them).
@@ -260,10 +257,12 @@ impl Partitioned {
                 self.close_least_recent()?;
             }
             let part = &mut self.parts[at];
-            let dir = self.staging.path().join(&part.dir);
-            fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-            let path = dir.join(format!("part-{:05}.{}", part.files, self.ext));
-            part.writer = Some((self.opener)(&path, columns)?);
+            let path = Path::new(&part.dir).join(format!("part-{:05}.{}", part.files, self.ext));
+            let file = self
+                .staging
+                .create_file(&path)
+                .with_context(|| format!("{}: cannot create", self.staging.path().join(&path).display()))?;
+            part.writer = Some((self.opener)(file, columns)?);
             part.files += 1;
             self.open += 1;
         }
@@ -343,7 +342,6 @@ impl RowWriter for Partitioned {
         let Partitioned {
             keys,
             staging,
-            target,
             parts,
             rows,
             ..
@@ -360,36 +358,8 @@ impl RowWriter for Partitioned {
                 );
             }
         }
-        commit(staging, &target)
+        staging.commit()
     }
-}
-
-/// Moves the finished tree onto `target`, replacing what is there (checked empty, or a
-/// dataset with `--overwrite`, before the run began).
-fn commit(staging: TempDir, target: &Path) -> anyhow::Result<()> {
-    let context = || format!("{}: cannot move the finished dataset into place", target.display());
-    // The previous content is moved aside (not deleted) until the new tree is in place, so
-    // a failed rename can put it back.
-    let replaced = if target.exists() {
-        let parent = staging.path().parent().unwrap_or(Path::new("."));
-        let aside = tempfile::Builder::new()
-            .prefix(".gcagg-replaced.")
-            .tempdir_in(parent)
-            .with_context(context)?;
-        fs::rename(target, aside.path().join("previous")).with_context(context)?;
-        Some(aside)
-    } else {
-        None
-    };
-    if let Err(err) = fs::rename(staging.path(), target) {
-        if let Some(aside) = &replaced {
-            let _ = fs::rename(aside.path().join("previous"), target);
-        }
-        return Err(anyhow::Error::new(err).context(context()));
-    }
-    // The tree now lives at `target`: the staging handle must not delete it.
-    let _ = staging.keep();
-    Ok(())
 }
 
 /// Appends `value` with the characters Hive escapes in partition paths written as `%XX`.

@@ -136,7 +136,8 @@ impl Spool {
     }
 
     fn with_chunk_bytes(pool: Pool, chunk_bytes: usize) -> anyhow::Result<Spool> {
-        let file = tempfile::tempfile().map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
+        let file = crate::interrupt::scratch_file()
+            .map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
             file: Writer::start(file, pool.clone()),
             rows: Chunks::new(pool, chunk_bytes),

@@ -14,6 +14,7 @@ mod errors;
 mod fetch;
 mod flatten;
 mod inputs;
+mod interrupt;
 mod names;
 mod outputs;
 mod parquet;

@@ -745,7 +745,7 @@ mod tests {
         row_group_rows: usize,
     ) -> (std::path::PathBuf, ParquetWriter) {
         let path = dir.join("t.parquet");
-        let out = Output::create(&path, false).unwrap();
+        let out = Output::file(std::fs::File::create(&path).unwrap(), false);
         let settings = Settings { codec, row_group_rows };
         let writer = ParquetWriter::new(out, columns, &columns.header(), false, settings).unwrap();
         (path, writer)
