@@ -90,16 +90,20 @@ fn is_page_file(name: &str) -> bool {
 fn directory(dir: &Path) -> anyhow::Result<Vec<Source>> {
     let context = || format!("{}: cannot list the directory", dir.display());
     let mut names = Vec::new();
+    let mut others = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(context)? {
         let entry = entry.with_context(context)?;
         let name = entry.file_name();
-        if let Some(name) = name.to_str().filter(|n| is_page_file(n)) {
-            if entry.path().is_file() {
-                names.push(name.to_owned());
-            }
+        match name.to_str().filter(|n| is_page_file(n)) {
+            Some(name) if entry.path().is_file() => names.push(name.to_owned()),
+            _ => others.push(name.to_string_lossy().into_owned()),
         }
     }
     names.sort();
+    if names.is_empty() {
+        // The user named a folder and gets nothing from it: say so, and what it does hold.
+        eprintln!("gcagg: warning: {}", no_page_files(dir, others));
+    }
     Ok(names
         .into_iter()
         .map(|n| {
@@ -110,6 +114,35 @@ fn directory(dir: &Path) -> anyhow::Result<Vec<Source>> {
             }
         })
         .collect())
+}
+
+/// The warning for a folder without page files: what it holds instead, if anything.
+fn no_page_files(dir: &Path, mut others: Vec<String>) -> String {
+    let dir = dir.display();
+    if others.is_empty() {
+        return format!("{dir}: the folder is empty; no page read from it");
+    }
+    others.sort();
+    format!(
+        "{dir}: no page files in the folder (*.json, *.ndjson, *.jsonl, optionally .gz, \
+         not starting with _ or .); it holds {}",
+        list(&others)
+    )
+}
+
+/// Names for a message: the first few, then how many more, so a long list stays one line.
+pub fn list<S: AsRef<str>>(names: &[S]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text += &format!(" and {} more", names.len() - SHOWN);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -124,5 +157,18 @@ mod tests {
         for no in ["_manifest.json", ".hidden.json", "notes.txt", "x.gz", "json"] {
             assert!(!is_page_file(no), "{no}");
         }
+    }
+
+    #[test]
+    fn a_folder_without_pages_is_named_with_what_it_holds() {
+        let dir = Path::new("d");
+        assert_eq!(
+            no_page_files(dir, vec![]),
+            "d: the folder is empty; no page read from it"
+        );
+        let held = no_page_files(dir, vec!["page.txt".into(), "UPPER.JSON".into()]);
+        assert!(held.ends_with("it holds UPPER.JSON, page.txt"), "{held}");
+        let many = no_page_files(dir, (0..8).map(|i| format!("f{i}.txt")).collect());
+        assert!(many.ends_with("f4.txt and 3 more"), "{many}");
     }
 }

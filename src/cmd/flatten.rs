@@ -462,8 +462,17 @@ where
     let mut workers = (0..workers)
         .map(|_| Worker::new(options.clone(), local(), check))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut pages = 0;
     for source in sources {
-        pages::read_source_on(source, &mut workers, gatherer)?;
+        pages += pages::read_source_on(source, &mut workers, gatherer)?;
+    }
+    // An empty folder has been named already; empty files or stdin are said here.
+    if pages == 0 && !sources.is_empty() {
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "gcagg: warning: no page read: {} held no response page",
+            input::list(&names)
+        );
     }
     Ok(())
 }

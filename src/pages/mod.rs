@@ -183,11 +183,12 @@ pub trait Gather<M>: EntitySink {
 /// Reads every page of one source on `workers`, one page each in turn, and hands what they
 /// made to `gather` in page order: the output is the same as if `gather` had taken every
 /// page itself, with every core at work. Pages too large to buffer run on `gather`.
+/// Returns how many pages the source held.
 pub fn read_source_on<W: PageWorker>(
     source: &Source,
     workers: &mut [W],
     gather: &mut dyn Gather<W::Made>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     read_pages(&source.name, || source.open(), workers, gather, BUFFERED_PAGE_LIMIT)
 }
 
@@ -211,7 +212,7 @@ fn read_pages<R: BufRead, W: PageWorker>(
     workers: &mut [W],
     gather: &mut dyn Gather<W::Made>,
     limit: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     // Pages in flight: one being parsed and one waiting per parser; the splitter fills one more.
     let (tx, rx) = mpsc::sync_channel(1);
     let (spare_tx, spare_rx) = mpsc::channel();
@@ -246,6 +247,7 @@ fn read_pages<R: BufRead, W: PageWorker>(
             gather,
             from_workers,
             in_flight: VecDeque::new(),
+            pages: 0,
         };
         // Dropping `to_workers` (here or on an early return) ends the workers' loops.
         pieces.run(to_workers)
@@ -260,15 +262,20 @@ struct Pieces<'a, M> {
     gather: &'a mut dyn Gather<M>,
     from_workers: Vec<mpsc::Receiver<(Vec<u8>, M)>>,
     in_flight: VecDeque<InFlight>,
+    /// Pages seen so far.
+    pages: u64,
 }
 
 impl<M> Pieces<'_, M> {
     /// Hands pages to the workers in turn and gathers what they made in page order; runs
-    /// streamed pages here. Returns at the first failure.
-    fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Vec<u8>>>) -> anyhow::Result<()> {
+    /// streamed pages here. Returns the number of pages, or the first failure.
+    fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Vec<u8>>>) -> anyhow::Result<u64> {
         let workers = to_workers.len();
         let mut next = 0;
         while let Ok(piece) = self.rx.recv() {
+            if matches!(piece, Piece::Page { .. } | Piece::Streamed { .. }) {
+                self.pages += 1;
+            }
             match piece {
                 Piece::Page { start, page, bytes } if workers > 0 => {
                     // Two pages per worker at most (each channel then has room for the next),
@@ -318,7 +325,8 @@ impl<M> Pieces<'_, M> {
                 }
             }
         }
-        self.gather_all()
+        self.gather_all()?;
+        Ok(self.pages)
     }
 
     /// Parses one page here.

@@ -22,4 +22,5 @@ mod partition;
 mod properties;
 mod schema;
 mod streaming;
+mod warnings;
 mod workers;
