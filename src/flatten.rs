@@ -5,7 +5,7 @@
 //! complete row to the output, so a data error never leaves half a row behind.
 
 use anyhow::bail;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::columns::{safe_name, ColumnId, Columns, Role, Slot};
 use crate::output::{recycle, Cell, RowWriter};
@@ -27,7 +27,7 @@ pub struct Options {
     pub layout: Layout,
     /// Write null where SPEC §2.5 would write `0`.
     pub keep_nulls: bool,
-    /// Keep only these stats (API names); empty keeps all.
+    /// Keep only these stats (API names: SDK spellings are mapped when parsed); empty keeps all.
     pub stats: Vec<String>,
     /// `--add-column` pairs, names already safe.
     pub constants: Vec<(String, String)>,
@@ -73,6 +73,9 @@ pub struct Flattener {
     stamp: Vec<u32>,
     generation: u32,
     cells: Vec<(ColumnId, Cell<'static>)>,
+    /// With `--stats`: the (API) names of every stat the filter looked at, so that a name
+    /// that matched none can be reported with the names there were.
+    stats_seen: FxHashSet<Box<str>>,
 }
 
 const INTERVAL_START: usize = 0;
@@ -132,6 +135,7 @@ impl Flattener {
             stamp: Vec::new(),
             generation: 0,
             cells: Vec::new(),
+            stats_seen: FxHashSet::default(),
         })
     }
 
@@ -143,6 +147,12 @@ impl Flattener {
     /// The column registry, to take its changes from or merge another's into.
     pub fn columns_mut(&mut self) -> &mut Columns {
         &mut self.columns
+    }
+
+    /// With `--stats`: the names of the stats it filtered (the API shape's; the tutorial's
+    /// stats are not filtered).
+    pub fn stats_seen(&self) -> &FxHashSet<Box<str>> {
+        &self.stats_seen
     }
 
     /// Ends the flattening, returning every column seen.
@@ -355,6 +365,9 @@ impl Flattener {
             let slot = self.metric_slot(nth_metric, e.shape, &m.name, m.view, m.qualifier.as_deref());
             for (nth, s) in e.stats[m.stats.clone()].iter().enumerate() {
                 let stat = api_stat_name(&s.name);
+                if !self.opts.stats.is_empty() && e.shape == Shape::Api && !self.stats_seen.contains(stat) {
+                    self.stats_seen.insert(stat.into());
+                }
                 if !keeps(&self.opts.stats, e.shape, stat) {
                     continue;
                 }

@@ -66,6 +66,11 @@ impl<L> Worker<L> {
             check,
         }))
     }
+
+    /// The stats `--stats` looked at on this worker.
+    pub fn stats_seen(&self) -> &rustc_hash::FxHashSet<Box<str>> {
+        self.0.flattener.stats_seen()
+    }
 }
 
 /// What a worker made of one page: whether it took every entity, the columns it registered
@@ -121,6 +126,11 @@ impl<O> Gatherer<O> {
             maps: (0..workers).map(|_| IdMap::default()).collect(),
             refused: Changes::default(),
         })
+    }
+
+    /// The stats `--stats` looked at on the main thread.
+    pub fn stats_seen(&self) -> &rustc_hash::FxHashSet<Box<str>> {
+        self.rows.flattener.stats_seen()
     }
 
     /// The registry, the output, and the id map of each worker.

@@ -2,6 +2,7 @@
 //!
 //! Also home of the row options and the scan pass that `gcagg schema` shares.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -105,7 +106,7 @@ impl RowArgs {
         let stats: Vec<String> = self
             .stats
             .iter()
-            .map(|s| s.trim().to_owned())
+            .map(|s| crate::flatten::api_stat_name(s.trim()).to_owned())
             .filter(|s| !s.is_empty())
             .collect();
         if !self.stats.is_empty() && stats.is_empty() {
@@ -473,8 +474,31 @@ where
             "gcagg: warning: no page read: {} held no response page",
             input::list(&names)
         );
+    } else if !options.stats.is_empty() {
+        let mut seen: BTreeSet<&str> = gatherer.stats_seen().iter().map(AsRef::as_ref).collect();
+        for worker in &workers {
+            seen.extend(worker.stats_seen().iter().map(AsRef::as_ref));
+        }
+        if let Some(warning) = unmatched_stats(&options.stats, &seen) {
+            eprintln!("gcagg: warning: {warning}");
+        }
     }
     Ok(())
+}
+
+/// The warning for `--stats` names that matched no stat of the input (`seen`), if any.
+fn unmatched_stats(asked: &[String], seen: &BTreeSet<&str>) -> Option<String> {
+    let unmatched: Vec<&str> = asked.iter().map(String::as_str).filter(|s| !seen.contains(s)).collect();
+    if unmatched.is_empty() {
+        return None;
+    }
+    let had = if seen.is_empty() {
+        "the input has no stats it applies to".to_owned()
+    } else {
+        let seen: Vec<&str> = seen.iter().copied().collect();
+        format!("the input's stats are {}", seen.join(", "))
+    };
+    Some(format!("--stats {}: matched no stat; {had}", unmatched.join(",")))
 }
 
 /// Learns every column of the output of `sources`, writing nothing (all of `gcagg schema`).

@@ -107,3 +107,54 @@ fn pages_without_rows_are_pages_read_no_warning() {
     let (_, stderr) = run(&["flatten".as_ref(), page.as_os_str()], "");
     assert_eq!(stderr, "");
 }
+
+/// One API page whose metric has the stats `count`, `sum` and (SDK spelling) `count_negative`.
+const STATS_PAGE: &str = r#"{"results":[{"group":{"queueId":"q1"},"data":[{"interval":"2024-05-01T00:00:00Z/2024-05-02T00:00:00Z","metrics":[{"metric":"tTalk","stats":{"count":2,"sum":30,"count_negative":1}}]}]}]}"#;
+
+#[test]
+fn stats_that_match_nothing_are_named_with_the_stats_the_input_has() {
+    let (stdout, stderr) = run(
+        &["flatten".as_ref(), "--stats".as_ref(), "cnt,sum".as_ref()],
+        STATS_PAGE,
+    );
+    assert!(
+        stdout.contains(r#""tTalk_sum":30"#) && !stdout.contains("tTalk_count\""),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr,
+        "gcagg: warning: --stats cnt: matched no stat; the input's stats are count, countNegative, sum\n"
+    );
+    // `schema` takes the same options and says the same.
+    let (_, schema) = run(&["schema".as_ref(), "--stats".as_ref(), "cnt".as_ref()], STATS_PAGE);
+    assert!(schema.contains("--stats cnt: matched no stat"), "{schema}");
+}
+
+#[test]
+fn stats_accept_the_sdk_spelling_as_the_api_name() {
+    for spelling in ["count_negative", "countNegative"] {
+        let (stdout, stderr) = run(&["flatten".as_ref(), "--stats".as_ref(), spelling.as_ref()], STATS_PAGE);
+        assert_eq!(stderr, "", "{spelling}");
+        assert!(stdout.contains(r#""tTalk_countNegative":1"#), "{spelling}: {stdout}");
+        assert!(!stdout.contains("tTalk_sum"), "{stdout}");
+    }
+}
+
+#[test]
+fn stats_on_a_tutorial_page_say_the_filter_applies_to_nothing() {
+    let page = fixture("seed_tutorial.json");
+    let (stdout, stderr) = run(
+        &[
+            "flatten".as_ref(),
+            "--stats".as_ref(),
+            "count".as_ref(),
+            page.as_os_str(),
+        ],
+        "",
+    );
+    assert!(!stdout.is_empty());
+    assert!(
+        stderr.contains("--stats count: matched no stat; the input has no stats it applies to"),
+        "{stderr}"
+    );
+}
