@@ -341,6 +341,7 @@ impl RowWriter for Partitioned {
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
         let Partitioned {
             keys,
+            interval_start,
             staging,
             parts,
             rows,
@@ -350,10 +351,15 @@ impl RowWriter for Partitioned {
             writer.finish()?;
         }
         if rows > 0 {
-            for key in keys.iter().filter(|k| matches!(k.source, Source::Column(None))) {
+            for key in &keys {
+                let missing = match key.source {
+                    Source::Column(None) => &key.name,
+                    Source::IntervalDate if interval_start.is_none() => "interval_start",
+                    _ => continue,
+                };
                 let _ = writeln!(
                     io::stderr(),
-                    "gcagg: warning: --partition-by {0}: no row has a column `{0}`, so every row is under {0}={DEFAULT_PARTITION}",
+                    "gcagg: warning: --partition-by {0}: no row has a column `{missing}`, so every row is under {0}={DEFAULT_PARTITION}",
                     key.name
                 );
             }

@@ -252,6 +252,22 @@ fn partition_keys_are_checked() {
 }
 
 #[test]
+fn interval_date_on_rows_without_intervals_is_a_warning() {
+    // The tutorial's entities have no interval: every row lands in the default partition.
+    let tmp = crate::util::scratch();
+    let dir = tmp.path().join("lake");
+    let input = fixture("seed_tutorial.json");
+    run(&dir, "csv", "interval_date", &input, &[])
+        .success()
+        .stdout("")
+        .stderr(
+            "gcagg: warning: --partition-by interval_date: no row has a column `interval_start`, \
+             so every row is under interval_date=__HIVE_DEFAULT_PARTITION__\n",
+        );
+    assert_eq!(tree(&dir), ["interval_date=__HIVE_DEFAULT_PARTITION__/part-00000.csv"]);
+}
+
+#[test]
 fn many_partitions_rotate_open_files_deterministically() {
     let tmp = TempDir::new().unwrap();
     let input = tmp.path().join("many.ndjson");
