@@ -13,6 +13,7 @@ use crate::columns::{ColumnId, Columns, IdMap};
 use crate::exit::usage;
 use crate::flatten::{Layout, Options};
 use crate::input::{self, Source};
+use crate::manifest::{self, Manifest};
 use crate::output::csv::CsvWriter;
 use crate::output::long::Expand;
 use crate::output::ndjson::NdjsonWriter;
@@ -91,6 +92,11 @@ pub struct RowArgs {
     /// Add a constant column to every row (repeatable), e.g. org=acme.
     #[arg(long, value_name = "NAME=VALUE")]
     pub add_column: Vec<String>,
+
+    /// Read a `gcagg fetch -o DIR` folder whose `_manifest.json` lists chunks not yet
+    /// fetched (with a warning) instead of refusing it.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 impl RowArgs {
@@ -118,8 +124,49 @@ impl RowArgs {
             stats,
             constants,
         };
+        for dir in self.inputs.iter().filter(|p| p.is_dir()) {
+            check_fetched(dir, self.allow_incomplete)?;
+        }
         Ok((options, input::expand(&self.inputs)?))
     }
+}
+
+/// A folder `gcagg fetch` wrote holds every chunk its manifest lists, or flattening it would
+/// silently lose the missing ones: an error, or with `allow` a warning.
+fn check_fetched(dir: &Path, allow: bool) -> anyhow::Result<()> {
+    let manifest = match Manifest::read(dir) {
+        Ok(Some(manifest)) => manifest,
+        // Not one fetch wrote (other tools use the name too): like `_SUCCESS`, passed by.
+        Ok(None) | Err(_) => return Ok(()),
+    };
+    let missing: Vec<&str> = manifest
+        .chunks
+        .iter()
+        .filter(|c| !c.complete || !dir.join(&c.file).is_file())
+        .map(|c| c.interval.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let total = manifest.chunks.len();
+    let what = format!(
+        "{}: {} of the {total} {} in {} {} not fetched yet ({})",
+        dir.display(),
+        missing.len(),
+        if total == 1 { "chunk" } else { "chunks" },
+        manifest::FILE_NAME,
+        if missing.len() == 1 { "is" } else { "are" },
+        input::list(&missing)
+    );
+    if allow {
+        eprintln!("gcagg: warning: {what}; --allow-incomplete flattens the others");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{what}; complete them by running the fetch that wrote it again with --resume \
+         (`gcagg fetch ... -o {} --resume`), or add --allow-incomplete to flatten what is there",
+        dir.display()
+    )
 }
 
 /// Output formats.

@@ -648,18 +648,26 @@ fn output_dir_gets_a_file_per_chunk_and_a_manifest() {
     }
 }
 
-#[test]
-fn resume_fetches_only_the_chunks_still_missing() {
-    let t = Setup::new(Script {
+/// A fake API whose third day of [`THREE_DAYS`] fails (until the script is mended).
+fn third_day_broken() -> Setup {
+    Setup::new(Script {
         broken_interval: Some("2024-05-03"),
         ..Script::default()
-    });
+    })
+}
+
+/// `gcagg fetch` of [`THREE_DAYS`], one chunk a day, into the folder `out`.
+fn split_by_day(t: &Setup, out: &Path) -> Command {
+    let mut cmd = t.fetch_interval(THREE_DAYS);
+    cmd.args(["--split", "P1D", "-o"]).arg(format!("{}/", out.display()));
+    cmd
+}
+
+#[test]
+fn resume_fetches_only_the_chunks_still_missing() {
+    let t = third_day_broken();
     let out = t.path("pull");
-    let pull = || {
-        let mut cmd = t.fetch_interval(THREE_DAYS);
-        cmd.args(["--split", "P1D", "-o"]).arg(format!("{}/", out.display()));
-        cmd
-    };
+    let pull = || split_by_day(&t, &out);
     let queried = || -> Vec<String> {
         let queries = t.server.requests_to("/aggregates/query");
         queries
@@ -841,4 +849,45 @@ fn bad_flags_are_usage_errors() {
         );
     }
     assert!(t.server.requests().is_empty());
+}
+
+#[test]
+fn flatten_refuses_a_fetch_folder_with_chunks_missing_unless_allowed() {
+    let t = third_day_broken();
+    let out = t.path("pull");
+    let pull = || split_by_day(&t, &out);
+    failure(&mut pull(), 3);
+    // Two of three days are there: flattening them alone would lose a day without a word.
+    let refused = failure(gcagg().arg("flatten").arg(&out), 1);
+    assert!(
+        refused.contains("1 of the 3 chunks in _manifest.json is not fetched yet (2024-05-03T00:00:00.000Z/"),
+        "{refused}"
+    );
+    assert!(refused.contains(&format!("-o {} --resume", out.display())), "{refused}");
+    assert!(refused.contains("--allow-incomplete"), "{refused}");
+    // schema reads the same inputs, and refuses alike.
+    failure(gcagg().arg("schema").arg(&out), 1);
+
+    let allowed = gcagg()
+        .args(["flatten", "--allow-incomplete"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(allowed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&allowed.stdout).lines().count(),
+        4,
+        "two days of two rows"
+    );
+    let warning = String::from_utf8(allowed.stderr).unwrap();
+    assert!(
+        warning.starts_with("gcagg: warning: ") && warning.contains("1 of the 3 chunks"),
+        "{warning}"
+    );
+    assert_eq!(warning.lines().count(), 1, "{warning}");
+
+    // Resumed, the folder is whole: flatten reads it without a word.
+    t.server.script().broken_interval = None;
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(stdout_of(gcagg().arg("flatten").arg(&out)).lines().count(), 6);
 }
