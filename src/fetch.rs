@@ -3,26 +3,28 @@
 //! Each chunk is fetched by a worker thread (`--concurrency` of them) into a temporary file
 //! that holds only complete pages. The main thread takes the finished files: for stdout or
 //! `-o FILE` it writes them out strictly in chunk order (a chunk that finishes early waits
-//! on disk, not in memory); for `-o DIR` it renames each into place as soon as it is
-//! complete and records it in the manifest, so an interruption loses no finished chunk.
-//! The first failure stops the workers from starting new work and is the one reported.
+//! in an anonymous scratch file, on disk, not in memory); for `-o DIR` each chunk is an
+//! [`AtomicFile`] beside its target, renamed into place as soon as it is complete and then
+//! recorded in the manifest, so an interruption loses no finished chunk and leaves no
+//! partial one. The first failure stops the workers from starting new work and is the one
+//! reported.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
 use anyhow::Context;
-use tempfile::{NamedTempFile, TempPath};
 
 use crate::api::aggregates::Query;
 use crate::api::page::PageFile;
 use crate::api::query::Chunk;
 use crate::api::time::Instant;
 use crate::api::Client;
+use crate::atomic::AtomicFile;
 use crate::manifest::{self, Manifest};
 
 /// One chunk to fetch.
@@ -64,37 +66,23 @@ pub fn fetch(client: &Client, query: &Query, work: &[Work], concurrency: usize, 
             Ok(())
         }
         Target::File(path) => {
-            let dir = parent(&path);
-            let tmp = NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
-            let out = fetcher.in_order(BufWriter::new(tmp))?;
-            let tmp = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-            tmp.persist(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(())
+            let (atomic, file) = AtomicFile::create(&path)?;
+            let out = fetcher.in_order(BufWriter::new(file))?;
+            drop(out.into_inner().map_err(io::IntoInnerError::into_error)?);
+            atomic.commit()
         }
         Target::Dir { path, mut manifest } => {
-            let create = || tempfile::Builder::new().prefix(".chunk").tempfile_in(&path);
-            fetcher.run(&create, &mut |pos, pages| {
+            let create = |work: &Work| AtomicFile::create(&path.join(manifest::chunk_file(&work.chunk)));
+            fetcher.run(&create, &mut |pos, atomic, pages| {
                 let chunk = &work[pos].chunk;
                 let (count, rows) = (pages.pages, pages.rows);
-                let file = pages.into_file();
-                let target = path.join(manifest::chunk_file(chunk));
-                // The manifest may call the chunk complete only once its bytes are on disk.
-                file.as_file().sync_all()?;
-                file.persist(&target)
-                    .with_context(|| format!("writing {}", target.display()))?;
+                drop(pages.into_file());
+                // The commit flushes the bytes to disk: the manifest may then call it complete.
+                atomic.commit()?;
                 manifest.complete(chunk.index, count, rows, Instant::now().to_string());
                 manifest.write(&path)
             })
         }
-    }
-}
-
-/// The directory a file goes in.
-pub fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
     }
 }
 
@@ -108,13 +96,19 @@ struct Fetcher<'a> {
 impl Fetcher<'_> {
     /// Fetches all chunks into temporary files and writes them to `out` in chunk order.
     fn in_order<W: Write>(&self, mut out: W) -> anyhow::Result<W> {
-        // Chunks that finish early wait as closed files, so any number of them can wait.
-        let mut ready: BTreeMap<usize, TempPath> = BTreeMap::new();
+        // Chunks that finish early wait in anonymous files: nothing of them outlives the run.
+        let mut ready: BTreeMap<usize, File> = BTreeMap::new();
         let mut next = 0;
-        self.run(&NamedTempFile::new, &mut |pos, pages| {
-            ready.insert(pos, pages.into_file().into_temp_path());
-            while let Some(path) = ready.remove(&next) {
-                io::copy(&mut File::open(&path)?, &mut out)?;
+        let scratch = |_: &Work| {
+            crate::interrupt::scratch_file()
+                .map(|file| ((), file))
+                .map_err(Into::into)
+        };
+        self.run(&scratch, &mut |pos, (), pages| {
+            ready.insert(pos, pages.into_file());
+            while let Some(mut file) = ready.remove(&next) {
+                file.seek(SeekFrom::Start(0))?;
+                io::copy(&mut file, &mut out)?;
                 next += 1;
             }
             // Downstream (`| gcagg flatten`) gets each chunk as soon as it is in order.
@@ -124,12 +118,12 @@ impl Fetcher<'_> {
         Ok(out)
     }
 
-    /// Runs the workers; `done` receives each finished chunk (by position in `work`), in
-    /// the order they finish.
-    fn run(
+    /// Runs the workers; `create` gives each chunk its file (and what commits it), `done`
+    /// receives each finished chunk (by position in `work`), in the order they finish.
+    fn run<S: Send>(
         &self,
-        create: &(dyn Fn() -> io::Result<NamedTempFile> + Sync),
-        done: &mut dyn FnMut(usize, PageFile) -> anyhow::Result<()>,
+        create: &(dyn Fn(&Work) -> anyhow::Result<(S, File)> + Sync),
+        done: &mut dyn FnMut(usize, S, PageFile) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
@@ -162,9 +156,9 @@ impl Fetcher<'_> {
                     continue;
                 }
                 let work = &self.work[pos];
-                let outcome = result.and_then(|file| {
+                let outcome = result.and_then(|(stage, file)| {
                     let counts = (file.pages, file.rows);
-                    done(pos, file)?;
+                    done(pos, stage, file)?;
                     Ok(counts)
                 });
                 match outcome {
@@ -192,16 +186,17 @@ impl Fetcher<'_> {
         })
     }
 
-    /// Fetches one chunk into a new temporary file.
-    fn one(
+    /// Fetches one chunk into the new file `create` gives it.
+    fn one<S>(
         &self,
         work: &Work,
-        create: &(dyn Fn() -> io::Result<NamedTempFile> + Sync),
+        create: &(dyn Fn(&Work) -> anyhow::Result<(S, File)> + Sync),
         stop: &AtomicBool,
-    ) -> anyhow::Result<PageFile> {
-        let mut pages = PageFile::new(create().context("creating a temporary file")?);
+    ) -> anyhow::Result<(S, PageFile)> {
+        let (stage, file) = create(work).context("creating a temporary file")?;
+        let mut pages = PageFile::new(file);
         self.query
             .fetch(self.client, &work.label, &work.body, &mut pages, stop)?;
-        Ok(pages)
+        Ok((stage, pages))
     }
 }

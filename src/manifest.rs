@@ -5,7 +5,7 @@
 //! `--resume` compares it with the new command's query and skips the chunks it marks
 //! complete. Its name starts with `_`, so `gcagg flatten DIR` passes it by.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::query::Chunk;
+use crate::atomic::AtomicFile;
 use crate::exit::usage;
 
 /// The manifest's file name.
@@ -68,6 +69,26 @@ pub struct Entry {
 /// The file name of a chunk: names sort in chunk order.
 pub fn chunk_file(chunk: &Chunk) -> String {
     format!("chunk-{:05}.ndjson", chunk.index)
+}
+
+/// Removes the hidden temporaries an earlier run into `dir` left behind when it was killed
+/// outright (SIGKILL, a power loss), which no cleanup could remove: a chunk file's
+/// (`.chunk-00002.ndjson.XXXXXX.tmp`) or the manifest's (`._manifest.json.XXXXXX.tmp`),
+/// and the `.chunk*` / `.manifest*` of earlier versions. Best effort: a file that cannot be
+/// removed harms nothing, since flatten skips hidden files.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let leftover =
+            name.starts_with(".chunk") || name.starts_with("._manifest.json.") || name.starts_with(".manifest");
+        if leftover && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 impl Manifest {
@@ -150,18 +171,19 @@ impl Manifest {
         }
     }
 
-    /// Writes `DIR/_manifest.json` atomically.
+    /// Writes `DIR/_manifest.json` atomically (its hidden temporary is skipped by flatten).
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let path: PathBuf = dir.join(FILE_NAME);
-        let write = || -> anyhow::Result<()> {
-            // The temporary name starts with `.`, so flatten skips it as well.
-            let mut tmp = tempfile::Builder::new().prefix(".manifest").tempfile_in(dir)?;
-            serde_json::to_writer_pretty(&mut tmp, self)?;
-            tmp.write_all(b"\n")?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(&path)?;
+        let (atomic, file) = AtomicFile::create(&path)?;
+        let mut out = BufWriter::new(file);
+        let mut write = || -> anyhow::Result<()> {
+            serde_json::to_writer_pretty(&mut out, self)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
             Ok(())
         };
-        write().with_context(|| format!("writing {}", path.display()))
+        write().with_context(|| format!("writing {}", path.display()))?;
+        drop(out);
+        atomic.commit()
     }
 }

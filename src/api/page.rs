@@ -11,12 +11,12 @@
 //! cut back out, so the request can be retried without duplicating anything.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
-use tempfile::NamedTempFile;
 
 /// What a page says about itself.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -220,9 +220,9 @@ impl<'de, T: Deserialize<'de> + Weight> Deserialize<'de> for Sum<T> {
     }
 }
 
-/// A temporary file of complete pages, one per line.
+/// A file of complete pages, one per line (a scratch file, or a chunk file's temporary).
 pub struct PageFile {
-    file: NamedTempFile,
+    file: File,
     /// Bytes of complete pages.
     len: u64,
     /// Pages written.
@@ -233,7 +233,7 @@ pub struct PageFile {
 
 impl PageFile {
     /// Wraps a new, empty file.
-    pub fn new(file: NamedTempFile) -> PageFile {
+    pub fn new(file: File) -> PageFile {
         PageFile {
             file,
             len: 0,
@@ -248,7 +248,7 @@ impl PageFile {
         let info = match copied {
             Ok(info) => info,
             Err(e) => {
-                self.file.as_file().set_len(self.len).map_err(CopyError::Write)?;
+                self.file.set_len(self.len).map_err(CopyError::Write)?;
                 self.file.seek(SeekFrom::Start(self.len)).map_err(CopyError::Write)?;
                 return Err(e);
             }
@@ -260,7 +260,7 @@ impl PageFile {
     }
 
     /// The file, its write position at the end of the last page.
-    pub fn into_file(self) -> NamedTempFile {
+    pub fn into_file(self) -> File {
         self.file
     }
 }
@@ -325,7 +325,7 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut file = PageFile::new(NamedTempFile::new().unwrap());
+        let mut file = PageFile::new(tempfile::tempfile().unwrap());
         file.append(&b"{\"results\":[]}"[..]).unwrap();
         assert!(matches!(
             file.append(Breaks(b"{\"results\":[{")),

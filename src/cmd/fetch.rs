@@ -297,6 +297,7 @@ impl Plan {
             Some(old) if resume => {
                 old.check_resumable(&manifest, path)?;
                 manifest.adopt(old, path);
+                manifest::remove_leftovers(path);
             }
             Some(_) => {
                 return Err(usage(format!(

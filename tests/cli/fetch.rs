@@ -53,6 +53,15 @@ impl Setup {
         cmd
     }
 
+    /// [`Setup::with_credentials`] run under `umask`.
+    fn under_umask(&self, umask: &str) -> Command {
+        let mut cmd = self.server.command_under_umask(umask, "fetch");
+        cmd.current_dir(self.dir.path())
+            .env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", SECRET);
+        cmd
+    }
+
     fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
@@ -890,4 +899,71 @@ fn flatten_refuses_a_fetch_folder_with_chunks_missing_unless_allowed() {
     t.server.script().broken_interval = None;
     stdout_of(pull().arg("--resume"));
     assert_eq!(stdout_of(gcagg().arg("flatten").arg(&out)).lines().count(), 6);
+}
+
+/// Every name in `dir`, hidden ones included, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn fetched_files_get_the_umask_mode_and_no_temporary_remains() {
+    let t = third_day_broken();
+    let file = t.path("pages.ndjson");
+    stdout_of(
+        t.under_umask("022")
+            .args(["--interval", DAY1, "--metrics", "nOffered", "-o"])
+            .arg(&file),
+    );
+    assert_eq!(mode(&file), 0o644);
+    assert_eq!(listing(t.dir.path()), ["pages.ndjson"]);
+
+    let out = t.path("pull");
+    let pull = || {
+        let mut cmd = t.under_umask("022");
+        cmd.args([
+            "--interval",
+            THREE_DAYS,
+            "--metrics",
+            "nOffered,tHandle",
+            "--split",
+            "P1D",
+            "-o",
+        ])
+        .arg(format!("{}/", out.display()));
+        cmd
+    };
+    failure(&mut pull(), 3);
+    assert_eq!(
+        listing(&out),
+        ["_manifest.json", "chunk-00000.ndjson", "chunk-00001.ndjson"]
+    );
+    for name in ["_manifest.json", "chunk-00000.ndjson"] {
+        assert_eq!(mode(&out.join(name)), 0o644, "{name}");
+    }
+    // What a run killed outright (SIGKILL) leaves: no cleanup could remove it; --resume does.
+    std::fs::write(out.join(".chunk-00002.ndjson.Xy12Ab.tmp"), "{\"results\":[").unwrap();
+    std::fs::write(out.join(".chunkQ1w2E3"), "").unwrap();
+    t.server.script().broken_interval = None;
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(
+        listing(&out),
+        [
+            "_manifest.json",
+            "chunk-00000.ndjson",
+            "chunk-00001.ndjson",
+            "chunk-00002.ndjson"
+        ]
+    );
+    assert_eq!(mode(&out.join("chunk-00002.ndjson")), 0o644);
 }

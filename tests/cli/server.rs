@@ -201,7 +201,19 @@ impl Server {
     /// `gcagg SUBCOMMAND` aimed at this fake, with no credentials, region or proxy from the
     /// environment, and every wait a thousandth as long (decided and reported as in real use).
     pub fn command(&self, subcommand: &str) -> assert_cmd::Command {
-        let mut cmd = crate::util::gcagg();
+        self.aim(crate::util::gcagg(), subcommand)
+    }
+
+    /// [`Server::command`] run by `sh` under `umask`, to check the modes of what it writes.
+    pub fn command_under_umask(&self, umask: &str, subcommand: &str) -> assert_cmd::Command {
+        let mut sh = assert_cmd::Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin("gcagg"));
+        self.aim(sh, subcommand)
+    }
+
+    fn aim(&self, mut cmd: assert_cmd::Command, subcommand: &str) -> assert_cmd::Command {
         for var in [
             "GENESYS_CLIENT_ID",
             "GENESYS_CLIENT_SECRET",
