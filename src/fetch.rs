@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use anyhow::Context;
@@ -53,7 +53,13 @@ pub enum Target {
 }
 
 /// Fetches every chunk of `work` into `target`.
-pub fn fetch(client: &Client, query: &Query, work: &[Work], concurrency: usize, target: Target) -> anyhow::Result<()> {
+pub fn fetch(
+    client: &Arc<Client>,
+    query: &Query,
+    work: &[Work],
+    concurrency: usize,
+    target: Target,
+) -> anyhow::Result<()> {
     let fetcher = Fetcher {
         client,
         query,
@@ -87,7 +93,7 @@ pub fn fetch(client: &Client, query: &Query, work: &[Work], concurrency: usize, 
 }
 
 struct Fetcher<'a> {
-    client: &'a Client,
+    client: &'a Arc<Client>,
     query: &'a Query,
     work: &'a [Work],
     concurrency: usize,

@@ -229,7 +229,6 @@ impl Drop for Temporary {
 /// Runs `action` if a signal ends the run while the returned guard lives (for example: cancel
 /// the async job this guard was made for). Bounded by [`ACTION_LIMIT`], best effort.
 #[must_use = "the action is unregistered when the guard is dropped"]
-#[allow(dead_code, reason = "for fetch, to cancel the async jobs it runs")]
 pub fn on_interrupt(action: impl Fn() + Send + Sync + 'static) -> ActionGuard {
     let mut registry = registry();
     let id = registry.id();
@@ -239,7 +238,6 @@ pub fn on_interrupt(action: impl Fn() + Send + Sync + 'static) -> ActionGuard {
 
 /// Keeps an action of [`on_interrupt`] registered while it lives.
 #[derive(Debug)]
-#[allow(dead_code, reason = "for fetch, to cancel the async jobs it runs")]
 pub struct ActionGuard(u64);
 
 impl Drop for ActionGuard {

@@ -5,8 +5,13 @@
 //! pauses through `QUEUED` and `PENDING` until `FULFILLED` (`FAILED`, `CANCELLED` and
 //! `EXPIRED` are errors carrying the job's `errorMessage`); then `GET .../jobs/{jobId}/results`
 //! is followed from cursor to cursor until a page comes without one.
+//!
+//! A job that has not ended is the server's work on our behalf: if the wait for it fails or
+//! is stopped, or a signal ends the run, it is cancelled with `DELETE .../jobs/{jobId}`
+//! (once, bounded, best effort), so that it does not run on for nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -14,6 +19,7 @@ use serde::Deserialize;
 use super::page::{CopyError, PageFile, PageInfo};
 use super::{read_json, retry, Answer, Client, Endpoints, Method, ReadError};
 use crate::exit::ApiFailure;
+use crate::interrupt;
 
 /// The first pause between two polls of a job.
 const POLL_FIRST: Duration = Duration::from_secs(1);
@@ -69,7 +75,7 @@ impl Query {
     /// the work early, between two requests, when another chunk has failed.
     pub fn fetch(
         &self,
-        client: &Client,
+        client: &Arc<Client>,
         label: &str,
         body: &str,
         out: &mut PageFile,
@@ -116,12 +122,27 @@ impl Query {
         }
     }
 
-    /// Polls the job until it is `FULFILLED`.
-    fn wait_for(&self, client: &Client, label: &str, job: &str, stop: &AtomicBool) -> anyhow::Result<()> {
+    /// Polls the job until it is `FULFILLED`; cancels it if the wait ends any other way
+    /// than the job's own end.
+    fn wait_for(&self, client: &Arc<Client>, label: &str, job: &str, stop: &AtomicBool) -> anyhow::Result<()> {
         let path = self.path(&format!("jobs/{job}"));
+        let _cancel_on_signal = interrupt::on_interrupt({
+            let (client, path) = (Arc::clone(client), path.clone());
+            move || {
+                let outcome = client.delete_once(&path);
+                client.progress().debug(outcome);
+            }
+        });
+        let cancel = |e: anyhow::Error| {
+            let outcome = client.delete_once(&path);
+            client
+                .progress()
+                .note(format!("{label}: cancelling job {job}: {outcome}"));
+            e
+        };
         let mut poll = 0;
         loop {
-            let status: JobStatus = client.call(Method::Get, &path, None, None, read_json)?;
+            let status: JobStatus = client.call(Method::Get, &path, None, None, read_json).map_err(cancel)?;
             match status.state.as_str() {
                 "FULFILLED" => return Ok(()),
                 "FAILED" | "CANCELLED" | "EXPIRED" => {
@@ -138,7 +159,7 @@ impl Query {
                         "{label}: job {job} {state}, next look in {:.0}s",
                         pause.as_secs_f64()
                     ));
-                    check(stop)?;
+                    check(stop).map_err(cancel)?;
                     client.policy().sleep(pause);
                     poll += 1;
                 }

@@ -149,6 +149,9 @@ pub struct Client {
 /// An error body is read this far at most: enough for its message, whatever is sent.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
+/// How long [`Client::delete_once`] may take: it runs while a run ends, which must not hang.
+const DELETE_LIMIT: Duration = Duration::from_secs(4);
+
 impl Client {
     /// A client with its own connection pool.
     pub fn new(settings: Settings) -> Client {
@@ -217,6 +220,28 @@ impl Client {
                 }
                 Err(Failure::Other(e)) => return Err(e),
             }
+        }
+    }
+
+    /// Sends `DELETE path` once, without retries, within [`DELETE_LIMIT`]: best effort, for
+    /// cleaning up (an async job) while the run ends. Says how it went, for the log.
+    pub fn delete_once(&self, path: &str) -> String {
+        let url = self.endpoints.api_url(path);
+        let outcome = self.token().and_then(|token| {
+            let answer = self
+                .agent
+                .delete(&url)
+                .config()
+                .timeout_global(Some(DELETE_LIMIT))
+                .build()
+                .header("Authorization", &format!("Bearer {}", token.expose()))
+                .header("Accept", "application/json")
+                .call()?;
+            Ok(answer.status().as_u16())
+        });
+        match outcome {
+            Ok(status) => format!("DELETE {url}: {status}"),
+            Err(e) => format!("DELETE {url}: {e:#}"),
         }
     }
 

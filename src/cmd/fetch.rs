@@ -462,14 +462,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         plan.progress.note("nothing to fetch: every chunk is complete");
         return Ok(());
     }
-    let client = Client::new(Settings {
+    // Shared with the cleanup that cancels a running job if a signal ends the run.
+    let client = std::sync::Arc::new(Client::new(Settings {
         endpoints: plan.endpoints.clone(),
         credentials,
         timeout: plan.timeout,
         policy: plan.policy,
         permission: api::permission(&plan.query.kind),
         progress: plan.progress,
-    });
+    }));
     let work: Vec<Work> = todo
         .into_iter()
         .map(|chunk| Work {

@@ -967,3 +967,84 @@ fn fetched_files_get_the_umask_mode_and_no_temporary_remains() {
     );
     assert_eq!(mode(&out.join("chunk-00002.ndjson")), 0o644);
 }
+
+/// Waits until the fake has been asked about `job` (it exists and is being polled).
+fn wait_for_job(t: &Setup, job: &str, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while t.server.requests_to(&format!("/aggregates/jobs/{job}")).is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "gcagg ended before polling {job}");
+        assert!(std::time::Instant::now() < deadline, "{job} never polled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_interrupted_fetch_cancels_its_running_job_and_resumes_cleanly() {
+    use std::os::unix::process::ExitStatusExt;
+    for (signal, number) in [("INT", 2), ("TERM", 15)] {
+        let t = Setup::new(Script {
+            job_runs_forever: true,
+            ..Script::default()
+        });
+        let out = t.path("pull");
+        let args = ["--interval", DAY1, "--metrics", "nOffered", "--async", "-o", "pull/"];
+        let mut child = t
+            .server
+            .process("fetch")
+            .current_dir(t.dir.path())
+            .env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", SECRET)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_job(&t, "job-1", &mut child);
+        let kill = std::process::Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let ended = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&ended.stderr);
+        // Death by the signal is what a shell reports as 130 (SIGINT) or 143 (SIGTERM).
+        assert_eq!(ended.status.signal(), Some(number), "{}: {stderr}", ended.status);
+        assert!(stderr.lines().all(|l| l.starts_with("gcagg: ")), "{stderr}");
+        assert_eq!(t.server.cancelled_jobs(), ["job-1"], "SIG{signal}");
+        let deleted = t.server.requests_to("/aggregates/jobs/job-1");
+        let delete = deleted.iter().find(|r| r.method == "DELETE").unwrap();
+        assert_eq!(delete.path, "/api/v2/analytics/conversations/aggregates/jobs/job-1");
+        assert_eq!(listing(&out), ["_manifest.json"], "SIG{signal}");
+        assert_eq!(manifest(&out)["chunks"][0]["complete"], false);
+
+        t.server.script().job_runs_forever = false;
+        stdout_of(t.with_credentials().args(args).arg("--resume"));
+        assert_eq!(listing(&out), ["_manifest.json", "chunk-00000.ndjson"]);
+        assert_eq!(manifest(&out)["chunks"][0]["complete"], true);
+        assert_eq!(
+            std::fs::read_to_string(out.join("chunk-00000.ndjson"))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
+    }
+}
+
+#[test]
+fn a_fetch_that_fails_while_its_job_runs_cancels_the_job() {
+    let t = Setup::new(
+        Script {
+            job_runs_forever: true,
+            ..Script::default()
+        }
+        .fault(
+            "/aggregates/jobs/job-1",
+            1,
+            Reply::error(500, "internal.server.error", "The server encountered an error."),
+        ),
+    );
+    let stderr = failure(t.fetch().arg("--async"), 3);
+    assert!(stderr.contains("500 internal.server.error"), "{stderr}");
+    assert_eq!(t.server.cancelled_jobs(), ["job-1"]);
+}

@@ -99,6 +99,8 @@ pub struct Script {
     /// Pages of each async job's results.
     pub job_pages: usize,
     pub job_end: JobEnd,
+    /// Jobs never end: every poll answers RUNNING (until the job is deleted).
+    pub job_runs_forever: bool,
     /// Polls a job stays QUEUED, then PENDING, before it ends.
     pub polls_queued: usize,
     pub polls_pending: usize,
@@ -121,6 +123,7 @@ impl Default for Script {
             faults: VecDeque::new(),
             job_pages: 3,
             job_end: JobEnd::Fulfilled,
+            job_runs_forever: false,
             polls_queued: 1,
             polls_pending: 1,
             slow_first: Duration::ZERO,
@@ -148,6 +151,8 @@ struct State {
     valid_tokens: Vec<String>,
     calls_with_token: usize,
     jobs: HashMap<String, (Value, usize)>,
+    /// Jobs deleted (cancelled), in order.
+    cancelled: Vec<String>,
     /// Sync queries being answered now, and the most at once.
     queries_in_flight: usize,
     most_queries_at_once: usize,
@@ -193,6 +198,11 @@ impl Server {
         self.fake.state.lock().unwrap().requests.clone()
     }
 
+    /// The jobs cancelled with `DELETE .../jobs/{jobId}`, in order.
+    pub fn cancelled_jobs(&self) -> Vec<String> {
+        self.fake.state.lock().unwrap().cancelled.clone()
+    }
+
     /// The most sync queries the fake was answering at the same time.
     pub fn most_queries_at_once(&self) -> usize {
         self.fake.state.lock().unwrap().most_queries_at_once
@@ -201,19 +211,27 @@ impl Server {
     /// `gcagg SUBCOMMAND` aimed at this fake, with no credentials, region or proxy from the
     /// environment, and every wait a thousandth as long (decided and reported as in real use).
     pub fn command(&self, subcommand: &str) -> assert_cmd::Command {
-        self.aim(crate::util::gcagg(), subcommand)
+        assert_cmd::Command::from_std(self.process(subcommand))
     }
 
     /// [`Server::command`] run by `sh` under `umask`, to check the modes of what it writes.
     pub fn command_under_umask(&self, umask: &str, subcommand: &str) -> assert_cmd::Command {
-        let mut sh = assert_cmd::Command::new("sh");
+        let mut sh = std::process::Command::new("sh");
         sh.arg("-c")
             .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
             .arg(assert_cmd::cargo::cargo_bin("gcagg"));
-        self.aim(sh, subcommand)
+        assert_cmd::Command::from_std(self.aim(sh, subcommand))
     }
 
-    fn aim(&self, mut cmd: assert_cmd::Command, subcommand: &str) -> assert_cmd::Command {
+    /// [`Server::command`] as a process to spawn (and send signals to).
+    pub fn process(&self, subcommand: &str) -> std::process::Command {
+        self.aim(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("gcagg")),
+            subcommand,
+        )
+    }
+
+    fn aim(&self, mut cmd: std::process::Command, subcommand: &str) -> std::process::Command {
         for var in [
             "GENESYS_CLIENT_ID",
             "GENESYS_CLIENT_SECRET",
@@ -354,6 +372,14 @@ impl Fake {
                 Reply::json(202, json!({ "jobId": id }).to_string())
             }
             ("GET", [_, "aggregates", "jobs", id]) => self.job_state(id),
+            ("DELETE", [_, "aggregates", "jobs", id]) => {
+                let mut state = self.state.lock().unwrap();
+                if !state.jobs.contains_key(*id) {
+                    return Reply::error(404, "not.found", "Job not found");
+                }
+                state.cancelled.push((*id).to_owned());
+                Reply::json(202, "")
+            }
             ("GET", [_, "aggregates", "jobs", id, "results"]) => self.job_page(id, &req.query),
             _ => Reply::error(404, "not.found", "The requested resource was not found."),
         }
@@ -395,11 +421,16 @@ impl Fake {
     fn job_state(&self, id: &str) -> Reply {
         let script = self.script.lock().unwrap();
         let mut state = self.state.lock().unwrap();
+        let cancelled = state.cancelled.iter().any(|c| c == id);
         let Some((_, polls)) = state.jobs.get_mut(id) else {
             return Reply::error(404, "not.found", "Job not found");
         };
         *polls += 1;
-        let state = if *polls <= script.polls_queued {
+        let state = if cancelled {
+            json!({"state": "CANCELLED", "errorMessage": "The job was cancelled"})
+        } else if script.job_runs_forever {
+            json!({"state": "RUNNING"})
+        } else if *polls <= script.polls_queued {
             json!({"state": "QUEUED"})
         } else if *polls <= script.polls_queued + script.polls_pending {
             json!({"state": "PENDING"})
