@@ -42,7 +42,7 @@ pub struct Args {
     pub rows: RowArgs,
 
     /// Write to FILE instead of stdout; the format follows its extension
-    /// (.ndjson, .jsonl, .json, .csv, each optionally .gz, or .parquet).
+    /// (.ndjson, .jsonl, .json for one JSON array, .csv, each optionally .gz, or .parquet).
     /// With --partition-by: the dataset's directory.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -174,6 +174,8 @@ fn check_fetched(dir: &Path, allow: bool) -> anyhow::Result<()> {
 pub enum Format {
     /// One JSON object per line.
     Ndjson,
+    /// One JSON array of row objects.
+    Json,
     /// A header line, then one line per row.
     Csv,
     /// Typed columns, compressed.
@@ -185,6 +187,7 @@ impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Ndjson => "ndjson",
+            Format::Json => "json",
             Format::Csv => "csv",
             Format::Parquet => "parquet",
         }
@@ -217,6 +220,7 @@ impl FileFormat {
     pub fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
         Ok(match self.format {
             Format::Ndjson => Box::new(NdjsonWriter::new(out, Pool::default())),
+            Format::Json => Box::new(NdjsonWriter::new(out.array(), Pool::default())),
             Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
             Format::Parquet => Box::new(ParquetWriter::new(out, columns, header, self.keep_nulls, self.parquet)?),
         })
@@ -240,7 +244,8 @@ pub fn format_of(path: &Path) -> Option<(Option<Format>, bool)> {
     };
     let ext = Path::new(&stem).extension().and_then(|e| e.to_str()).unwrap_or("");
     let format = match ext {
-        "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+        "ndjson" | "jsonl" => Some(Format::Ndjson),
+        "json" => Some(Format::Json),
         "csv" => Some(Format::Csv),
         "parquet" => Some(Format::Parquet),
         _ => None,
@@ -441,8 +446,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let layout = plan.options.layout;
     let opened = plan.open()?;
     match opened {
-        Opened::Stream(out, atomic) if plan.file.format == Format::Ndjson => {
-            // NDJSON rows need no header: they stream straight out.
+        Opened::Stream(out, atomic) if matches!(plan.file.format, Format::Ndjson | Format::Json) => {
+            // NDJSON rows need no header: they stream straight out (a JSON array's too).
+            let out = if plan.file.format == Format::Json {
+                out.array()
+            } else {
+                out
+            };
             let pool = Pool::default();
             let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
             let mut gatherer = gatherer(&plan.options, writer, false, workers)?;

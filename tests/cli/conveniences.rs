@@ -177,7 +177,7 @@ fn bash_completes_subcommands_flags_and_their_values() {
     assert_eq!(bash_completes(&["gcagg", "flatten", "--partition"]), ["--partition-by"]);
     assert_eq!(
         bash_completes(&["gcagg", "flatten", "--format", ""]),
-        ["ndjson", "csv", "parquet"]
+        ["ndjson", "json", "csv", "parquet"]
     );
     let codecs = bash_completes(&["gcagg", "flatten", "--compression", ""]);
     assert!(

@@ -35,11 +35,9 @@ fn the_output_extension_chooses_the_format_and_gz_compresses() {
     for (name, want) in [
         ("rows.ndjson", &ndjson),
         ("rows.jsonl", &ndjson),
-        ("rows.json", &ndjson),
         ("rows.csv", &csv),
         ("rows.ndjson.gz", &ndjson),
         ("rows.jsonl.gz", &ndjson),
-        ("rows.json.gz", &ndjson),
         ("rows.csv.gz", &csv),
     ] {
         let path = dir.path().join(name);
@@ -51,6 +49,108 @@ fn the_output_extension_chooses_the_format_and_gz_compresses() {
             "{name} compressed?"
         );
     }
+}
+
+/// The rows of a `.json` output, which must be one JSON array of objects.
+fn array_rows(text: &str) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(text).expect("a .json output is one JSON document");
+    let rows = value.as_array().expect("the document is an array").clone();
+    assert!(
+        rows.iter().all(serde_json::Value::is_object),
+        "every element is a row object"
+    );
+    rows
+}
+
+/// NDJSON text as values, to compare with an array's elements.
+fn line_values(text: &str) -> Vec<serde_json::Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_json_output_is_one_array_of_the_ndjson_rows() {
+    let dir = scratch();
+    for layout in ["wide", "long"] {
+        let ndjson = line_values(&written(
+            &["--layout", layout],
+            &dir.path().join(format!("{layout}.ndjson")),
+        ));
+        assert!(ndjson.len() > 1, "the fixture gives several rows");
+        for name in ["rows.json", "rows.json.gz"] {
+            let path = dir.path().join(format!("{layout}-{name}"));
+            assert_eq!(
+                array_rows(&written(&["--layout", layout], &path)),
+                ndjson,
+                "--layout {layout} -o {name}"
+            );
+        }
+        let printed = stdout_of(
+            &["--layout", layout, "--format", "json"],
+            std::fs::read(fixture("varying_groups.json")).unwrap(),
+        );
+        assert_eq!(array_rows(&printed), ndjson, "--format json on stdout");
+        assert_eq!(
+            array_rows(&written(
+                &["--layout", layout, "--format", "json"],
+                &dir.path().join("x.ndjson")
+            )),
+            ndjson,
+            "--format json overrides .ndjson"
+        );
+    }
+}
+
+#[test]
+fn a_json_output_of_no_rows_is_an_empty_array() {
+    let dir = scratch();
+    let path = dir.path().join("none.json");
+    let input = fixture("empty_pages.json");
+    assert_eq!(
+        stdout_of(&["--format".as_ref(), "ndjson".as_ref(), input.as_os_str()], ""),
+        "",
+        "the fixture has no rows"
+    );
+    stdout_of(&["-o".as_ref(), path.as_os_str(), input.as_os_str()], "");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "[]\n");
+    assert_eq!(
+        stdout_of(&["--format".as_ref(), "json".as_ref(), input.as_os_str()], ""),
+        "[]\n"
+    );
+}
+
+#[test]
+fn a_json_dataset_holds_one_array_per_file() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    let args = ["--format", "json", "--partition-by", "interval_date"];
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let input = fixture("varying_groups.json");
+    all.extend(["-o".as_ref(), lake.as_os_str(), input.as_os_str()]);
+    stdout_of(&all, "");
+    let files: Vec<_> = walk(&lake)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(!files.is_empty(), "the dataset has .json files");
+    let rows: usize = files
+        .iter()
+        .map(|f| array_rows(&std::fs::read_to_string(f).unwrap()).len())
+        .sum();
+    assert_eq!(rows, line_values(&printed("ndjson")).len());
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[test]
