@@ -6,10 +6,15 @@
 //! `EXPIRED` are errors carrying the job's `errorMessage`); then `GET .../jobs/{jobId}/results`
 //! is followed from cursor to cursor until a page comes without one.
 //!
+//! Every loop is bounded, whatever the server answers: a job that has not ended after
+//! `--job-timeout` is an error, and so is a cursor seen before in the job (a cycle), one
+//! longer than [`MAX_CURSOR`], and a job with more than `--max-pages` pages.
+//!
 //! A job that has not ended is the server's work on our behalf: if the wait for it fails or
 //! is stopped, or a signal ends the run, it is cancelled with `DELETE .../jobs/{jobId}`
 //! (once, bounded, best effort), so that it does not run on for nothing.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +22,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::page::{CopyError, PageFile, PageInfo};
-use super::{read_json, retry, Answer, Client, Endpoints, Method, ReadError};
+use super::{excerpt, read_json, retry, Answer, Client, Endpoints, Method, ReadError};
 use crate::exit::ApiFailure;
 use crate::interrupt;
 
@@ -33,7 +38,15 @@ pub struct Query {
     pub kind: String,
     /// Use an async job instead of the sync query.
     pub asynchronous: bool,
+    /// How long a job may take to end (`--job-timeout`) before it is cancelled.
+    pub job_timeout: Duration,
+    /// Results pages one job may give (`--max-pages`).
+    pub max_pages: u64,
 }
+
+/// The longest cursor accepted: a URL's query cannot carry more (the HTTP client refuses a
+/// longer URI), and a real cursor is a few hundred bytes.
+const MAX_CURSOR: usize = 65_534;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -107,17 +120,34 @@ impl Query {
         self.wait_for(client, label, &job, stop)?;
         let results = self.path(&format!("jobs/{job}/results"));
         let mut cursor: Option<String> = None;
+        let mut seen = HashSet::new();
+        let fail = |msg: String| Err(anyhow::Error::new(ApiFailure(format!("{label}: job {job}: {msg}"))));
+        let mut pages = 0;
         loop {
+            pages += 1;
             let next = page(&results, cursor.as_deref(), None)?.cursor;
-            match next {
-                None => return Ok(()),
-                Some(c) if cursor.as_ref() == Some(&c) => {
-                    return Err(anyhow::Error::new(ApiFailure(format!(
-                        "job {job}: the results page repeats its own cursor {c}"
-                    ))))
-                }
-                Some(c) => cursor = Some(c),
+            let Some(next) = next else {
+                return Ok(());
+            };
+            if next.len() > MAX_CURSOR {
+                return fail(format!(
+                    "the results page gives a cursor of {} bytes (at most {MAX_CURSOR} are accepted)",
+                    next.len()
+                ));
             }
+            if !seen.insert(next.clone()) {
+                return fail(format!(
+                    "the results page {pages} gives cursor {} again: the pages would go round for ever",
+                    excerpt(&next)
+                ));
+            }
+            if pages >= self.max_pages {
+                return fail(format!(
+                    "more than {} results pages; raise --max-pages if the job is really that large",
+                    self.max_pages
+                ));
+            }
+            cursor = Some(next);
             check(stop)?;
         }
     }
@@ -140,6 +170,7 @@ impl Query {
                 .note(format!("{label}: cancelling job {job}: {outcome}"));
             e
         };
+        let deadline = std::time::Instant::now() + self.job_timeout;
         let mut poll = 0;
         loop {
             let status: JobStatus = client.call(Method::Get, &path, None, None, read_json).map_err(cancel)?;
@@ -160,7 +191,14 @@ impl Query {
                         pause.as_secs_f64()
                     ));
                     check(stop).map_err(cancel)?;
-                    client.policy().sleep(pause);
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return Err(cancel(anyhow::Error::new(ApiFailure(format!(
+                            "{label}: async job {job} still {state} after --job-timeout {}; it is cancelled (raise --job-timeout for a larger job)",
+                            seconds(self.job_timeout)
+                        )))));
+                    }
+                    client.policy().sleep(pause.min(deadline - now));
                     poll += 1;
                 }
             }
@@ -174,4 +212,9 @@ fn check(stop: &AtomicBool) -> anyhow::Result<()> {
         anyhow::bail!("stopped because another chunk failed");
     }
     Ok(())
+}
+
+/// A duration as `--job-timeout` takes it, e.g. `90s`.
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs())
 }

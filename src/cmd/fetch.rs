@@ -108,6 +108,17 @@ pub struct Args {
           help_heading = "Requests")]
     pub timeout: u64,
 
+    /// How long an async job may take to end (e.g. 10m, 2h, PT45M); then it is cancelled
+    /// and the fetch fails.
+    #[arg(long, value_name = "DURATION", default_value = "30m", help_heading = "Requests")]
+    pub job_timeout: String,
+
+    /// Results pages one async job may give before the fetch fails (a server that never
+    /// stops paging).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..),
+          help_heading = "Requests")]
+    pub max_pages: u64,
+
     /// Print the body and the requests, send nothing.
     #[arg(long, help_heading = "Requests")]
     pub dry_run: bool,
@@ -211,6 +222,14 @@ impl Plan {
         }
         let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
         let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
+        let job_timeout = duration("--job-timeout", Some(&args.job_timeout), "10m, 2h or PT45M")?
+            .and_then(|d| d.fixed_seconds())
+            .ok_or_else(|| {
+                usage(format!(
+                    "--job-timeout {}: expected a fixed duration such as 10m, 2h or PT45M (no months)",
+                    args.job_timeout
+                ))
+            })?;
         let mut filters = Vec::new();
         for f in &args.filter {
             match f.split_once('=') {
@@ -260,6 +279,8 @@ impl Plan {
             query: Query {
                 kind: args.kind,
                 asynchronous: args.asynchronous,
+                job_timeout: StdDuration::from_secs(job_timeout.unsigned_abs()),
+                max_pages: args.max_pages,
             },
             page_size: args.page_size,
             split: args.split,

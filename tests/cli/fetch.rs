@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::server::{self, JobEnd, Reply, Script, Server, CLIENT_ID, SECRET};
+use crate::server::{self, Cursors, JobEnd, Reply, Script, Server, CLIENT_ID, SECRET};
 use crate::util::gcagg;
 
 const DAY1: &str = "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z";
@@ -381,9 +381,12 @@ fn async_job_is_polled_to_fulfilled_and_its_cursor_followed() {
         5 + 3,
         "5 polls, 3 pages"
     );
-    let results = t.server.requests_to("/results");
-    let cursors: Vec<&str> = results.iter().map(|r| r.query.as_str()).collect();
-    assert_eq!(cursors, ["", "cursor=cur%2F1", "cursor=cur%2F2"]);
+    assert_eq!(cursors_asked(&t), ["", "cursor=cur%2F1", "cursor=cur%2F2"]);
+}
+
+/// The query strings of the results requests, in order (`cursor=...`, or empty).
+fn cursors_asked(t: &Setup) -> Vec<String> {
+    t.server.requests_to("/results").into_iter().map(|r| r.query).collect()
 }
 
 #[test]
@@ -847,6 +850,9 @@ fn bad_flags_are_usage_errors() {
         &["--interval", DAY1, "--metrics", "nOffered", "--filter", "queueId"],
         &["--interval", DAY1, "--metrics", "nOffered", "--resume"],
         &["--interval", DAY1, "--metrics", "nOffered", "--concurrency", "0"],
+        &["--interval", DAY1, "--metrics", "n", "--async", "--job-timeout", "P1M"],
+        &["--interval", DAY1, "--metrics", "n", "--async", "--job-timeout", "soon"],
+        &["--interval", DAY1, "--metrics", "n", "--async", "--max-pages", "0"],
     ];
     for args in cases {
         let out = t.with_credentials().args(*args).output().unwrap();
@@ -1047,4 +1053,74 @@ fn a_fetch_that_fails_while_its_job_runs_cancels_the_job() {
     let stderr = failure(t.fetch().arg("--async"), 3);
     assert!(stderr.contains("500 internal.server.error"), "{stderr}");
     assert_eq!(t.server.cancelled_jobs(), ["job-1"]);
+}
+
+/// An async fetch with `args` from a fake scripted as `script`, which must fail with exit 3;
+/// returns the fake and the one-line message.
+fn async_failure(script: Script, args: &[&str]) -> (Setup, String) {
+    let t = Setup::new(script);
+    let stderr = failure(t.fetch().arg("--async").args(args), 3);
+    (t, stderr)
+}
+
+fn running_forever() -> Script {
+    Script {
+        job_runs_forever: true,
+        ..Script::default()
+    }
+}
+
+fn with_cursors(cursors: Cursors) -> Script {
+    Script {
+        cursors,
+        ..Script::default()
+    }
+}
+
+#[test]
+fn a_job_that_never_ends_is_cancelled_after_the_job_timeout() {
+    let started = std::time::Instant::now();
+    let (t, stderr) = async_failure(running_forever(), &["--job-timeout", "1s"]);
+    assert!(
+        stderr.contains("async job job-1 still RUNNING after --job-timeout 1s"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(t.server.cancelled_jobs(), ["job-1"]);
+    // PT-style durations are taken too.
+    let (_, stderr) = async_failure(running_forever(), &["--job-timeout", "PT1S"]);
+    assert!(stderr.contains("--job-timeout 1s"), "{stderr}");
+}
+
+#[test]
+fn a_cursor_seen_before_in_the_job_is_an_error() {
+    let (t, stderr) = async_failure(with_cursors(Cursors::Cycle), &[]);
+    assert!(
+        stderr.contains("job job-1: the results page 3 gives cursor A again"),
+        "{stderr}"
+    );
+    assert_eq!(cursors_asked(&t), ["", "cursor=A", "cursor=B"]);
+}
+
+#[test]
+fn a_job_paging_without_end_stops_at_max_pages() {
+    let (t, stderr) = async_failure(with_cursors(Cursors::Endless), &["--max-pages", "5"]);
+    assert!(
+        stderr.contains("job job-1: more than 5 results pages; raise --max-pages"),
+        "{stderr}"
+    );
+    assert_eq!(t.server.requests_to("/results").len(), 5);
+    // Raised, the same limit lets more through.
+    let (t, _) = async_failure(with_cursors(Cursors::Endless), &["--max-pages", "12"]);
+    assert_eq!(t.server.requests_to("/results").len(), 12);
+}
+
+#[test]
+fn a_cursor_too_long_for_a_url_is_refused() {
+    let (t, stderr) = async_failure(with_cursors(Cursors::Huge(70_000)), &[]);
+    assert!(
+        stderr.contains("gives a cursor of 70000 bytes (at most 65534 are accepted)"),
+        "{stderr}"
+    );
+    assert_eq!(t.server.requests_to("/results").len(), 1);
 }

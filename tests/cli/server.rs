@@ -87,6 +87,19 @@ pub enum JobEnd {
     Failed,
 }
 
+/// The cursors an async job's results pages carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cursors {
+    /// `cur/1`, `cur/2`... up to the last of `job_pages`, which has none.
+    Counted,
+    /// `A`, `B`, then `A` again, for ever.
+    Cycle,
+    /// A new one on every page, for ever.
+    Endless,
+    /// One cursor of this many bytes.
+    Huge(usize),
+}
+
 /// What the fake is scripted to do.
 #[derive(Debug)]
 pub struct Script {
@@ -101,6 +114,7 @@ pub struct Script {
     pub job_end: JobEnd,
     /// Jobs never end: every poll answers RUNNING (until the job is deleted).
     pub job_runs_forever: bool,
+    pub cursors: Cursors,
     /// Polls a job stays QUEUED, then PENDING, before it ends.
     pub polls_queued: usize,
     pub polls_pending: usize,
@@ -124,6 +138,7 @@ impl Default for Script {
             job_pages: 3,
             job_end: JobEnd::Fulfilled,
             job_runs_forever: false,
+            cursors: Cursors::Counted,
             polls_queued: 1,
             polls_pending: 1,
             slow_first: Duration::ZERO,
@@ -446,12 +461,29 @@ impl Fake {
     }
 
     fn job_page(&self, id: &str, query: &str) -> Reply {
-        let pages = self.script.lock().unwrap().job_pages;
+        let (pages, cursors) = {
+            let script = self.script.lock().unwrap();
+            (script.job_pages, script.cursors)
+        };
         let state = self.state.lock().unwrap();
         let Some((body, _)) = state.jobs.get(id) else {
             return Reply::error(404, "not.found", "Job not found");
         };
         let interval = body["interval"].as_str().unwrap_or_default();
+        let given = query.strip_prefix("cursor=");
+        let next = match cursors {
+            Cursors::Counted => None,
+            Cursors::Cycle => Some(if given == Some("A") { "B" } else { "A" }.to_owned()),
+            Cursors::Endless => Some(format!(
+                "e{}",
+                given.map_or(0, |c| c.trim_start_matches('e').parse::<u64>().unwrap_or(0) + 1)
+            )),
+            Cursors::Huge(len) => Some("h".repeat(len)),
+        };
+        if let Some(next) = next {
+            let answer = json!({"results": [job_result(interval, 0)], "cursor": next});
+            return Reply::json(200, answer.to_string());
+        }
         let page: usize = match query.strip_prefix("cursor=") {
             None => 0,
             // Cursors are opaque strings with characters that need encoding.
