@@ -100,7 +100,9 @@ impl Query {
                 out.append(answer.into_body().into_reader()).map_err(|e| match e {
                     CopyError::Read(_) => ReadError::Retry(e.into()),
                     CopyError::Write(_) => ReadError::Fail(e.into()),
-                    CopyError::Invalid(_) => ReadError::Fail(anyhow::Error::new(ApiFailure(e.to_string()))),
+                    CopyError::Invalid(_) | CopyError::NotAPage(_) => {
+                        ReadError::Fail(anyhow::Error::new(ApiFailure(e.to_string())))
+                    }
                 })
             })?;
             // A sync chunk is one page: its progress line is the chunk's own.

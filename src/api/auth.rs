@@ -56,6 +56,9 @@ impl Credentials {
     }
 }
 
+/// The longest token lifetime an OAuth client can be given, in seconds (48 hours).
+const MAX_LIFETIME: u64 = 172_800;
+
 /// A token and when to stop using it.
 struct Token {
     value: Secret,
@@ -77,6 +80,9 @@ impl TokenCache {
             return Ok(token.value.clone());
         }
         let (value, expires_in) = fetch()?;
+        // No token lives longer than the longest lifetime an OAuth client can have; a larger
+        // `expires_in` (2^63-1, 2^64-1) would overflow the clock.
+        let expires_in = expires_in.min(MAX_LIFETIME);
         // Renew a tenth of the lifetime early (at most a minute), so a token never expires
         // between the check and the request, or during a long page.
         let margin = (expires_in / 10).min(60);
@@ -182,6 +188,10 @@ mod tests {
         assert_eq!(cache.get(|| Ok((Secret::new("b".into()), 0))).unwrap().expose(), "b");
         // A token that expires at once is never reused.
         assert_eq!(cache.get(|| Ok((Secret::new("c".into()), 0))).unwrap().expose(), "c");
+        // Lifetimes beyond any clock are clamped, and the token reused.
+        let cache = TokenCache::default();
+        cache.get(|| Ok((Secret::new("d".into()), u64::MAX))).unwrap();
+        assert_eq!(cache.get(|| panic!("still fresh")).unwrap().expose(), "d");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum CopyError {
     Write(io::Error),
     /// The body is not one JSON document, or not a page.
     Invalid(serde_json::Error),
+    /// The body is a JSON object, but not a page: an error body, or none of the page's keys.
+    NotAPage(String),
 }
 
 impl fmt::Display for CopyError {
@@ -44,6 +46,7 @@ impl fmt::Display for CopyError {
             CopyError::Read(e) => write!(f, "reading the response: {e}"),
             CopyError::Write(e) => write!(f, "writing the page: {e}"),
             CopyError::Invalid(e) => write!(f, "the response is not a JSON page: {e}"),
+            CopyError::NotAPage(what) => write!(f, "the 200 answer is not a page: {what}"),
         }
     }
 }
@@ -53,6 +56,7 @@ impl std::error::Error for CopyError {
         match self {
             CopyError::Read(e) | CopyError::Write(e) => Some(e),
             CopyError::Invalid(e) => Some(e),
+            CopyError::NotAPage(_) => None,
         }
     }
 }
@@ -76,6 +80,7 @@ pub fn copy(body: impl Read, out: impl Write) -> Result<PageInfo, CopyError> {
         Some(_) => CopyError::Read(io::Error::other(e)),
         None => CopyError::Invalid(e),
     })?;
+    scan.check()?;
     tee.out.finish().map_err(CopyError::Write)?;
     Ok(PageInfo {
         cursor: scan.cursor,
@@ -145,13 +150,137 @@ impl<W: Write> Compact<W> {
     }
 }
 
-/// The parts of a page the fetch needs; everything else is skipped unread.
-#[derive(Deserialize)]
+/// The parts of a page the fetch needs, and what tells a page from another answer;
+/// everything else is skipped unread.
+#[derive(Default)]
 struct Scan {
-    #[serde(default)]
     cursor: Option<String>,
-    #[serde(default)]
     results: Sum<ResultScan>,
+    /// Whether a key a page has (`results`, `entities`, `cursor`) was there.
+    page_key: bool,
+    /// An API error body's `code` and `message`.
+    code: Option<String>,
+    message: Option<String>,
+    /// Other keys, the first few by name.
+    others: Vec<String>,
+}
+
+impl Scan {
+    /// A page has `results`, `entities` or a `cursor`, or is the `{}` the API answers for
+    /// an interval without data. Anything else (an error body sent with 200, some other
+    /// object) must not be stored as a page, nor its chunk called complete.
+    fn check(&self) -> Result<(), CopyError> {
+        if self.page_key || (self.others.is_empty() && self.code.is_none() && self.message.is_none()) {
+            return Ok(());
+        }
+        if self.code.is_some() || self.message.is_some() {
+            let code = self.code.as_deref().unwrap_or("no code");
+            let message = self.message.as_deref().unwrap_or("no message");
+            return Err(CopyError::NotAPage(format!("an API error: {code}: {message}")));
+        }
+        Err(CopyError::NotAPage(format!(
+            "an object without results, entities or cursor (keys: {})",
+            self.others.join(", ")
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scan {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScanVisitor;
+
+        impl<'de> Visitor<'de> for ScanVisitor {
+            type Value = Scan;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a page (a JSON object)")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Scan, A::Error> {
+                let mut scan = Scan::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "cursor" => {
+                            scan.page_key = true;
+                            scan.cursor = map.next_value()?;
+                        }
+                        "results" => {
+                            scan.page_key = true;
+                            scan.results = map.next_value()?;
+                        }
+                        "entities" => {
+                            scan.page_key = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        "code" => scan.code = map.next_value::<Text>()?.0,
+                        "message" => scan.message = map.next_value::<Text>()?.0,
+                        other => {
+                            if scan.others.len() < 5 {
+                                scan.others.push(super::excerpt(other));
+                            }
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(scan)
+            }
+        }
+
+        deserializer.deserialize_map(ScanVisitor)
+    }
+}
+
+/// A string value, or nothing for any other JSON value (skipped unread).
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(Some(super::excerpt(v))))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+
+        deserializer.deserialize_any(TextVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -298,6 +427,26 @@ mod tests {
     fn empty_and_null_results_count_nothing() {
         for body in ["{}", "{\"results\":null}", "{\"results\":{}}", "{\"results\":[]}"] {
             assert_eq!(page(body), (format!("{body}\n"), PageInfo::default()));
+        }
+    }
+
+    #[test]
+    fn refuses_objects_that_are_not_pages() {
+        for body in [
+            r#"{"message":"Rate limit exceeded","code":"too.many.requests","status":429}"#,
+            r#"{"status":"ok"}"#,
+        ] {
+            assert!(
+                matches!(copy(body.as_bytes(), io::sink()), Err(CopyError::NotAPage(_))),
+                "{body}"
+            );
+        }
+        for body in [
+            "{\"entities\":[]}",
+            "{\"cursor\":null,\"x\":1}",
+            "{\"results\":[],\"message\":\"m\"}",
+        ] {
+            assert!(copy(body.as_bytes(), io::sink()).is_ok(), "{body}");
         }
     }
 

@@ -1124,3 +1124,53 @@ fn a_cursor_too_long_for_a_url_is_refused() {
     );
     assert_eq!(t.server.requests_to("/results").len(), 1);
 }
+
+#[test]
+fn token_lifetimes_beyond_any_clock_are_clamped() {
+    for expires_in in [i64::MAX as u64, u64::MAX] {
+        let t = Setup::new(Script {
+            expires_in,
+            ..Script::default()
+        });
+        let out = stdout_of(t.fetch().arg("--async"));
+        assert_eq!(out.lines().count(), 3, "expires_in {expires_in}");
+        assert_eq!(t.server.requests_to("/oauth/token").len(), 1);
+    }
+}
+
+#[test]
+fn a_200_that_is_not_a_page_fails_and_is_never_stored() {
+    let error_body = Reply::error(200, "too.many.requests", "Rate limit exceeded the maximum");
+    let t = Setup::new(Script::default().fault("/aggregates/query", 1, error_body));
+    let out = t.path("pull");
+    let pull = || {
+        let mut cmd = t.fetch();
+        cmd.arg("-o").arg(format!("{}/", out.display()));
+        cmd
+    };
+    let stderr = failure(&mut pull(), 3);
+    assert!(
+        stderr
+            .contains("the 200 answer is not a page: an API error: too.many.requests: Rate limit exceeded the maximum"),
+        "{stderr}"
+    );
+    assert_eq!(listing(&out), ["_manifest.json"]);
+    assert_eq!(manifest(&out)["chunks"][0]["complete"], false);
+    // Resumed, the chunk is fetched again, whole.
+    stdout_of(pull().arg("--resume"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("chunk-00000.ndjson")).unwrap(),
+        sync_line(DAY1)
+    );
+
+    // An async results page that is some other object, and the same on stdout.
+    let t = Setup::new(Script::default().fault("/results", 1, Reply::json(200, r#"{"status":"ok","items":[]}"#)));
+    let out = t.fetch().arg("--async").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty(), "nothing of it is written");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("an object without results, entities or cursor (keys: status, items)"),
+        "{stderr}"
+    );
+}
