@@ -197,7 +197,7 @@ impl Query {
                     if now >= deadline {
                         return Err(cancel(anyhow::Error::new(ApiFailure(format!(
                             "{label}: async job {job} still {state} after --job-timeout {}; it is cancelled (raise --job-timeout for a larger job)",
-                            seconds(self.job_timeout)
+                            retry::spoken(self.job_timeout)
                         )))));
                     }
                     client.policy().sleep(pause.min(deadline - now));
@@ -214,9 +214,4 @@ fn check(stop: &AtomicBool) -> anyhow::Result<()> {
         anyhow::bail!("stopped because another chunk failed");
     }
     Ok(())
-}
-
-/// A duration as `--job-timeout` takes it, e.g. `90s`.
-fn seconds(d: Duration) -> String {
-    format!("{}s", d.as_secs())
 }

@@ -125,11 +125,11 @@ enum Attempt<T> {
     Refused { status: u16, body: String },
     /// A failure that is not the server's answer.
     Failed(anyhow::Error),
-    /// Worth another try: why, the wait the server asked for (else the backoff), and the
-    /// error status if there was one.
+    /// Worth another try: why, the wait the server asked for and the header that said so
+    /// (else the backoff), and the error status if there was one.
     Retry {
         why: String,
-        wait: Option<Duration>,
+        wait: Option<(Duration, &'static str)>,
         status: Option<(u16, String)>,
     },
 }
@@ -299,9 +299,7 @@ impl Client {
                     })
                 }
                 Attempt::Failed(e) => return Err(Failure::Other(e)),
-                Attempt::Retry { why, wait, status } => {
-                    (why, wait.unwrap_or_else(|| self.policy.backoff(retry)), status)
-                }
+                Attempt::Retry { why, wait, status } => (why, wait, status),
             };
             if retry >= self.policy.max_retries {
                 return Err(match status {
@@ -313,6 +311,10 @@ impl Client {
                     None => Failure::Other(anyhow::Error::new(ApiFailure(format!("{why}{}", after(retry))))),
                 });
             }
+            let wait = match wait {
+                Some((asked, source)) => self.asked_wait(asked, source),
+                None => self.policy.backoff(retry),
+            };
             retry += 1;
             self.progress.note(format!(
                 "{why}; retry {retry}/{} in {:.1}s",
@@ -321,6 +323,26 @@ impl Client {
             ));
             self.policy.sleep(wait);
         }
+    }
+
+    /// The wait a server asked for, at most `--max-wait`; a long one is announced whether
+    /// or not stderr is a terminal (and even with `--quiet`), so a run that seems to hang
+    /// says why.
+    fn asked_wait(&self, asked: Duration, source: &str) -> Duration {
+        let max = self.policy.max_wait();
+        let wait = asked.min(max);
+        if wait > retry::ANNOUNCED_WAIT {
+            let capped = if asked > max {
+                format!(", capped by --max-wait {}", retry::spoken(max))
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "gcagg: waiting {} for the rate limit ({source}{capped})",
+                retry::spoken(wait)
+            );
+        }
+        wait
     }
 
     /// Sends `request` once and judges the outcome.
@@ -381,7 +403,7 @@ impl Client {
         let source = asked.map_or("backoff", |(_, source)| source);
         Attempt::Retry {
             why: format!("{status} from {what} (wait from {source})"),
-            wait: asked.map(|(wait, _)| wait),
+            wait: asked,
             status: Some((status, body)),
         }
     }

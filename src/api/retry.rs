@@ -18,11 +18,19 @@ const CAP: Duration = Duration::from_secs(60);
 /// The longest wait a server may ask for; a larger `Retry-After` is surely wrong.
 const MAX_ASKED: u64 = 3600;
 
+/// The longest single wait a server may impose unless `--max-wait` says otherwise.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(300);
+/// Waits longer than this are announced on stderr, terminal or not: a run that seems to
+/// hang must say why.
+pub const ANNOUNCED_WAIT: Duration = Duration::from_secs(60);
+
 /// How often to retry, and the clock that waits.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     /// Retries after the first attempt.
     pub max_retries: u32,
+    /// The longest single wait a server's `Retry-After` (or rate-limit reset) may ask for.
+    max_wait: Duration,
     scale: f64,
 }
 
@@ -34,7 +42,21 @@ impl Policy {
             .and_then(|s| s.parse::<f64>().ok())
             .filter(|f| f.is_finite() && *f >= 0.0)
             .unwrap_or(1.0);
-        Policy { max_retries, scale }
+        Policy {
+            max_retries,
+            max_wait: DEFAULT_MAX_WAIT,
+            scale,
+        }
+    }
+
+    /// The longest single wait a server may ask for.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// The same policy with another longest single wait (`--max-wait`).
+    pub fn with_max_wait(self, max_wait: Duration) -> Policy {
+        Policy { max_wait, ..self }
     }
 
     /// The wait before retry number `retry` (from 0): capped exponential with jitter.
@@ -66,6 +88,22 @@ pub fn rate_limit_wait(retry_after: Option<&str>, reset: Option<&str>) -> Option
     seconds(retry_after)
         .map(|d| (d, "Retry-After"))
         .or_else(|| seconds(reset).map(|d| (d, "inin-ratelimit-reset")))
+}
+
+/// A wait as people say it: `2m`, `1m30s`, `1h5m`, `45s`.
+pub fn spoken(wait: Duration) -> String {
+    let secs = wait.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut text = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            text.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if text.is_empty() {
+        text.push_str("0s");
+    }
+    text
 }
 
 /// Whether a status is worth retrying: rate limited, or a gateway that may recover.
@@ -105,6 +143,13 @@ mod tests {
         assert_eq!(exponential(0, BASE, CAP), BASE);
         assert_eq!(exponential(3, BASE, CAP), Duration::from_secs(8));
         assert_eq!(exponential(40, BASE, CAP), CAP);
+    }
+
+    #[test]
+    fn waits_are_spoken_plainly() {
+        for (secs, text) in [(0, "0s"), (45, "45s"), (120, "2m"), (90, "1m30s"), (3900, "1h5m")] {
+            assert_eq!(spoken(Duration::from_secs(secs)), text);
+        }
     }
 
     #[test]

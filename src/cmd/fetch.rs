@@ -103,6 +103,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Requests")]
     pub max_retries: u32,
 
+    /// The longest single wait a rate limit's Retry-After may impose (e.g. 5m, 90s, PT10M);
+    /// waits over a minute are announced on stderr.
+    #[arg(long, value_name = "DURATION", default_value = "5m", help_heading = "Requests")]
+    pub max_wait: String,
+
     /// Seconds one request may take, reading its whole answer included.
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..),
           help_heading = "Requests")]
@@ -222,14 +227,8 @@ impl Plan {
         }
         let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
         let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
-        let job_timeout = duration("--job-timeout", Some(&args.job_timeout), "10m, 2h or PT45M")?
-            .and_then(|d| d.fixed_seconds())
-            .ok_or_else(|| {
-                usage(format!(
-                    "--job-timeout {}: expected a fixed duration such as 10m, 2h or PT45M (no months)",
-                    args.job_timeout
-                ))
-            })?;
+        let job_timeout = fixed_duration("--job-timeout", &args.job_timeout, "10m, 2h or PT45M")?;
+        let max_wait = fixed_duration("--max-wait", &args.max_wait, "5m, 90s or PT10M")?;
         let mut filters = Vec::new();
         for f in &args.filter {
             match f.split_once('=') {
@@ -279,7 +278,7 @@ impl Plan {
             query: Query {
                 kind: args.kind,
                 asynchronous: args.asynchronous,
-                job_timeout: StdDuration::from_secs(job_timeout.unsigned_abs()),
+                job_timeout,
                 max_pages: args.max_pages,
             },
             page_size: args.page_size,
@@ -287,7 +286,7 @@ impl Plan {
             chunks,
             target,
             concurrency: usize::from(args.concurrency),
-            policy: Policy::new(args.max_retries),
+            policy: Policy::new(args.max_retries).with_max_wait(max_wait),
             timeout: StdDuration::from_secs(args.timeout),
             progress: Progress::new(args.quiet, args.verbose),
         })
@@ -370,6 +369,18 @@ fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<O
     value
         .map(|v| Duration::parse(v).ok_or_else(|| usage(format!("{flag} {v}: expected a duration such as {examples}"))))
         .transpose()
+}
+
+/// The duration a flag gives, which must not depend on the calendar (no months).
+fn fixed_duration(flag: &str, value: &str, examples: &str) -> anyhow::Result<StdDuration> {
+    duration(flag, Some(value), examples)?
+        .and_then(|d| d.fixed_seconds())
+        .map(|secs| StdDuration::from_secs(secs.unsigned_abs()))
+        .ok_or_else(|| {
+            usage(format!(
+                "{flag} {value}: expected a fixed duration such as {examples} (no months)"
+            ))
+        })
 }
 
 /// The API and login bases, from the flags, the region or the environment.

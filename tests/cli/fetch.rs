@@ -853,6 +853,7 @@ fn bad_flags_are_usage_errors() {
         &["--interval", DAY1, "--metrics", "n", "--async", "--job-timeout", "P1M"],
         &["--interval", DAY1, "--metrics", "n", "--async", "--job-timeout", "soon"],
         &["--interval", DAY1, "--metrics", "n", "--async", "--max-pages", "0"],
+        &["--interval", DAY1, "--metrics", "n", "--max-wait", "P1M"],
     ];
     for args in cases {
         let out = t.with_credentials().args(*args).output().unwrap();
@@ -1173,4 +1174,54 @@ fn a_200_that_is_not_a_page_fails_and_is_never_stored() {
         stderr.contains("an object without results, entities or cursor (keys: status, items)"),
         "{stderr}"
     );
+}
+
+/// A fake whose first sync query is rate limited with `Retry-After: retry_after`.
+fn rate_limited_for(retry_after: &str) -> Setup {
+    Setup::new(Script::default().fault(
+        "/aggregates/query",
+        1,
+        Reply::error(429, "too.many.requests", "Rate limit exceeded").header("Retry-After", retry_after),
+    ))
+}
+
+/// stderr of a fetch that must succeed.
+fn stderr_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), sync_line(DAY1));
+    stderr
+}
+
+#[test]
+fn long_rate_limit_waits_are_capped_and_announced() {
+    // Not a terminal, and even --quiet: a wait over a minute is said.
+    let t = rate_limited_for("120");
+    assert_eq!(
+        stderr_of(t.fetch().arg("--quiet")),
+        "gcagg: waiting 2m for the rate limit (Retry-After)\n"
+    );
+    let t = rate_limited_for("99999");
+    assert_eq!(
+        stderr_of(&mut t.fetch()),
+        "gcagg: waiting 5m for the rate limit (Retry-After, capped by --max-wait 5m)\n"
+    );
+    let t = rate_limited_for("99999");
+    assert_eq!(
+        stderr_of(t.fetch().args(["--max-wait", "90s"])),
+        "gcagg: waiting 1m30s for the rate limit (Retry-After, capped by --max-wait 1m30s)\n"
+    );
+    // A minute or less waits without a word.
+    let t = rate_limited_for("60");
+    assert_eq!(stderr_of(&mut t.fetch()), "");
+    // The cap holds for short waits too.
+    let t = rate_limited_for("60");
+    let (stdout, stderr) = verbose(t.fetch().args(["--max-wait", "2s"]));
+    assert_eq!(stdout, sync_line(DAY1));
+    assert!(
+        stderr.contains("(wait from Retry-After); retry 1/5 in 2.0s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("gcagg: waiting"), "{stderr}");
 }
