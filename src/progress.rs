@@ -2,8 +2,9 @@
 //!
 //! Progress (chunks, pages, rows, retries, waits) is shown when stderr is a terminal, unless
 //! `--quiet`; `--verbose` shows it always and adds one line per request and answer. Each
-//! message is one `eprintln!`, so lines of concurrent workers never interleave. Callers
-//! pass no secret here: request logs are built with the `Authorization` value redacted.
+//! message is one `eprintln!`, so lines of concurrent workers never interleave, and starts
+//! `gcagg: ` as every line gcagg writes to stderr does. Callers pass no secret here:
+//! request logs are built with the `Authorization` value redacted.
 
 use std::fmt::Display;
 use std::io::IsTerminal;
@@ -27,14 +28,14 @@ impl Progress {
     /// A progress line.
     pub fn note(&self, msg: impl Display) {
         if self.show {
-            eprintln!("fetch: {msg}");
+            eprintln!("gcagg: {msg}");
         }
     }
 
     /// A request log line (`--verbose`).
     pub fn debug(&self, msg: impl Display) {
         if self.verbose {
-            eprintln!("fetch: {msg}");
+            eprintln!("gcagg: {msg}");
         }
     }
 }

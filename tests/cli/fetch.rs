@@ -424,6 +424,8 @@ fn rate_limit_waits_what_retry_after_says() {
         stderr.contains("(wait from Retry-After); retry 1/5 in 7.0s"),
         "{stderr}"
     );
+    // Progress and request logs too: every line gcagg writes to stderr says it is gcagg's.
+    assert!(stderr.lines().all(|l| l.starts_with("gcagg: ")), "{stderr}");
     assert_eq!(t.server.requests_to("/aggregates/query").len(), 2);
 }
 
@@ -985,42 +987,49 @@ fn wait_for_job(t: &Setup, job: &str, child: &mut std::process::Child) {
     }
 }
 
+/// Starts `gcagg fetch ARGS` against a fake whose jobs run for ever, sends `signal` (`INT`,
+/// `TERM`) once job-1 is polled, and checks that gcagg died of it (what a shell reports as
+/// 130 or 143) after cancelling the job. Returns the fake, to go on with.
+fn interrupted(args: &[&str], signal: &str, number: i32) -> Setup {
+    use std::os::unix::process::ExitStatusExt;
+    let t = Setup::new(Script {
+        job_runs_forever: true,
+        ..Script::default()
+    });
+    let mut child = t
+        .server
+        .process("fetch")
+        .current_dir(t.dir.path())
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", SECRET)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_job(&t, "job-1", &mut child);
+    let kill = std::process::Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let ended = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert_eq!(ended.status.signal(), Some(number), "{}: {stderr}", ended.status);
+    assert!(stderr.lines().all(|l| l.starts_with("gcagg: ")), "{stderr}");
+    assert_eq!(t.server.cancelled_jobs(), ["job-1"], "SIG{signal}");
+    let deleted = t.server.requests_to("/aggregates/jobs/job-1");
+    let delete = deleted.iter().find(|r| r.method == "DELETE").unwrap();
+    assert_eq!(delete.path, "/api/v2/analytics/conversations/aggregates/jobs/job-1");
+    t
+}
+
 #[test]
 fn an_interrupted_fetch_cancels_its_running_job_and_resumes_cleanly() {
-    use std::os::unix::process::ExitStatusExt;
     for (signal, number) in [("INT", 2), ("TERM", 15)] {
-        let t = Setup::new(Script {
-            job_runs_forever: true,
-            ..Script::default()
-        });
-        let out = t.path("pull");
         let args = ["--interval", DAY1, "--metrics", "nOffered", "--async", "-o", "pull/"];
-        let mut child = t
-            .server
-            .process("fetch")
-            .current_dir(t.dir.path())
-            .env("GENESYS_CLIENT_ID", CLIENT_ID)
-            .env("GENESYS_CLIENT_SECRET", SECRET)
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_for_job(&t, "job-1", &mut child);
-        let kill = std::process::Command::new("kill")
-            .args(["-s", signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let ended = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&ended.stderr);
-        // Death by the signal is what a shell reports as 130 (SIGINT) or 143 (SIGTERM).
-        assert_eq!(ended.status.signal(), Some(number), "{}: {stderr}", ended.status);
-        assert!(stderr.lines().all(|l| l.starts_with("gcagg: ")), "{stderr}");
-        assert_eq!(t.server.cancelled_jobs(), ["job-1"], "SIG{signal}");
-        let deleted = t.server.requests_to("/aggregates/jobs/job-1");
-        let delete = deleted.iter().find(|r| r.method == "DELETE").unwrap();
-        assert_eq!(delete.path, "/api/v2/analytics/conversations/aggregates/jobs/job-1");
+        let t = interrupted(&args, signal, number);
+        let out = t.path("pull");
         assert_eq!(listing(&out), ["_manifest.json"], "SIG{signal}");
         assert_eq!(manifest(&out)["chunks"][0]["complete"], false);
 
@@ -1028,14 +1037,28 @@ fn an_interrupted_fetch_cancels_its_running_job_and_resumes_cleanly() {
         stdout_of(t.with_credentials().args(args).arg("--resume"));
         assert_eq!(listing(&out), ["_manifest.json", "chunk-00000.ndjson"]);
         assert_eq!(manifest(&out)["chunks"][0]["complete"], true);
-        assert_eq!(
-            std::fs::read_to_string(out.join("chunk-00000.ndjson"))
-                .unwrap()
-                .lines()
-                .count(),
-            3
-        );
+        let pages = std::fs::read_to_string(out.join("chunk-00000.ndjson")).unwrap();
+        assert_eq!(pages.lines().count(), 3);
     }
+}
+
+#[test]
+fn an_interrupted_fetch_to_a_file_leaves_neither_the_file_nor_its_temporary() {
+    let args = [
+        "--interval",
+        THREE_DAYS,
+        "--metrics",
+        "nOffered",
+        "--async",
+        "--split",
+        "P1D",
+    ];
+    let t = interrupted(&[&args[..], &["-o", "pages.ndjson"]].concat(), "INT", 2);
+    assert_eq!(
+        listing(t.dir.path()),
+        Vec::<String>::new(),
+        "no partial file, no temporary"
+    );
 }
 
 #[test]
