@@ -39,7 +39,8 @@ Examples:
   gcagg fetch --kind users --query body.json --dry-run        show the requests, send nothing
 
 Exit status: 0 done, 2 usage error (also: no credentials or region), 3 API, authentication
-or network failure.")]
+or network failure (also: --job-timeout or --max-pages reached), 130/143 interrupted
+(SIGINT/SIGTERM; a running job is cancelled, -o DIR stays resumable).")]
 pub struct Args {
     /// The request body as JSON (FILE, or - for stdin); flags below replace its fields.
     #[arg(long, value_name = "FILE", help_heading = "Query")]
