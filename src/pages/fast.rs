@@ -589,15 +589,19 @@ fn point<'a>(
     metrics.clear();
     stats.clear();
     let mut interval = None;
+    let mut unread = super::UnreadKeys::default();
     p.object(
         "a data point (an object with `interval` and `metrics`)",
         |p, key| match key.as_ref() {
             "interval" => p.opt_string().map(|v| interval = v),
             "metrics" => metric_list(p, metrics, stats, false),
             "views" => metric_list(p, metrics, stats, true),
-            _ => p.skip(),
+            _ => p.raw().map(|value| unread.note(&key, value)),
         },
     )?;
+    if let Some(why) = unread.refusal(interval.is_some()) {
+        return p.fail(p.at - 1, why);
+    }
     super::views_last(metrics);
     Ok(interval)
 }

@@ -531,6 +531,53 @@ fn views_last(metrics: &mut [Metric<'_>]) {
     }
 }
 
+/// Keys of a `data[]` element that gcagg does not read, gathered as the element is parsed:
+/// a value under one would be lost, so the element is refused instead (see
+/// [`UnreadKeys::refusal`]). Keys that hold nothing (no number, string or `true` anywhere in
+/// them: the SDKs write `views: null`, observation responses `truncated: false`) are let
+/// through.
+#[derive(Default)]
+struct UnreadKeys {
+    /// The first unread key that holds a value.
+    first: Option<String>,
+    /// Whether `metric` or `stats` holds one: the element is an observation's.
+    observation: bool,
+}
+
+impl UnreadKeys {
+    /// Notes `key`, whose value's JSON text is `value`.
+    fn note(&mut self, key: &str, value: &str) {
+        if !serde_json::from_str(value).is_ok_and(|v| holds_a_value(&v)) {
+            return;
+        }
+        self.observation |= key == "metric" || key == "stats";
+        self.first.get_or_insert_with(|| key.to_owned());
+    }
+
+    /// Why the element cannot be flattened, if it cannot (`interval`: whether it had one).
+    fn refusal(&self, interval: bool) -> Option<String> {
+        if self.observation && !interval {
+            return Some(
+                "data[] element has \"metric\"/\"stats\" but no \"interval\": this is an observation-query body, which flatten does not read yet".to_owned(),
+            );
+        }
+        self.first.as_ref().map(|key| {
+            format!("data[] element has {key:?}, a key flatten does not read; its value would be lost (flatten reads \"interval\", \"metrics\" and \"views\")")
+        })
+    }
+}
+
+/// Whether any number, string or `true` is in `value` (object keys aside).
+fn holds_a_value(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::Bool(true) | Value::Number(_) | Value::String(_) => true,
+        Value::Array(items) => items.iter().any(holds_a_value),
+        Value::Object(fields) => fields.values().any(holds_a_value),
+    }
+}
+
 /// Turns a value's JSON text into a [`Scalar`], unescaping strings.
 fn scalar(text: Cow<'_, str>) -> Result<Scalar<'_>, String> {
     if text.as_ref() == "null" {

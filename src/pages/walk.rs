@@ -439,6 +439,7 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
         self.metrics.clear();
         self.stats.clear();
         let mut interval = None;
+        let mut unread = super::UnreadKeys::default();
         while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
                 "interval" => interval = map.next_value_seed(OptStrSeed)?,
@@ -452,9 +453,15 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
                     map.next_value_seed(seed)?;
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    let value = map.next_value_seed(RawSeed {
+                        borrowed: self.borrowed,
+                    })?;
+                    unread.note(&key, &value);
                 }
             }
+        }
+        if let Some(why) = unread.refusal(interval.is_some()) {
+            return Err(de::Error::custom(why));
         }
         super::views_last(self.metrics);
         Ok(interval)

@@ -367,3 +367,65 @@ fn malformed_input_never_panics() {
         }
     }
 }
+
+// ---- data[] elements holding values gcagg does not read: exit 1, never a silent drop -------
+
+/// The message `page` (one line, an observation element last in it) gets: the element's
+/// closing brace is the position.
+pub fn observation_message(name: &str, page: &str) -> String {
+    let end = page.rfind("}]}]}").expect("the page ends with the observation element");
+    let line = page[..end].matches('\n').count() + 1;
+    let column = end - page[..end].rfind('\n').map_or(0, |n| n + 1) + 1;
+    format!(
+        "gcagg: {name}:{line}:{column}: page 1: data[] element has \"metric\"/\"stats\" but no \"interval\": this is an observation-query body, which flatten does not read yet"
+    )
+}
+
+/// An observation query's `data[]` element: a metric with its stats, no interval.
+pub const OBSERVATION: &str = r#"{"group":{"queueId":"q1"},"data":[{"metric":"oWaiting","stats":{"count":3}}]}"#;
+
+#[test]
+fn an_observation_body_is_refused_naming_its_shape() {
+    let page = format!(r#"{{"results":[{OBSERVATION}]}}"#);
+    let out = flatten(&[] as &[&str], page.as_str());
+    assert_eq!(message_of(&out, 1), observation_message("<stdin>", &page));
+    assert!(out.stdout.is_empty(), "no row lost its values silently");
+    for name in [
+        "queues_pretty.json",
+        "queues_sdk_to_json.json",
+        "queues_truncated.json",
+        "users.ndjson",
+    ] {
+        fixture_fails(&[], &format!("observations/{name}"), &["observation-query body"]);
+    }
+}
+
+#[test]
+fn a_data_key_with_a_value_gcagg_does_not_read_is_refused() {
+    let point = |extra: &str| {
+        format!(
+            r#"{{"results":[{{"group":{{"queueId":"q1"}},"data":[{{"interval":"2024-05-01T00:00:00Z/2024-05-01T00:30:00Z","metrics":[{{"metric":"nOffered","stats":{{"count":1}}}}]{extra}}}]}}]}}"#
+        )
+    };
+    for extra in [
+        r#","extra":{"count":2}"#,
+        r#","extra":[1]"#,
+        r#","extra":"x""#,
+        r#","extra":0"#,
+        r#","truncated":true"#,
+    ] {
+        let message = failure(&[] as &[&str], point(extra), 1);
+        let key = &extra[2..extra.find("\":").unwrap()];
+        assert_mentions(
+            &message,
+            &[
+                "<stdin>:1:",
+                &format!("data[] element has \"{key}\", a key flatten does not read"),
+            ],
+        );
+    }
+    // Keys the SDKs and the observation responses send empty carry nothing to lose.
+    let plain = crate::util::stdout_of(&[] as &[&str], point(""));
+    let empty = r#","views":null,"truncated":false,"observations":[],"qualifier":null,"x":{ "y":[null] }"#;
+    assert_eq!(crate::util::stdout_of(&[] as &[&str], point(empty)), plain);
+}

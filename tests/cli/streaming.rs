@@ -190,3 +190,19 @@ fn a_page_over_16_mib_is_streamed_row_by_row_and_positions_stay_exact() {
     assert_eq!(ratios, want.ratios);
     assert!(big.iter().all(|r| r.keys()[..2] == ["queueId", "mediaType"]));
 }
+
+#[test]
+fn an_observation_element_in_a_page_over_16_mib_is_refused_at_the_same_place() {
+    let (page, _) = big_page(17 << 20);
+    let page = format!(
+        "{},\n{}]}}",
+        page.strip_suffix("]}").unwrap(),
+        crate::errors::OBSERVATION
+    );
+    let dir = scratch();
+    let path = dir.path().join("big.json");
+    std::fs::write(&path, &page).unwrap();
+    let out = flatten(&[&path], "");
+    let want = crate::errors::observation_message(&path.display().to_string(), &page);
+    assert_eq!(message_of(&out, 1), want);
+}
