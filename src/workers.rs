@@ -24,13 +24,24 @@ use crate::pages::{Entity, EntitySink, Gather, PageWorker};
 /// and the main thread that gathers the rows keep up with about this many.
 const DEFAULT_MAX: usize = 8;
 
+/// `GCAGG_THREADS` above this is lowered to it: each worker holds buffers, and threads past
+/// a few per core only add contention (a million would exhaust memory or the thread limit).
+const MAX_THREADS: usize = 256;
+
 /// The number of worker threads to flatten on: `GCAGG_THREADS` if set, else one per core
 /// up to [`DEFAULT_MAX`]; none on a single core, where the main thread does everything.
+/// `GCAGG_THREADS` past [`MAX_THREADS`] is lowered to it, with a warning.
 pub fn count() -> anyhow::Result<usize> {
     let threads = match std::env::var("GCAGG_THREADS") {
-        Ok(n) => n.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-            crate::exit::usage(format!("GCAGG_THREADS={n}: expected a number of threads, at least 1"))
-        })?,
+        Ok(n) => {
+            let threads = n.trim().parse::<u128>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                crate::exit::usage(format!("GCAGG_THREADS={n}: expected a number of threads, at least 1"))
+            })?;
+            if threads > MAX_THREADS as u128 {
+                eprintln!("gcagg: warning: GCAGG_THREADS={n}: using {MAX_THREADS} threads, the most gcagg starts");
+            }
+            usize::try_from(threads).map_or(MAX_THREADS, |t| t.min(MAX_THREADS))
+        }
         Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get().min(DEFAULT_MAX)),
     };
     Ok(if threads > 1 { threads } else { 0 })

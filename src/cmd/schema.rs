@@ -29,7 +29,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
     for id in header {
         let column = columns.get(id);
-        writeln!(out, "{:width$}  {}", column.name, type_label(column.role))?;
+        // Padded by hand: a format width past u16::MAX panics, and a column name can be
+        // that long.
+        let pad = " ".repeat(width - column.name.len());
+        writeln!(out, "{}{pad}  {}", column.name, type_label(column.role))?;
     }
     out.flush()?;
     Ok(())

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{failure, fixture, gunzip, scratch, stdout_of};
+use crate::util::{failure, fixture, gcagg, gunzip, scratch, stdout_of};
 
 /// Flattens the varying-groups fixture with `args` plus `-o path`, returns what the file holds
 /// (decompressed for `.gz`).
@@ -214,4 +214,22 @@ fn an_output_that_is_also_an_input_is_refused_and_the_input_kept() {
         );
         assert_eq!(std::fs::read(&input).unwrap(), page, "the input is untouched");
     }
+}
+
+#[test]
+fn object_group_values_from_pretty_pages_stay_on_one_ndjson_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pretty.json");
+    std::fs::write(
+        &path,
+        "{\"results\": [{\n  \"group\": {\"queueId\": \"q1\", \"routing\": {\n    \"skills\": [\"a b\", \"c\"],\n    \"note\": \"say \\\"hi\\\"\"\n  }},\n  \"data\": [{\"interval\": \"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z\",\n    \"metrics\": [{\"metric\": \"nOffered\", \"stats\": {\"count\": 2}}]}]\n}]}\n",
+    )
+    .unwrap();
+    let out = gcagg().arg("flatten").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let row: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(row["routing"], serde_json::json!({"skills": ["a b", "c"], "note": "say \"hi\""}));
+    assert_eq!(row["nOffered_count"], 2);
 }

@@ -61,3 +61,20 @@ fn bad_input_is_reported_as_flatten_reports_it() {
         .code(2)
         .stderr(predicates::str::contains("--add-column novalue: expected NAME=VALUE"));
 }
+
+#[test]
+fn a_column_name_longer_than_any_format_width_is_printed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "k".repeat(70_000);
+    let page = format!(
+        r#"{{"results":[{{"group":{{"{key}":"v"}},"data":[{{"interval":"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z","metrics":[{{"metric":"nOffered","stats":{{"count":1}}}}]}}]}}]}}"#
+    );
+    let path = dir.path().join("long.json");
+    std::fs::write(&path, page).unwrap();
+    let out = gcagg().arg("schema").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let first = stdout.lines().next().unwrap();
+    assert_eq!(first, format!("{key}  STRING (dictionary)"));
+    assert!(stdout.contains(&format!("interval_start{}  TIMESTAMP", " ".repeat(70_000 - 14))));
+}

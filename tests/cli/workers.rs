@@ -268,3 +268,24 @@ fn gcagg_threads_must_be_a_positive_number() {
         assert!(message.contains(&format!("GCAGG_THREADS={bad}")), "{message}");
     }
 }
+
+#[test]
+fn gcagg_threads_past_the_limit_is_lowered_with_a_warning() {
+    let input = fixture("async_pages.ndjson");
+    let expected = gcagg().args(["flatten"]).arg(&input).output().unwrap();
+    for huge in ["1000000", "18446744073709551616"] {
+        let out = gcagg()
+            .env("GCAGG_THREADS", huge)
+            .arg("flatten")
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, expected.stdout, "GCAGG_THREADS={huge}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("gcagg: warning: GCAGG_THREADS={huge}: using 256 threads")),
+            "{stderr}"
+        );
+    }
+}
