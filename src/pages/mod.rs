@@ -846,7 +846,10 @@ mod tests {
     #[test]
     fn compact_drops_whitespace_between_tokens_only() {
         let text = "{\n  \"a b\": [1, 2.50],\n\t\"c\": \"x \\\" y\\\\\", \"d\" : null\r\n}";
-        assert_eq!(compact(Cow::Borrowed(text)), r#"{"a b":[1,2.50],"c":"x \" y\\","d":null}"#);
+        assert_eq!(
+            compact(Cow::Borrowed(text)),
+            r#"{"a b":[1,2.50],"c":"x \" y\\","d":null}"#
+        );
         assert!(matches!(compact(Cow::Borrowed("[1,2]")), Cow::Borrowed("[1,2]")));
     }
 

@@ -230,6 +230,9 @@ fn object_group_values_from_pretty_pages_stay_on_one_ndjson_line() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     let row: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(row["routing"], serde_json::json!({"skills": ["a b", "c"], "note": "say \"hi\""}));
+    assert_eq!(
+        row["routing"],
+        serde_json::json!({"skills": ["a b", "c"], "note": "say \"hi\""})
+    );
     assert_eq!(row["nOffered_count"], 2);
 }
