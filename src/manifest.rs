@@ -116,8 +116,13 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let manifest =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a gcagg manifest", path.display()))?;
+        // A file of that name gcagg did not write is the user's to move: a usage error.
+        let manifest = serde_json::from_str(&text).map_err(|e| {
+            usage(format!(
+                "{}: not a gcagg manifest ({e}); move it away or use another directory",
+                path.display()
+            ))
+        })?;
         Ok(Some(manifest))
     }
 
@@ -150,7 +155,9 @@ impl Manifest {
     /// Takes over the chunks `old` completed whose files are still in `dir`.
     pub fn adopt(&mut self, old: Manifest, dir: &Path) {
         for (entry, done) in self.chunks.iter_mut().zip(old.chunks) {
-            if done.complete && dir.join(&done.file).is_file() {
+            // Only the chunk's own file name counts: a manifest edited to name `../x` or an
+            // absolute path must not pass a chunk off as fetched.
+            if done.complete && done.file == entry.file && dir.join(&done.file).is_file() {
                 *entry = done;
             }
         }

@@ -174,6 +174,11 @@ pub struct Connection {
     /// [env: GENESYS_CLIENT_SECRET, GENESYSCLOUD_OAUTHCLIENT_SECRET].
     #[arg(long, value_name = "SECRET", help_heading = "Connection")]
     pub client_secret: Option<String>,
+
+    /// Allow a plain http:// --api-base or --login-base on another machine (credentials
+    /// and tokens then cross the network unencrypted); loopback needs no flag.
+    #[arg(long, help_heading = "Connection")]
+    pub allow_http: bool,
 }
 
 impl Connection {
@@ -416,14 +421,43 @@ fn endpoints(args: &Connection, env: &Env) -> anyhow::Result<(Endpoints, Option<
                 ))
             }
         };
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(usage(format!("{flag} {url}: expected an http:// or https:// URL")));
-        }
+        check_base(flag, &url, args.allow_http)?;
         Ok(url)
     };
     let api_base = base("--api-base", &args.api_base, region.map(|r| r.api_base()))?;
     let login_base = base("--login-base", &args.login_base, region.map(|r| r.login_base()))?;
     Ok((Endpoints { api_base, login_base }, region.map(|r| r.code.to_owned())))
+}
+
+/// Refuses a base URL that would leak the credentials: a password in the URL (printed in
+/// errors, stored in `_manifest.json`), or plain http to another machine (the Basic
+/// credentials and the tokens would cross the network in clear) unless `allow_http`.
+fn check_base(flag: &str, url: &str, allow_http: bool) -> anyhow::Result<()> {
+    let (plain, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => return Err(usage(format!("{flag} {url}: expected an http:// or https:// URL"))),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(usage(format!(
+            "{flag}: the URL holds a user name or password; remove it (the OAuth client goes in \
+             --client-id/--client-secret or the environment)"
+        )));
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if plain && !loopback && !allow_http {
+        return Err(usage(format!(
+            "{flag} {url}: plain http to {host} would send the credentials and tokens in clear; \
+             use https, or add --allow-http"
+        )));
+    }
+    Ok(())
 }
 
 /// The OAuth client, from the flags, else the environment, else `.env`.

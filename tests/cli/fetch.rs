@@ -1248,3 +1248,74 @@ fn long_rate_limit_waits_are_capped_and_announced() {
     );
     assert!(!stderr.contains("gcagg: waiting"), "{stderr}");
 }
+
+#[test]
+fn resume_counts_a_chunk_only_by_its_own_file_in_the_directory() {
+    let t = third_day_broken();
+    let out = t.path("pull");
+    failure(&mut split_by_day(&t, &out), 3);
+    t.server.script().broken_interval = None;
+    // A manifest edited to call chunk 3 complete through another file's name.
+    std::fs::write(t.path("outside.ndjson"), "{}\n").unwrap();
+    for name in [
+        "../outside.ndjson".to_owned(),
+        t.path("outside.ndjson").display().to_string(),
+    ] {
+        let mut m = manifest(&out);
+        m["chunks"][2]["complete"] = Value::Bool(true);
+        m["chunks"][2]["file"] = Value::String(name);
+        std::fs::write(out.join("_manifest.json"), serde_json::to_string(&m).unwrap()).unwrap();
+        let _ = std::fs::remove_file(out.join("chunk-00002.ndjson"));
+        let before = t.server.requests_to("/aggregates/query").len();
+        stdout_of(split_by_day(&t, &out).arg("--resume"));
+        let queries = t.server.requests_to("/aggregates/query");
+        assert_eq!(queries.len(), before + 1, "chunk 3 is fetched again");
+        assert_eq!(manifest(&out)["chunks"][2]["file"], "chunk-00002.ndjson");
+    }
+}
+
+#[test]
+fn a_manifest_gcagg_did_not_write_is_a_usage_error() {
+    let t = Setup::new(Script::default());
+    let out = t.path("pull");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("_manifest.json"), "{\"tool\": \"other\"}").unwrap();
+    let message = failure(
+        t.fetch().arg("-o").arg(format!("{}/", out.display())).arg("--resume"),
+        2,
+    );
+    assert!(message.contains("not a gcagg manifest"), "{message}");
+}
+
+#[test]
+fn base_urls_that_would_leak_credentials_are_refused() {
+    let dry = |api: &str| {
+        let mut cmd = gcagg();
+        cmd.args([
+            "fetch",
+            "--dry-run",
+            "--interval",
+            DAY1,
+            "--metrics",
+            "nOffered",
+            "--api-base",
+            api,
+        ])
+        .args(["--login-base", "https://login.example.com"]);
+        cmd
+    };
+    let message = failure(&mut dry("http://proxy.example.com:8080"), 2);
+    assert!(
+        message.contains("plain http to proxy.example.com") && message.contains("--allow-http"),
+        "{message}"
+    );
+    stdout_of(dry("http://proxy.example.com:8080").arg("--allow-http"));
+    for loopback in ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"] {
+        stdout_of(&mut dry(loopback));
+    }
+    let message = failure(&mut dry("https://user:pw@proxy.example.com"), 2);
+    assert!(
+        message.contains("user name or password") && !message.contains("pw"),
+        "{message}"
+    );
+}
