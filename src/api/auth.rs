@@ -1,10 +1,14 @@
 //! OAuth client credentials and the access token they buy.
 //!
 //! The secret and the token live in [`Secret`]s, whose `Debug` prints `<redacted>` and which
-//! have no `Display`: neither can reach a log line or an error message by accident. The
+//! have no `Display`: neither can reach a log line or an error message by accident. A server
+//! can still echo them (a login error quoting the request's headers, a 403 quoting the
+//! token), so every value a `Secret` holds is also registered, and [`redact`] blanks them
+//! in whatever text reaches stderr. The
 //! token is shared by every worker thread and reused until shortly before it expires; a
 //! 401 invalidates it, and the next caller fetches a new one.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -18,9 +22,36 @@ use crate::exit::ApiFailure;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// Every secret value the process holds, for [`redact`].
+static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Values shorter than this are not blanked: they would match ordinary words.
+const MIN_REDACTED: usize = 4;
+
+/// The text with every secret value held (client secret, its Basic form, tokens) replaced
+/// by `<redacted>`, whatever the server put around it.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let held = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = Cow::Borrowed(text);
+    for value in held.iter() {
+        if out.contains(value.as_str()) {
+            out = Cow::Owned(out.replace(value.as_str(), "<redacted>"));
+        }
+    }
+    out
+}
+
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value, registering it for [`redact`].
     pub fn new(value: String) -> Secret {
+        if value.len() >= MIN_REDACTED {
+            let mut held = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !held.contains(&value) {
+                // Longest first, so a value containing another is blanked whole.
+                let at = held.partition_point(|v| v.len() >= value.len());
+                held.insert(at, value.clone());
+            }
+        }
         Secret(value)
     }
 
@@ -49,10 +80,8 @@ impl Credentials {
     /// `Basic base64(id:secret)` for the token request.
     pub fn basic_header(&self) -> Secret {
         let pair = format!("{}:{}", self.client_id, self.secret.expose());
-        Secret(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        ))
+        let encoded = Secret::new(base64::engine::general_purpose::STANDARD.encode(pair));
+        Secret::new(format!("Basic {}", encoded.expose()))
     }
 }
 
@@ -122,7 +151,7 @@ pub fn parse_token(body: &str) -> anyhow::Result<(Secret, u64)> {
     let answer: TokenAnswer = serde_json::from_str(body)
         .map_err(|_| anyhow::Error::new(ApiFailure("the token endpoint's answer has no access_token".into())))?;
     // The shortest lifetime an OAuth client can have, if the answer does not say.
-    Ok((Secret(answer.access_token), answer.expires_in.unwrap_or(300)))
+    Ok((Secret::new(answer.access_token), answer.expires_in.unwrap_or(300)))
 }
 
 /// The token endpoint's error body.

@@ -251,7 +251,7 @@ fn list(client: &Client, progress: Progress, kind: Kind) -> anyhow::Result<Resul
             if let Some(permission) = spec.permission.filter(|p| why.contains(": 403 ") && !why.contains(p)) {
                 why.push_str(&format!("; listing {} needs the permission {permission}", spec.name));
             }
-            eprintln!("gcagg: names: {}: {why}", spec.name);
+            eprintln!("gcagg: names: {}: {}", spec.name, crate::api::auth::redact(&why));
             Ok(Err(Failed { kind }))
         }
         Err(e) => Err(e),

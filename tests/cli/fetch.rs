@@ -1319,3 +1319,33 @@ fn base_urls_that_would_leak_credentials_are_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn secrets_a_server_echoes_never_reach_stderr() {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{SECRET}"));
+    let echo = format!(
+        r#"{{"error":"invalid_client","description":"rejected request with headers authorization: Basic {basic}; client_secret={SECRET}"}}"#
+    );
+    let t = Setup::new(Script::default().fault("/oauth/token", 1, Reply::json(401, echo)));
+    let message = failure(&mut t.fetch(), 3);
+    assert!(message.contains("authorization: <redacted>"), "{message}");
+    assert!(!message.contains(&basic) && !message.contains(SECRET), "{message}");
+
+    // A 403 quoting the bearer token the fake gave (`tok-1-x9Q7`), in the error and in
+    // the --verbose log of the answer.
+    let quoted = Reply::error(
+        403,
+        "missing.permissions",
+        "token tok-1-x9Q7 lacks analytics:conversationAggregate:view",
+    );
+    let t = Setup::new(Script::default().fault("/aggregates/query", 1, quoted));
+    let out = t.fetch().arg("--verbose").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("token <redacted> lacks"), "{stderr}");
+    assert!(
+        !stderr.contains("tok-1-x9Q7") && !stderr.contains(SECRET) && !stderr.contains(&basic),
+        "{stderr}"
+    );
+}
