@@ -9,7 +9,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 /// Read buffer size: large enough that the per-read overhead vanishes.
 const READ_BUFFER: usize = 1 << 18;
@@ -40,13 +40,60 @@ fn decompress(inner: Box<dyn Read>, name: &str) -> anyhow::Result<Box<dyn BufRea
     let mut reader = BufReader::with_capacity(READ_BUFFER, inner);
     let head = reader.fill_buf().with_context(|| format!("{name}: cannot read"))?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        // Concatenated gzip members (`cat a.gz b.gz`) are one stream, as gunzip reads them.
-        Ok(Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            MultiGzDecoder::new(reader),
-        )))
+        Ok(Box::new(BufReader::with_capacity(READ_BUFFER, Members::new(reader))))
     } else {
         Ok(Box::new(reader))
+    }
+}
+
+/// Concatenated gzip members (`cat a.gz b.gz`) read as one stream, as gunzip reads them,
+/// and NUL bytes after the last member (tape and block-device padding, which gzip and
+/// Python skip) end it quietly. Anything else after a member is an error.
+struct Members<R: BufRead> {
+    member: Option<GzDecoder<R>>,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(reader: R) -> Members<R> {
+        Members {
+            member: Some(GzDecoder::new(reader)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(member) = self.member.as_mut() {
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // This member is done: what follows decides whether another one starts.
+            let Some(mut rest) = self.member.take().map(GzDecoder::into_inner) else {
+                break;
+            };
+            loop {
+                let head = rest.fill_buf()?;
+                match head.iter().position(|&b| b != 0) {
+                    None if head.is_empty() => return Ok(0),
+                    None => {
+                        let len = head.len();
+                        rest.consume(len);
+                    }
+                    Some(0) if head[0] == 0x1f && head.get(1).is_none_or(|&b| b == 0x8b) => {
+                        self.member = Some(GzDecoder::new(rest));
+                        break;
+                    }
+                    Some(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "bytes after the gzip data that are neither another gzip member nor NUL padding",
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(0)
     }
 }
 

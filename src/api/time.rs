@@ -163,6 +163,9 @@ impl fmt::Display for Instant {
     }
 }
 
+/// The longest duration accepted, in years of each unit.
+const MAX_YEARS: i64 = 1000;
+
 /// An ISO-8601 duration such as `P1D`, `PT30M` or `P1M`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Duration {
@@ -199,19 +202,19 @@ impl Duration {
                     number.clear();
                     any = true;
                     match (in_time, unit) {
-                        (false, 'Y') => d.months += n.checked_mul(12)?,
-                        (false, 'M') => d.months += n,
-                        (false, 'W') => d.days += n.checked_mul(7)?,
-                        (false, 'D') => d.days += n,
-                        (true, 'H') => d.seconds += n.checked_mul(3600)?,
-                        (true, 'M') => d.seconds += n.checked_mul(60)?,
-                        (true, 'S') => d.seconds += n,
+                        (false, 'Y') => d.months = d.months.checked_add(n.checked_mul(12)?)?,
+                        (false, 'M') => d.months = d.months.checked_add(n)?,
+                        (false, 'W') => d.days = d.days.checked_add(n.checked_mul(7)?)?,
+                        (false, 'D') => d.days = d.days.checked_add(n)?,
+                        (true, 'H') => d.seconds = d.seconds.checked_add(n.checked_mul(3600)?)?,
+                        (true, 'M') => d.seconds = d.seconds.checked_add(n.checked_mul(60)?)?,
+                        (true, 'S') => d.seconds = d.seconds.checked_add(n)?,
                         _ => return None,
                     }
                 }
             }
         }
-        (any && number.is_empty() && d.is_positive()).then_some(d)
+        (any && number.is_empty() && d.is_usable()).then_some(d)
     }
 
     fn shorthand(text: &str) -> Option<Duration> {
@@ -233,7 +236,7 @@ impl Duration {
             },
             _ => return None,
         };
-        d.is_positive().then_some(d)
+        d.is_usable().then_some(d)
     }
 
     fn seconds(seconds: i64) -> Duration {
@@ -244,8 +247,13 @@ impl Duration {
         }
     }
 
-    fn is_positive(&self) -> bool {
-        self.months >= 0 && self.days >= 0 && self.seconds >= 0 && (self.months, self.days, self.seconds) != (0, 0, 0)
+    /// Positive, and no longer than [`MAX_YEARS`]: longer spans are typos, and would
+    /// overflow the calendar arithmetic (`--since 9999999999999d` reached the year 94972271).
+    fn is_usable(&self) -> bool {
+        let positive = self.months >= 0 && self.days >= 0 && self.seconds >= 0;
+        let bounded =
+            self.months <= MAX_YEARS * 12 && self.days <= MAX_YEARS * 366 && self.seconds <= MAX_YEARS * 366 * DAY;
+        positive && bounded && (self.months, self.days, self.seconds) != (0, 0, 0)
     }
 
     /// The length in seconds when it does not depend on the calendar (no months).

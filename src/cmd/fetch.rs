@@ -373,7 +373,13 @@ impl Plan {
 /// The duration a flag gives, if it is given.
 fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<Option<Duration>> {
     value
-        .map(|v| Duration::parse(v).ok_or_else(|| usage(format!("{flag} {v}: expected a duration such as {examples}"))))
+        .map(|v| {
+            Duration::parse(v).ok_or_else(|| {
+                usage(format!(
+                    "{flag} {v}: expected a duration such as {examples} (whole numbers, at most 1000 years)"
+                ))
+            })
+        })
         .transpose()
 }
 

@@ -1349,3 +1349,37 @@ fn secrets_a_server_echoes_never_reach_stderr() {
         "{stderr}"
     );
 }
+
+#[test]
+fn durations_past_a_thousand_years_are_usage_errors() {
+    let dry = |since: &str| {
+        let mut cmd = gcagg();
+        cmd.args([
+            "fetch",
+            "--dry-run",
+            "--region",
+            "us-east-1",
+            "--metrics",
+            "nOffered",
+            "--since",
+            since,
+        ]);
+        cmd
+    };
+    for absurd in [
+        "9999999999999d",
+        "P9999999999999D",
+        "P700000000000000000Y700000000000000000Y",
+        "P1001Y",
+    ] {
+        let message = failure(&mut dry(absurd), 2);
+        assert!(
+            message.contains(&format!("--since {absurd}: expected a duration")),
+            "{message}"
+        );
+        assert!(message.contains("at most 1000 years"), "{message}");
+    }
+    let plan = stdout_of(&mut dry("P999Y"));
+    let year: i64 = plan.split("\"interval\":\"").nth(1).unwrap()[..4].parse().unwrap();
+    assert!((1025..=1030).contains(&year), "{plan}");
+}

@@ -181,3 +181,26 @@ fn a_missing_input_file_is_an_input_error_naming_it() {
     let message = crate::util::message_of(&out, 1);
     assert!(message.contains(&*missing.to_string_lossy()), "{message}");
 }
+
+#[test]
+fn gzip_padded_with_nul_bytes_reads_as_gzip_does_and_other_trailing_bytes_fail() {
+    let gz = std::fs::read(fixture("async_pages.ndjson.gz")).unwrap();
+    let plain = rows_of(&[fixture("async_pages.ndjson")]);
+    let padded = [gz.clone(), vec![0; 4096]].concat();
+    assert_eq!(stdout_of::<&str>(&[], padded), plain, "NUL padding ends the stream");
+    let two = [gz.clone(), vec![0; 3], gz.clone()].concat();
+    let out = gcagg().arg("flatten").write_stdin(two).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    for junk in [
+        [gz.clone(), b"x\n".to_vec()].concat(),
+        [gz.clone(), vec![0, 0, b'x']].concat(),
+    ] {
+        let out = gcagg().arg("flatten").write_stdin(junk).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("neither another gzip member nor NUL padding"),
+            "{stderr}"
+        );
+    }
+}
