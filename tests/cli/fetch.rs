@@ -1290,19 +1290,14 @@ fn a_manifest_gcagg_did_not_write_is_a_usage_error() {
 #[test]
 fn base_urls_that_would_leak_credentials_are_refused() {
     let dry = |api: &str| {
-        let mut cmd = gcagg();
-        cmd.args([
-            "fetch",
-            "--dry-run",
+        dry_run(&[
             "--interval",
             DAY1,
-            "--metrics",
-            "nOffered",
             "--api-base",
             api,
+            "--login-base",
+            "https://login.example.com",
         ])
-        .args(["--login-base", "https://login.example.com"]);
-        cmd
     };
     let message = failure(&mut dry("http://proxy.example.com:8080"), 2);
     assert!(
@@ -1352,20 +1347,7 @@ fn secrets_a_server_echoes_never_reach_stderr() {
 
 #[test]
 fn durations_past_a_thousand_years_are_usage_errors() {
-    let dry = |since: &str| {
-        let mut cmd = gcagg();
-        cmd.args([
-            "fetch",
-            "--dry-run",
-            "--region",
-            "us-east-1",
-            "--metrics",
-            "nOffered",
-            "--since",
-            since,
-        ]);
-        cmd
-    };
+    let dry = |since: &str| dry_run(&["--region", "us-east-1", "--since", since]);
     for absurd in [
         "9999999999999d",
         "P9999999999999D",
@@ -1382,4 +1364,11 @@ fn durations_past_a_thousand_years_are_usage_errors() {
     let plan = stdout_of(&mut dry("P999Y"));
     let year: i64 = plan.split("\"interval\":\"").nth(1).unwrap()[..4].parse().unwrap();
     assert!((1025..=1030).contains(&year), "{plan}");
+}
+
+/// `gcagg fetch --dry-run --metrics nOffered` with `args`: checks that need no server.
+fn dry_run(args: &[&str]) -> Command {
+    let mut cmd = gcagg();
+    cmd.args(["fetch", "--dry-run", "--metrics", "nOffered"]).args(args);
+    cmd
 }
