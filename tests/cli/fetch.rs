@@ -1372,3 +1372,28 @@ fn dry_run(args: &[&str]) -> Command {
     cmd.args(["fetch", "--dry-run", "--metrics", "nOffered"]).args(args);
     cmd
 }
+
+#[test]
+fn credentials_come_from_a_dotenv_file_as_editors_write_it() {
+    let t = Setup::new(Script::default());
+    let dotenv = format!("\u{feff}# saved on Windows\r\nexport\tGENESYS_CLIENT_ID={CLIENT_ID}\t# the id\r\nGENESYS_CLIENT_SECRET=\"{SECRET}\"\r\n");
+    std::fs::write(t.dir.path().join(".env"), dotenv).unwrap();
+    let mut cmd = t.bare();
+    cmd.args(["--interval", DAY1, "--metrics", "nOffered,tHandle"]);
+    assert_eq!(stdout_of(&mut cmd), sync_line(DAY1));
+
+    // A .env that is not UTF-8 is passed by with a warning; flags still work.
+    std::fs::write(t.dir.path().join(".env"), b"GENESYS_CLIENT_ID=\xff\n").unwrap();
+    let out = t
+        .bare()
+        .args(["--interval", DAY1, "--metrics", "nOffered,tHandle"])
+        .args(["--client-id", CLIENT_ID, "--client-secret", SECRET])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".env: not UTF-8 (byte 19); its variables are not used"),
+        "{stderr}"
+    );
+}
