@@ -258,10 +258,13 @@ impl Partitioned {
             }
             let part = &mut self.parts[at];
             let path = Path::new(&part.dir).join(format!("part-{:05}.{}", part.files, self.ext));
-            let file = self
-                .staging
-                .create_file(&path)
-                .with_context(|| format!("{}: cannot create", self.staging.path().join(&path).display()))?;
+            let file = match self.staging.create_file(&path) {
+                Ok(file) => file,
+                Err(e) => {
+                    let others: Vec<&str> = self.parts.iter().map(|p| p.dir.as_str()).collect();
+                    return Err(create_error(&self.parts[at].dir, &others, &e));
+                }
+            };
             part.writer = Some((self.opener)(file, columns)?);
             part.files += 1;
             self.open += 1;
@@ -369,6 +372,30 @@ impl RowWriter for Partitioned {
 }
 
 /// Appends `value` with the characters Hive escapes in partition paths written as `%XX`.
+/// Why a partition's data file cannot be created, naming the partition (not the hidden
+/// staging folder, which the user never sees) and the likely cause.
+fn create_error(dir: &str, others: &[&str], e: &io::Error) -> anyhow::Error {
+    let twin = others
+        .iter()
+        .find(|other| **other != dir && other.to_lowercase() == dir.to_lowercase());
+    if let (Some(twin), io::ErrorKind::AlreadyExists) = (twin, e.kind()) {
+        return anyhow!(
+            "partitions `{twin}` and `{dir}` differ only in case, and this file system does not \
+             tell them apart (as on macOS and Windows): they would mix in one folder; partition by \
+             another column, or write the dataset on a case-sensitive file system"
+        );
+    }
+    let longest = dir.split('/').map(str::len).max().unwrap_or(0);
+    if longest > 255 {
+        return anyhow!(
+            "partition `{}...`: its folder name is {longest} bytes long, over the 255 that file \
+             systems allow; partition by a column with shorter values",
+            dir.chars().take(60).collect::<String>()
+        );
+    }
+    anyhow!("partition `{dir}`: cannot create its data file: {e}")
+}
+
 fn escape_into(out: &mut String, value: &str) {
     for c in value.chars() {
         let escaped = matches!(
@@ -401,6 +428,19 @@ fn escape_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_that_a_case_folding_file_system_merges_are_both_named() {
+        let exists = io::Error::from(io::ErrorKind::AlreadyExists);
+        let e = create_error("q=voice", &["q=Voice", "q=voice"], &exists).to_string();
+        assert!(
+            e.starts_with("partitions `q=Voice` and `q=voice` differ only in case"),
+            "{e}"
+        );
+        let other = io::Error::from(io::ErrorKind::PermissionDenied);
+        let e = create_error("q=voice", &["q=Voice", "q=voice"], &other).to_string();
+        assert!(e.starts_with("partition `q=voice`: cannot create its data file"), "{e}");
+    }
 
     #[test]
     fn values_are_escaped_as_hive_does() {

@@ -300,3 +300,35 @@ fn many_partitions_rotate_open_files_deterministically() {
     }
     assert_eq!(total, 140);
 }
+
+#[test]
+fn a_partition_value_too_long_for_a_folder_name_is_named_and_nothing_is_left() {
+    let dir = TempDir::new().unwrap();
+    let queue = "q".repeat(300);
+    let page = format!(
+        r#"{{"results":[{{"group":{{"queueId":"{queue}"}},"data":[{{"interval":"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z","metrics":[{{"metric":"nOffered","stats":{{"count":1}}}}]}}]}}]}}"#
+    );
+    let input = dir.path().join("long.json");
+    std::fs::write(&input, page).unwrap();
+    let out = gcagg()
+        .args(["flatten", "--format", "parquet", "--partition-by", "queueId", "-o"])
+        .arg(dir.path().join("lake"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("its folder name is 308 bytes long, over the 255"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(".lake"),
+        "the hidden staging folder is not named: {stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["long.json"]);
+}
