@@ -86,32 +86,39 @@ pub fn report(outcome: anyhow::Result<()>) -> ExitCode {
 
 /// Prints clap's own message (help, version, or a usage error) and maps it to an exit code.
 ///
-/// Help and version go to stdout as clap renders them; a usage error becomes one line, as
-/// every other error is.
+/// Help and version go to stdout as clap renders them. A usage error becomes one line, as
+/// every other error is, and clap's tip, if any, a second: each starts `gcagg:`, like every
+/// line on stderr. A missing subcommand prints the help on stdout and says so on stderr.
 pub fn clap_error(err: &clap::Error) -> ExitCode {
     if !err.use_stderr() {
         let _ = err.print();
         return ExitCode::from(Code::Success as u8);
     }
     if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        let _ = err.print();
+        let _ = write!(io::stdout(), "{}", err.render());
+        let _ = writeln!(io::stderr(), "gcagg: name a command; `gcagg --help` lists them");
         return ExitCode::from(Code::Usage as u8);
     }
-    let _ = writeln!(io::stderr(), "gcagg: {}", one_line(&err.render().to_string()));
+    for line in message_lines(&err.render().to_string()) {
+        let _ = writeln!(io::stderr(), "gcagg: {line}");
+    }
     ExitCode::from(Code::Usage as u8)
 }
 
-/// Clap's message without its `error:` label and usage block, on one line.
-fn one_line(rendered: &str) -> String {
-    let message: Vec<&str> = rendered
+/// Clap's message without its `error:` label and usage block: the message on one line,
+/// then its `tip:` lines.
+fn message_lines(rendered: &str) -> Vec<String> {
+    let (tips, message): (Vec<&str>, Vec<&str>) = rendered
         .lines()
         .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
         .map(str::trim)
         .filter(|line| !line.is_empty())
-        .collect();
+        .partition(|line| line.starts_with("tip:"));
     let message = message.join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
-    format!("{message} (see --help)")
+    let mut lines = vec![format!("{message} (see --help)")];
+    lines.extend(tips.into_iter().map(str::to_owned));
+    lines
 }
 
 #[cfg(test)]
@@ -135,13 +142,24 @@ mod tests {
     }
 
     #[test]
-    fn clap_errors_become_one_line() {
+    fn clap_errors_become_one_line_and_tips_their_own() {
         let rendered = "error: unexpected argument '--nope' found\n\nUsage: gcagg flatten [OPTIONS]\n\nFor more information, try '--help'.\n";
-        assert_eq!(one_line(rendered), "unexpected argument '--nope' found (see --help)");
+        assert_eq!(
+            message_lines(rendered),
+            ["unexpected argument '--nope' found (see --help)"]
+        );
+        let tip = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: gcagg flatten\n";
+        assert_eq!(
+            message_lines(tip),
+            [
+                "unexpected argument '--bogus' found (see --help)",
+                "tip: to pass '--bogus' as a value, use '-- --bogus'"
+            ]
+        );
         let missing = "error: the following required arguments were not provided:\n  --partition-by <COL[,COL]>\n\nUsage: gcagg flatten --partition-by <COL[,COL]> --overwrite [INPUT]...\n";
         assert_eq!(
-            one_line(missing),
-            "the following required arguments were not provided: --partition-by <COL[,COL]> (see --help)"
+            message_lines(missing),
+            ["the following required arguments were not provided: --partition-by <COL[,COL]> (see --help)"]
         );
     }
 }

@@ -429,3 +429,22 @@ fn a_data_key_with_a_value_gcagg_does_not_read_is_refused() {
     let empty = r#","views":null,"truncated":false,"observations":[],"qualifier":null,"x":{ "y":[null] }"#;
     assert_eq!(crate::util::stdout_of(&[] as &[&str], point(empty)), plain);
 }
+
+#[test]
+fn every_stderr_line_of_a_usage_error_starts_gcagg() {
+    let out = gcagg().args(["flatten", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "gcagg: unexpected argument '--bogus' found (see --help)\n\
+         gcagg: tip: to pass '--bogus' as a value, use '-- --bogus'\n"
+    );
+    let out = gcagg().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: gcagg <COMMAND>"));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "gcagg: name a command; `gcagg --help` lists them\n"
+    );
+}
