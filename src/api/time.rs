@@ -256,6 +256,27 @@ impl Duration {
         positive && bounded && (self.months, self.days, self.seconds) != (0, 0, 0)
     }
 
+    /// The ISO-8601 spelling the API takes, e.g. `PT30M` for `30m`, `P1D` for `1d`.
+    pub fn iso(&self) -> String {
+        let mut out = String::from("P");
+        let (years, months) = (self.months / 12, self.months % 12);
+        for (n, unit) in [(years, 'Y'), (months, 'M'), (self.days, 'D')] {
+            if n > 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
+        }
+        if self.seconds > 0 {
+            out.push('T');
+            let (h, m, s) = (self.seconds / 3600, self.seconds / 60 % 60, self.seconds % 60);
+            for (n, unit) in [(h, 'H'), (m, 'M'), (s, 'S')] {
+                if n > 0 {
+                    out.push_str(&format!("{n}{unit}"));
+                }
+            }
+        }
+        out
+    }
+
     /// The length in seconds when it does not depend on the calendar (no months).
     pub fn fixed_seconds(&self) -> Option<i64> {
         (self.months == 0).then(|| self.days * DAY + self.seconds)

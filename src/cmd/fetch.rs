@@ -79,6 +79,10 @@ pub struct Args {
     #[arg(long, value_name = "KIND", default_value = "conversations", help_heading = "Query")]
     pub kind: String,
 
+    /// Send a --kind gcagg does not know (a family newer than its list).
+    #[arg(long, help_heading = "Query")]
+    pub any_kind: bool,
+
     /// Use an async aggregate job (submitted, polled, read page by page) instead of the
     /// sync query.
     #[arg(long = "async", help_heading = "Requests")]
@@ -225,12 +229,11 @@ impl Plan {
             Some(credentials(&args.connection, &env)?)
         };
 
-        if args.kind.is_empty() || !args.kind.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(usage(format!(
-                "--kind {}: expected a family name such as conversations, users or flows",
-                args.kind
-            )));
+        check_kind(&args.kind, args.any_kind)?;
+        if let Some(interval) = &args.interval {
+            check_interval(interval)?;
         }
+        let granularity = duration("--granularity", args.granularity.as_deref(), "PT30M, PT1H, P1D or 30m")?;
         let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
         let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
         let job_timeout = fixed_duration("--job-timeout", &args.job_timeout, "10m, 2h or PT45M")?;
@@ -255,7 +258,7 @@ impl Plan {
         let fields = Fields {
             interval: args.interval.clone(),
             since,
-            granularity: args.granularity.clone(),
+            granularity: granularity.map(|g| g.iso()),
             group_by: clean(&args.group_by),
             metrics: clean(&args.metrics),
             filters,
@@ -368,6 +371,68 @@ impl Plan {
         out.flush()?;
         Ok(())
     }
+}
+
+/// The analytics families with aggregate queries, as the API spells them in
+/// `/api/v2/analytics/{kind}/aggregates/query`.
+const KINDS: &[&str] = &[
+    "actions",
+    "agentcopilots",
+    "bots",
+    "conversations",
+    "evaluations",
+    "flowexecutions",
+    "flows",
+    "journeys",
+    "knowledge",
+    "ratelimits",
+    "resolutions",
+    "summaries",
+    "surveys",
+    "taskmanagement",
+    "transcripts",
+    "users",
+];
+
+/// A `--kind` outside [`KINDS`] is most likely a typo (`conversation`), which the API would
+/// answer with a 404 after the login; `any` lets a family newer than this list through.
+fn check_kind(kind: &str, any: bool) -> anyhow::Result<()> {
+    if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(usage(format!(
+            "--kind {kind}: expected a family name such as conversations, users or flows"
+        )));
+    }
+    if any || KINDS.contains(&kind) {
+        return Ok(());
+    }
+    let nearest = KINDS
+        .iter()
+        .min_by_key(|known| strsim::levenshtein(kind, known))
+        .unwrap_or(&"conversations");
+    Err(usage(format!(
+        "--kind {kind}: not a known analytics family; did you mean {nearest}? (known: {}; add \
+         --any-kind to send another)",
+        KINDS.join(", ")
+    )))
+}
+
+/// `--interval` is `START/END`, both with a date, a time and an offset, END after START:
+/// the API would refuse anything else only after the login, or read a bare date in UTC.
+fn check_interval(interval: &str) -> anyhow::Result<()> {
+    let example =
+        "e.g. 2024-05-01T00:00:00Z/2024-05-02T00:00:00Z or 2024-05-01T00:00:00+02:00/2024-05-02T00:00:00+02:00";
+    let halves = interval
+        .split_once('/')
+        .map(|(a, b)| (Instant::parse(a), Instant::parse(b)));
+    let Some((Some(start), Some(end))) = halves else {
+        return Err(usage(format!(
+            "--interval {interval}: expected START/END, each a date and time with an offset, {example}"
+        )));
+    };
+    if end <= start {
+        return Err(usage(format!("--interval {interval}: the end is not after the start")));
+    }
+    Ok(())
 }
 
 /// The duration a flag gives, if it is given.

@@ -1397,3 +1397,50 @@ fn credentials_come_from_a_dotenv_file_as_editors_write_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn intervals_granularities_and_kinds_are_checked_before_any_request() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--interval", "2024-05-01/2024-05-02"],
+            "each a date and time with an offset",
+        ),
+        (
+            &["--interval", "2024-05-02T00:00:00Z/2024-05-01T00:00:00Z"],
+            "the end is not after the start",
+        ),
+        (
+            &["--interval", DAY1, "--granularity", "half-hour"],
+            "--granularity half-hour: expected a duration",
+        ),
+        (
+            &["--interval", DAY1, "--kind", "conversation"],
+            "did you mean conversations?",
+        ),
+    ];
+    for (args, expected) in cases {
+        let message = failure(&mut dry_run(&[&["--region", "us-east-1"], args].concat()), 2);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+    // The shorthand --since takes works for --granularity too, sent as ISO-8601.
+    let plan = stdout_of(&mut dry_run(&[
+        "--region",
+        "us-east-1",
+        "--interval",
+        DAY1,
+        "--granularity",
+        "30m",
+    ]));
+    assert!(plan.contains(r#""granularity":"PT30M""#), "{plan}");
+    // A family newer than gcagg's list goes through with --any-kind.
+    let plan = stdout_of(&mut dry_run(&[
+        "--region",
+        "us-east-1",
+        "--interval",
+        DAY1,
+        "--kind",
+        "newfamily",
+        "--any-kind",
+    ]));
+    assert!(plan.contains("/api/v2/analytics/newfamily/aggregates/query"), "{plan}");
+}
