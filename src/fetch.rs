@@ -26,6 +26,7 @@ use crate::api::time::Instant;
 use crate::api::Client;
 use crate::atomic::AtomicFile;
 use crate::manifest::{self, Manifest};
+use crate::progress::counted;
 
 /// One chunk to fetch.
 pub struct Work {
@@ -169,7 +170,7 @@ impl Fetcher<'_> {
                 });
                 match outcome {
                     Ok((p, r)) => {
-                        progress.note(format!("{}: {p} pages, {r} rows", work.label));
+                        progress.note(format!("{}: {}, {}", work.label, counted(p, "page"), counted(r, "row")));
                         (pages, rows) = (pages + p, rows + r);
                     }
                     Err(e) => {
@@ -185,7 +186,12 @@ impl Fetcher<'_> {
             match failure {
                 Some(e) => Err(e),
                 None => {
-                    progress.note(format!("done: {} chunks, {pages} pages, {rows} rows", self.work.len()));
+                    progress.note(format!(
+                        "done: {}, {}, {}",
+                        counted(self.work.len() as u64, "chunk"),
+                        counted(pages, "page"),
+                        counted(rows, "row")
+                    ));
                     Ok(())
                 }
             }

@@ -42,3 +42,26 @@ impl Progress {
         }
     }
 }
+
+/// `1 chunk`, `2 chunks`: a count and its noun, singular or plural as English wants.
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_read_as_english() {
+        use super::counted;
+        assert_eq!(counted(1u64, "chunk"), "1 chunk");
+        assert_eq!(counted(2u64, "chunk"), "2 chunks");
+        assert_eq!(counted(0u64, "row"), "0 rows");
+        assert_eq!(counted(3u64, "entity"), "3 entities");
+        assert_eq!(counted(1u64, "entity"), "1 entity");
+    }
+}

@@ -107,9 +107,11 @@ impl Query {
             })?;
             // A sync chunk is one page: its progress line is the chunk's own.
             if self.asynchronous {
-                client
-                    .progress()
-                    .note(format!("{label}: page {}, {} rows", out.pages, info.rows));
+                client.progress().note(format!(
+                    "{label}: page {}, {}",
+                    out.pages,
+                    crate::progress::counted(info.rows, "row")
+                ));
             }
             Ok(info)
         };

@@ -17,7 +17,7 @@ use crate::api::{self, Client, Endpoints, Settings};
 use crate::exit::usage;
 use crate::fetch::{self, Target, Work};
 use crate::manifest::{self, Manifest};
-use crate::progress::Progress;
+use crate::progress::{counted, Progress};
 
 /// Fetch analytics aggregates: the raw response pages, one per line.
 ///
@@ -345,8 +345,8 @@ impl Plan {
         let skipped = self.chunks.len() - todo.len();
         if skipped > 0 {
             self.progress.note(format!(
-                "resuming: {skipped} of {} chunks already complete",
-                self.chunks.len()
+                "resuming: {skipped} of {} already complete",
+                counted(self.chunks.len() as u64, "chunk")
             ));
         }
         manifest.write(path)?;

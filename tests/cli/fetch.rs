@@ -1444,3 +1444,13 @@ fn intervals_granularities_and_kinds_are_checked_before_any_request() {
     ]));
     assert!(plan.contains("/api/v2/analytics/newfamily/aggregates/query"), "{plan}");
 }
+
+#[test]
+fn progress_counts_read_as_english() {
+    let t = Setup::new(Script::default());
+    let out = t.fetch().arg("--verbose").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gcagg: done: 1 chunk, 1 page, "), "{stderr}");
+    assert!(!stderr.contains("1 chunks") && !stderr.contains("1 pages"), "{stderr}");
+}
