@@ -346,3 +346,62 @@ fn parquet_options_are_checked_before_reading() {
     let msg = failure(&[], &input, &dir.path().join("o.parquet.gz"), 2);
     assert!(msg.contains("use --compression, not .gz"), "{msg}");
 }
+
+#[test]
+fn a_bad_interval_is_the_same_error_in_every_layout_and_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("d1.json");
+    std::fs::write(
+        &input,
+        r#"{"results":[{"group":{},"data":[{"interval":"x/y","metrics":[{"metric":"m","stats":{"count":1}}]}]}]}"#,
+    )
+    .unwrap();
+    let expected = "gcagg: d1.json:1:97: page 1: entity interval_start=x: field `interval_start` (the start of `interval`): `x` is not an RFC 3339 timestamp with a Z or ±hh:mm offset\n";
+    let runs: [&[&str]; 4] = [
+        &["-o", "wide.parquet"],
+        &["--layout", "long", "-o", "long.parquet"],
+        &[
+            "--layout",
+            "long",
+            "--format",
+            "parquet",
+            "--partition-by",
+            "interval_date",
+            "-o",
+            "lake",
+        ],
+        &[
+            "--layout",
+            "long",
+            "--format",
+            "parquet",
+            "--partition-by",
+            "m",
+            "-o",
+            "lake",
+        ],
+    ];
+    for args in runs {
+        for threads in ["1", "4"] {
+            let out = gcagg()
+                .current_dir(dir.path())
+                .env("GCAGG_THREADS", threads)
+                .arg("flatten")
+                .args(args)
+                .arg("d1.json")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                expected,
+                "{args:?} on {threads} threads"
+            );
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["d1.json"], "no output and no temporary is left");
+}

@@ -634,11 +634,13 @@ fn long_misfit(columns: &Columns, long: &LongRow<'_, '_>, text: &str, why: &str)
 fn misfit(columns: &Columns, cells: &[(ColumnId, Cell<'_>)], id: ColumnId, text: &str, why: &str) -> anyhow::Error {
     let entity: Vec<String> = cells
         .iter()
+        // A long-layout record also carries its values, tagged with slot ids, not columns.
         .filter(|&&(cid, _)| {
-            matches!(
-                columns.get(cid).role,
-                Role::Group | Role::IntervalStart | Role::AggregateId | Role::Metric | Role::Qualifier | Role::Stat
-            )
+            cid < FIRST_SLOT
+                && matches!(
+                    columns.get(cid).role,
+                    Role::Group | Role::IntervalStart | Role::AggregateId | Role::Metric | Role::Qualifier | Role::Stat
+                )
         })
         .map(|&(cid, cell)| match cell {
             Cell::Text(s) | Cell::Raw(s) => format!("{}={s}", columns.get(cid).name),
