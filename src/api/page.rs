@@ -73,6 +73,12 @@ pub fn copy(body: impl Read, out: impl Write) -> Result<PageInfo, CopyError> {
         let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, &mut tee));
         Scan::deserialize(&mut de).and_then(|scan| de.end().map(|()| scan))
     };
+    if tee.out.too_long {
+        return Err(CopyError::NotAPage(format!(
+            "it holds a string of more than {} MiB (no page does; its text would fill memory)",
+            MAX_STRING >> 20
+        )));
+    }
     if let Some(e) = tee.write_error.take() {
         return Err(CopyError::Write(e));
     }
@@ -100,6 +106,9 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.body.read(buf)?;
         if let Err(e) = self.out.write_all(&buf[..n]) {
+            if self.out.too_long {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "string too long"));
+            }
             self.write_error = Some(e);
             return Err(io::Error::other("output failed"));
         }
@@ -107,11 +116,20 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-/// Drops the whitespace outside JSON strings.
+/// The longest string (a key, a cursor, a value) an answer may hold: serde keeps each
+/// whole in memory while reading it, so a hostile server's endless key or cursor would
+/// grow without bound. Real pages hold UUIDs, names and cursors of a few hundred bytes.
+const MAX_STRING: usize = 8 << 20;
+
+/// Drops the whitespace outside JSON strings, and stops at a string over [`MAX_STRING`].
 struct Compact<W> {
     out: W,
     in_string: bool,
     escaped: bool,
+    /// Bytes of the string being read so far.
+    string_len: usize,
+    /// A string passed [`MAX_STRING`].
+    too_long: bool,
 }
 
 impl<W: Write> Compact<W> {
@@ -120,6 +138,8 @@ impl<W: Write> Compact<W> {
             out,
             in_string: false,
             escaped: false,
+            string_len: 0,
+            too_long: false,
         }
     }
 
@@ -127,6 +147,11 @@ impl<W: Write> Compact<W> {
         let mut kept = 0;
         for (i, &b) in bytes.iter().enumerate() {
             if self.in_string {
+                self.string_len += 1;
+                if self.string_len > MAX_STRING {
+                    self.too_long = true;
+                    return Err(io::Error::other("string too long"));
+                }
                 if self.escaped {
                     self.escaped = false;
                 } else if b == b'\\' {
@@ -139,6 +164,7 @@ impl<W: Write> Compact<W> {
                 kept = i + 1;
             } else if b == b'"' {
                 self.in_string = true;
+                self.string_len = 0;
             }
         }
         self.out.write_all(&bytes[kept..])

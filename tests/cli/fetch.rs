@@ -1454,3 +1454,19 @@ fn progress_counts_read_as_english() {
     assert!(stderr.contains("gcagg: done: 1 chunk, 1 page, "), "{stderr}");
     assert!(!stderr.contains("1 chunks") && !stderr.contains("1 pages"), "{stderr}");
 }
+
+#[test]
+fn an_answer_with_an_endless_string_is_refused_before_it_fills_memory() {
+    let key = "k".repeat(9 << 20);
+    let body = format!(r#"{{"results":[{{"group":{{"{key}":"q1"}},"data":[]}}]}}"#);
+    let t = Setup::new(Script::default().fault("/aggregates/query", 1, Reply::json(200, body)));
+    let file = t.path("pages.ndjson");
+    let message = failure(t.fetch().arg("-o").arg(&file), 3);
+    assert!(message.contains("a string of more than 8 MiB"), "{message}");
+    assert!(!file.exists());
+    assert_eq!(
+        std::fs::read_dir(t.dir.path()).unwrap().count(),
+        0,
+        "no temporary is left"
+    );
+}
