@@ -1,5 +1,5 @@
-# The wide flattening of `gcagg flatten` (SPEC §2), written in jq: the yardstick that
-# `scripts/bench` times gcagg against (SPEC §6: at least 50x faster than jq).
+# The wide flattening of `gcagg flatten` (docs/columns.md), written in jq: the yardstick that
+# `scripts/bench` times gcagg against (the target: at least 50x faster than jq).
 #
 #   jq -c -f scripts/flatten.jq pages.ndjson > rows.ndjson
 #

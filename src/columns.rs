@@ -1,9 +1,9 @@
 //! The output's columns: safe names, what each column holds, and the collision rules.
 //!
 //! A column is registered the first time a row needs it, so the registry's order is the
-//! order of first appearance (SPEC §2.3). One name can only ever hold one kind of thing:
+//! order of first appearance. One name can only ever hold one kind of thing:
 //! a group key and a metric that become the same name are an error naming both sources,
-//! never a silent overwrite (SPEC §2.2).
+//! never a silent overwrite.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -226,7 +226,9 @@ impl Columns {
         self.columns.len()
     }
 
-    /// The header of CSV and Parquet output: every column, ordered as SPEC §2.3 says.
+    /// The header of CSV and Parquet output: constants, group keys, `interval_start`,
+    /// `interval_end`, `aggregate_id`, then the value columns (or the long layout's
+    /// `metric`, `qualifier`, `stat`, `value`), each kind in order of first appearance.
     pub fn header(&self) -> Vec<ColumnId> {
         let mut ids: Vec<ColumnId> = (0..self.columns.len()).collect();
         ids.sort_by_key(|&id| self.columns[id].role.rank());

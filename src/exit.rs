@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// The process exit codes of SPEC §4.
+/// The process exit codes (listed in README, "Errors and exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// Success, or the reader of our output closed the pipe.

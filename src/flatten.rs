@@ -1,4 +1,4 @@
-//! Rows from entities: the column rules of SPEC §2.
+//! Rows from entities: which columns each entity's row holds, and what they are called.
 //!
 //! The [`Flattener`] is the [`EntitySink`] of a run. For each entity it first resolves every
 //! column the row needs (registering new ones, refusing collisions), and only then hands the
@@ -25,7 +25,7 @@ pub enum Layout {
 pub struct Options {
     /// Wide or long rows.
     pub layout: Layout,
-    /// Write null where SPEC §2.5 would write `0`.
+    /// Write null for a value the entity lacks, instead of `0`.
     pub keep_nulls: bool,
     /// Keep only these stats (API names: SDK spellings are mapped when parsed); empty keeps all.
     pub stats: Vec<String>,
@@ -33,7 +33,7 @@ pub struct Options {
     pub constants: Vec<(String, String)>,
 }
 
-/// Maps the SDKs' snake_case stat names to the API's (SPEC §2.4).
+/// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
 pub fn api_stat_name(name: &str) -> &str {
     match name {
         "count_negative" => "countNegative",

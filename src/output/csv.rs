@@ -37,7 +37,7 @@ pub struct CsvLines {
 impl CsvWriter {
     /// A writer whose lines hold the columns of `header`, in that order.
     ///
-    /// Value columns an entity lacks hold `0`, or nothing with `keep_nulls` (SPEC §2.5).
+    /// Value columns an entity lacks hold `0`, or nothing with `keep_nulls`.
     pub fn new(out: Output, columns: &Columns, header: &[ColumnId], keep_nulls: bool) -> CsvWriter {
         let mut position = vec![usize::MAX; columns.len()];
         let mut missing = Vec::with_capacity(header.len());
@@ -177,7 +177,7 @@ impl Render for CsvLines {
     }
 
     fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        // The long layout's four columns come last in the header (SPEC §2.3): a line is the
+        // The long layout's four columns come last in the header: a line is the
         // head's fields, then the slot's labels, rendered once, then the value.
         let Some(ids) = columns.long_columns() else {
             return Ok(false);

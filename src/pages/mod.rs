@@ -35,7 +35,7 @@ use split::Piece;
 /// Pages larger than this are parsed from the stream instead of from a buffer.
 pub const BUFFERED_PAGE_LIMIT: usize = 16 << 20;
 
-/// Which page shape an entity came from (SPEC §1).
+/// Which page shape an entity came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// API response, async job page or SDK dump: `results[].data[]`.
@@ -631,7 +631,7 @@ fn excerpt(text: &str) -> &str {
     }
 }
 
-/// The keys of a page that decide what it is (SPEC §1).
+/// The keys of a page that decide what it is.
 #[derive(Default)]
 struct PageKeys {
     results: bool,

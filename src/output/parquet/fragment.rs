@@ -127,7 +127,7 @@ impl PartBuilder {
     }
 
     /// Appends the value a cell the entity lacks holds: 0 in a value column unless
-    /// `--keep-nulls`, null everywhere else (SPEC §2.5).
+    /// `--keep-nulls`, null everywhere else.
     pub fn append_missing(&mut self, zero_values: bool) {
         match &mut self.kind {
             Kind::Int(values) if zero_values => values.push(0),

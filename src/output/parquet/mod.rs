@@ -1,4 +1,4 @@
-//! Parquet rows: typed columns (SPEC §3), in bounded memory.
+//! Parquet rows: typed columns, in bounded memory.
 //!
 //! Rows become columns in [`Fragments`] (one per replay thread, each chunk of rows a
 //! [`Fragment`]); the writer adds fragments to the open row group's column chunks, which
@@ -78,7 +78,7 @@ pub struct Settings {
     pub row_group_rows: usize,
 }
 
-/// The Arrow type of a column, which the Parquet type follows (SPEC §3).
+/// The Arrow type of a column, which the Parquet type follows.
 pub fn data_type(role: Role) -> DataType {
     match role {
         Role::IntervalStart | Role::IntervalEnd => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -191,7 +191,7 @@ fn is_short_decimal(text: &str) -> bool {
 
 /// Checks, as rows arrive, that every cell fits its column's Parquet type, then passes the
 /// row on. Parquet rows wait in a spool until every column is known; checking on the way in
-/// reports a misfit while the page reader still knows where it stands (SPEC §3: the error
+/// reports a misfit while the page reader still knows where it stands (the error
 /// names page, entity and field). Columns only ever widen (INT64 to DOUBLE), so a row that
 /// fits now still fits when it is written.
 pub struct Checked<'a> {
