@@ -13,6 +13,7 @@ mod flatten;
 mod input;
 mod interrupt;
 mod manifest;
+mod minify;
 mod names;
 mod output;
 mod pages;

@@ -18,6 +18,8 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use crate::minify::Minify;
+
 /// What a page says about itself.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PageInfo {
@@ -124,8 +126,7 @@ const MAX_STRING: usize = 8 << 20;
 /// Drops the whitespace outside JSON strings, and stops at a string over [`MAX_STRING`].
 struct Compact<W> {
     out: W,
-    in_string: bool,
-    escaped: bool,
+    scan: Minify,
     /// Bytes of the string being read so far.
     string_len: usize,
     /// A string passed [`MAX_STRING`].
@@ -136,8 +137,7 @@ impl<W: Write> Compact<W> {
     fn new(out: W) -> Compact<W> {
         Compact {
             out,
-            in_string: false,
-            escaped: false,
+            scan: Minify::default(),
             string_len: 0,
             too_long: false,
         }
@@ -146,25 +146,18 @@ impl<W: Write> Compact<W> {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut kept = 0;
         for (i, &b) in bytes.iter().enumerate() {
-            if self.in_string {
+            if self.scan.in_string() {
                 self.string_len += 1;
                 if self.string_len > MAX_STRING {
                     self.too_long = true;
                     return Err(io::Error::other("string too long"));
                 }
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                }
-            } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            } else {
+                self.string_len = 0;
+            }
+            if !self.scan.keeps(b) {
                 self.out.write_all(&bytes[kept..i])?;
                 kept = i + 1;
-            } else if b == b'"' {
-                self.in_string = true;
-                self.string_len = 0;
             }
         }
         self.out.write_all(&bytes[kept..])

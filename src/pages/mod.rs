@@ -578,34 +578,14 @@ fn holds_a_value(value: &serde_json::Value) -> bool {
     }
 }
 
-/// JSON text without the whitespace between its tokens, as serde_json writes it: an object
-/// or array group value from a pretty-printed page would otherwise break an NDJSON row over
-/// several lines. Strings and numbers keep their exact text.
-fn compact(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.bytes().any(|b| b.is_ascii_whitespace()) {
-        return text;
-    }
-    let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len()), false, false);
-    for c in text.chars() {
-        if in_string {
-            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
-        } else if c == '"' {
-            in_string = true;
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
-            continue;
-        }
-        out.push(c);
-    }
-    Cow::Owned(out)
-}
-
 /// Turns a value's JSON text into a [`Scalar`], unescaping strings.
 fn scalar(text: Cow<'_, str>) -> Result<Scalar<'_>, String> {
     if text.as_ref() == "null" {
         return Ok(Scalar::Null);
     }
     if !text.starts_with('"') {
-        return Ok(Scalar::Json(compact(text)));
+        // An object or array from a pretty-printed page would break an NDJSON row over lines.
+        return Ok(Scalar::Json(crate::minify::minify(text)));
     }
     if !text.contains('\\') {
         let inner = match text {
@@ -841,16 +821,6 @@ mod tests {
         assert!(e.contains("invalid type: sequence, expected a result"), "{e}");
         let e = err(&nested("[", "]"));
         assert!(e.contains("expected a page (a JSON object), found an array"), "{e}");
-    }
-
-    #[test]
-    fn compact_drops_whitespace_between_tokens_only() {
-        let text = "{\n  \"a b\": [1, 2.50],\n\t\"c\": \"x \\\" y\\\\\", \"d\" : null\r\n}";
-        assert_eq!(
-            compact(Cow::Borrowed(text)),
-            r#"{"a b":[1,2.50],"c":"x \" y\\","d":null}"#
-        );
-        assert!(matches!(compact(Cow::Borrowed("[1,2]")), Cow::Borrowed("[1,2]")));
     }
 
     #[test]
