@@ -108,17 +108,7 @@ pub fn chunks(interval: &str, step: Option<&Duration>) -> anyhow::Result<Vec<Chu
             interval: interval.to_owned(),
         }]);
     };
-    let parsed = interval
-        .split_once('/')
-        .and_then(|(a, b)| Some((Instant::parse(a)?, Instant::parse(b)?)));
-    let Some((start, end)) = parsed else {
-        return Err(usage(format!(
-            "--split needs an interval of two timestamps with offsets, like 2024-05-01T00:00:00Z/2024-05-08T00:00:00Z; got {interval}"
-        )));
-    };
-    if start >= end {
-        return Err(usage(format!("interval {interval}: the start is not before the end")));
-    }
+    let (start, end) = bounds("--split: the interval", interval)?;
     let mut chunks = Vec::new();
     let mut from = start;
     while from < end {
@@ -136,6 +126,24 @@ pub fn chunks(interval: &str, step: Option<&Duration>) -> anyhow::Result<Vec<Chu
         from = to;
     }
     Ok(chunks)
+}
+
+/// The two ends of `interval`, which must be `START/END`, each a date, a time and an
+/// offset, the end after the start; `what` names it in the usage error otherwise.
+pub fn bounds(what: &str, interval: &str) -> anyhow::Result<(Instant, Instant)> {
+    let parsed = interval
+        .split_once('/')
+        .and_then(|(a, b)| Some((Instant::parse(a)?, Instant::parse(b)?)));
+    let Some((start, end)) = parsed else {
+        return Err(usage(format!(
+            "{what} {interval}: expected START/END, each a date and time with an offset, e.g. \
+             2024-05-01T00:00:00Z/2024-05-02T00:00:00Z or 2024-05-01T00:00:00+02:00/2024-05-02T00:00:00+02:00"
+        )));
+    };
+    if end <= start {
+        return Err(usage(format!("{what} {interval}: the end is not after the start")));
+    }
+    Ok((start, end))
 }
 
 /// The body of one chunk's request: the query with the chunk's interval, and for an async

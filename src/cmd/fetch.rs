@@ -231,7 +231,8 @@ impl Plan {
 
         check_kind(&args.kind, args.any_kind)?;
         if let Some(interval) = &args.interval {
-            check_interval(interval)?;
+            // The API would refuse anything else only after the login, or read a bare date in UTC.
+            query::bounds("--interval", interval)?;
         }
         let granularity = duration("--granularity", args.granularity.as_deref(), "PT30M, PT1H, P1D or 30m")?;
         let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
@@ -414,25 +415,6 @@ fn check_kind(kind: &str, any: bool) -> anyhow::Result<()> {
          --any-kind to send another)",
         KINDS.join(", ")
     )))
-}
-
-/// `--interval` is `START/END`, both with a date, a time and an offset, END after START:
-/// the API would refuse anything else only after the login, or read a bare date in UTC.
-fn check_interval(interval: &str) -> anyhow::Result<()> {
-    let example =
-        "e.g. 2024-05-01T00:00:00Z/2024-05-02T00:00:00Z or 2024-05-01T00:00:00+02:00/2024-05-02T00:00:00+02:00";
-    let halves = interval
-        .split_once('/')
-        .map(|(a, b)| (Instant::parse(a), Instant::parse(b)));
-    let Some((Some(start), Some(end))) = halves else {
-        return Err(usage(format!(
-            "--interval {interval}: expected START/END, each a date and time with an offset, {example}"
-        )));
-    };
-    if end <= start {
-        return Err(usage(format!("--interval {interval}: the end is not after the start")));
-    }
-    Ok(())
 }
 
 /// The duration a flag gives, if it is given.
