@@ -22,6 +22,7 @@ use crate::output::partition::{self, Partitioned};
 use crate::output::spool::{Chunks, Render, Spool, CHUNK_BYTES};
 use crate::output::{Append, Discard, Output, Pool, RowWriter};
 use crate::pages;
+use crate::progress::counted;
 use crate::workers::{self, Gatherer, Worker};
 
 /// Flatten aggregate response pages into NDJSON, CSV or Parquet rows.
@@ -150,10 +151,10 @@ fn check_fetched(dir: &Path, allow: bool) -> anyhow::Result<()> {
     }
     let total = manifest.chunks.len();
     let what = format!(
-        "{}: {} of the {total} {} in {} {} not fetched yet ({})",
+        "{}: {} of the {} in {} {} not fetched yet ({})",
         dir.display(),
         missing.len(),
-        if total == 1 { "chunk" } else { "chunks" },
+        counted(total as u64, "chunk"),
         manifest::FILE_NAME,
         if missing.len() == 1 { "is" } else { "are" },
         input::list(&missing)

@@ -240,8 +240,9 @@ fn list(client: &Client, progress: Progress, kind: Kind) -> anyhow::Result<Resul
         Ok(listed) => {
             if listed.without_id > 0 {
                 eprintln!(
-                    "gcagg: names: {}: {} entities without an id left out (nothing can join on them)",
-                    spec.name, listed.without_id
+                    "gcagg: names: {}: {} without an id left out (nothing can join on them)",
+                    spec.name,
+                    crate::progress::counted(listed.without_id, "entity")
                 );
             }
             Ok(Ok(listed))
