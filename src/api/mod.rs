@@ -10,6 +10,7 @@ pub mod aggregates;
 pub mod auth;
 pub mod env;
 pub mod page;
+pub mod profile;
 pub mod query;
 pub mod regions;
 pub mod retry;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::api::aggregates::Query;
 use crate::api::auth::{Credentials, Secret};
 use crate::api::env::Env;
+use crate::api::profile::Profile;
 use crate::api::query::{self, Chunk, Fields};
 use crate::api::regions::Region;
 use crate::api::retry::Policy;
@@ -183,14 +184,50 @@ pub struct Connection {
     /// and tokens then cross the network unencrypted); loopback needs no flag.
     #[arg(long, help_heading = "Connection")]
     pub allow_http: bool,
+
+    /// A named profile (region and OAuth client) of the profiles file, which flags
+    /// override [env: GCAGG_PROFILE]; see the README's "Profiles".
+    #[arg(long, value_name = "NAME", help_heading = "Connection")]
+    pub profile: Option<String>,
 }
 
 impl Connection {
     /// The endpoints and the OAuth client, from the flags, the environment or `.env`.
     pub fn resolve(&self) -> anyhow::Result<(Endpoints, Credentials)> {
         let env = Env::load(&std::env::current_dir()?)?;
-        let (endpoints, _) = endpoints(self, &env)?;
-        Ok((endpoints, credentials(self, &env)?))
+        let connection = self.with_profile(&env)?;
+        let (endpoints, _) = endpoints(&connection, &env)?;
+        Ok((endpoints, credentials(&connection, &env)?))
+    }
+
+    /// These flags, completed by the chosen profile (`--profile`, else `GCAGG_PROFILE`):
+    /// a flag given wins over the profile's setting.
+    pub fn with_profile(&self, env: &Env) -> anyhow::Result<Connection> {
+        let mut out = Connection {
+            region: self.region.clone(),
+            api_base: self.api_base.clone(),
+            login_base: self.login_base.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            allow_http: self.allow_http,
+            profile: self.profile.clone().or_else(|| env.get(&["GCAGG_PROFILE"])),
+        };
+        let Some(name) = out.profile.clone() else {
+            return Ok(out);
+        };
+        let profile = Profile::load(&name)?;
+        // A region flag replaces the profile's bases too, and base flags its region.
+        let place_given = out.region.is_some() || out.api_base.is_some() || out.login_base.is_some();
+        if !place_given {
+            out.region = profile.region.clone();
+            out.api_base = profile.api_base.clone();
+            out.login_base = profile.login_base.clone();
+        }
+        if out.client_id.is_none() && out.client_secret.is_none() {
+            out.client_id = profile.client_id.clone();
+            out.client_secret = profile.secret(&name)?;
+        }
+        Ok(out)
     }
 }
 
@@ -222,11 +259,12 @@ impl Plan {
     fn new(args: Args) -> anyhow::Result<Plan> {
         let cwd = std::env::current_dir()?;
         let env = Env::load(&cwd)?;
-        let (endpoints, region) = endpoints(&args.connection, &env)?;
+        let connection = args.connection.with_profile(&env)?;
+        let (endpoints, region) = endpoints(&connection, &env)?;
         let credentials = if args.dry_run {
             None
         } else {
-            Some(credentials(&args.connection, &env)?)
+            Some(credentials(&connection, &env)?)
         };
 
         check_kind(&args.kind, args.any_kind)?;

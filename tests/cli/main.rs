@@ -19,6 +19,7 @@ mod names;
 mod outputs;
 mod parquet;
 mod partition;
+mod profiles;
 mod properties;
 mod schema;
 mod streaming;
