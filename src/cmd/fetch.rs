@@ -84,6 +84,44 @@ pub struct Args {
     #[arg(long, help_heading = "Query")]
     pub any_kind: bool,
 
+    /// Split the interval into consecutive chunks of this ISO-8601 duration (e.g. P1D, P7D,
+    /// PT6H), each queried on its own.
+    #[arg(long, value_name = "DURATION", help_heading = "Requests")]
+    pub split: Option<String>,
+
+    /// Print the body and the requests, send nothing.
+    #[arg(long, help_heading = "Requests")]
+    pub dry_run: bool,
+
+    /// Write to FILE (atomically) instead of stdout; a DIR (ending in /, or existing) gets
+    /// one file per chunk and _manifest.json.
+    #[arg(short, long, value_name = "FILE|DIR", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+
+    /// Continue an interrupted fetch into -o DIR: chunks its manifest lists as complete
+    /// are skipped without calling the API.
+    #[arg(long, requires = "output", help_heading = "Output")]
+    pub resume: bool,
+
+    /// No progress on stderr.
+    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Progress and every request and answer on stderr (credentials redacted).
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub requests: Requests,
+
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// How the chunks of an aggregate query are requested: sync or async, how many at once,
+/// and the bounds on retries, waits and jobs.
+#[derive(Debug, clap::Args)]
+pub struct Requests {
     /// Use an async aggregate job (submitted, polled, read page by page) instead of the
     /// sync query.
     #[arg(long = "async", help_heading = "Requests")]
@@ -93,11 +131,6 @@ pub struct Args {
     #[arg(long, value_name = "N", requires = "asynchronous", value_parser = clap::value_parser!(u32).range(1..),
           help_heading = "Requests")]
     pub page_size: Option<u32>,
-
-    /// Split the interval into consecutive chunks of this ISO-8601 duration (e.g. P1D, P7D,
-    /// PT6H), each queried on its own.
-    #[arg(long, value_name = "DURATION", help_heading = "Requests")]
-    pub split: Option<String>,
 
     /// Chunks fetched at once; output stays in chunk order.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32),
@@ -129,31 +162,22 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..),
           help_heading = "Requests")]
     pub max_pages: u64,
+}
 
-    /// Print the body and the requests, send nothing.
-    #[arg(long, help_heading = "Requests")]
-    pub dry_run: bool,
-
-    /// Write to FILE (atomically) instead of stdout; a DIR (ending in /, or existing) gets
-    /// one file per chunk and _manifest.json.
-    #[arg(short, long, value_name = "FILE|DIR", help_heading = "Output")]
-    pub output: Option<PathBuf>,
-
-    /// Continue an interrupted fetch into -o DIR: chunks its manifest lists as complete
-    /// are skipped without calling the API.
-    #[arg(long, requires = "output", help_heading = "Output")]
-    pub resume: bool,
-
-    /// No progress on stderr.
-    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
-    pub quiet: bool,
-
-    /// Progress and every request and answer on stderr (credentials redacted).
-    #[arg(short, long, help_heading = "Output")]
-    pub verbose: bool,
-
-    #[command(flatten)]
-    pub connection: Connection,
+impl Requests {
+    /// How to query `kind`, the retry policy and the budget of one request, checked.
+    pub fn resolve(&self, kind: &str) -> anyhow::Result<(Query, Policy, StdDuration)> {
+        let job_timeout = fixed_duration("--job-timeout", &self.job_timeout, "10m, 2h or PT45M")?;
+        let max_wait = fixed_duration("--max-wait", &self.max_wait, "5m, 90s or PT10M")?;
+        let query = Query {
+            kind: kind.to_owned(),
+            asynchronous: self.asynchronous,
+            job_timeout,
+            max_pages: self.max_pages,
+        };
+        let policy = Policy::new(self.max_retries).with_max_wait(max_wait);
+        Ok((query, policy, StdDuration::from_secs(self.timeout)))
+    }
 }
 
 /// Where the API is and the OAuth client that calls it.
@@ -275,8 +299,7 @@ impl Plan {
         let granularity = duration("--granularity", args.granularity.as_deref(), "PT30M, PT1H, P1D or 30m")?;
         let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
         let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
-        let job_timeout = fixed_duration("--job-timeout", &args.job_timeout, "10m, 2h or PT45M")?;
-        let max_wait = fixed_duration("--max-wait", &args.max_wait, "5m, 90s or PT10M")?;
+        let (query, policy, timeout) = args.requests.resolve(&args.kind)?;
         let mut filters = Vec::new();
         for f in &args.filter {
             match f.split_once('=') {
@@ -323,19 +346,14 @@ impl Plan {
             region,
             credentials,
             body,
-            query: Query {
-                kind: args.kind,
-                asynchronous: args.asynchronous,
-                job_timeout,
-                max_pages: args.max_pages,
-            },
-            page_size: args.page_size,
+            query,
+            page_size: args.requests.page_size,
             split: args.split,
             chunks,
             target,
-            concurrency: usize::from(args.concurrency),
-            policy: Policy::new(args.max_retries).with_max_wait(max_wait),
-            timeout: StdDuration::from_secs(args.timeout),
+            concurrency: usize::from(args.requests.concurrency),
+            policy,
+            timeout,
             progress: Progress::new(args.quiet, args.verbose),
         })
     }
