@@ -417,8 +417,12 @@ impl Flattener {
         for &at in &kept {
             row.push((next(), value_cell(e.stats[at].value.as_deref())));
         }
+        // An entity with no value in any column is no row, in every format: Parquet cannot
+        // hold a row without a column, so NDJSON and CSV do not write one either.
         // Long rows leave as one record per entity, expanded by `Expand` where written.
-        out.row(columns, &row, 0)?;
+        if !row.is_empty() {
+            out.row(columns, &row, 0)?;
+        }
         *cells = recycle(row);
         self.ids = ids;
         self.kept = kept;

@@ -179,7 +179,7 @@ golden!(
     null_and_missing_containers_are_empty,
     [],
     r#"{"results":[{"group":null,"data":[{"interval":null,"metrics":null,"views":null},{"metrics":[{"metric":"n","stats":null}]}]},{"group":{"q":"a"},"data":null},{"group":{"q":"b"}}]}"#,
-    "{}\n{}\n"
+    ""
 );
 
 const TUTORIAL_NULLS: &str = r#"{"entities":[{"id":"q1","groups":{"queue.id":"q1"},"metrics":{"conversationCount":{"value":3},"abandonCount":{"value":null}}},{"id":"q2","groups":{"queue.id":"q2","conversation.type":"voice"},"metrics":{"handledDuration":{"value":45000}}}]}"#;

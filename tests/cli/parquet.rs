@@ -405,3 +405,34 @@ fn a_bad_interval_is_the_same_error_in_every_layout_and_target() {
         .collect();
     assert_eq!(left, ["d1.json"], "no output and no temporary is left");
 }
+
+/// An entity with nothing in it (`{"entities":[{}]}`) holds no value for any column: no
+/// format writes a row for it, and a full entity beside it is the only row in each.
+#[test]
+fn an_empty_entity_is_no_row_in_every_format() {
+    let dir = TempDir::new().unwrap();
+    for (input, want) in [
+        (r#"{"entities":[{}]}"#, 0),
+        (r#"{"entities":[{},{"metrics":{"a":1}},{}]}"#, 1),
+        (r#"{"results":[{"data":[{}]}]}"#, 0),
+    ] {
+        let path = dir.path().join("in.json");
+        std::fs::write(&path, input).unwrap();
+        let run = |args: &[&str]| {
+            let out = gcagg().arg("flatten").args(args).arg(&path).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{input}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let ndjson = run(&[]);
+        assert_eq!(ndjson.lines().count(), want, "NDJSON of {input}: {ndjson:?}");
+        let (_, csv) = read_csv(run(&["--format", "csv"]).as_bytes());
+        assert_eq!(csv.len(), want, "CSV of {input}: {csv:?}");
+        let parquet = dir.path().join("out.parquet");
+        run(&["-o", parquet.to_str().unwrap()]);
+        assert_eq!(read_parquet(&parquet).rows.len(), want, "Parquet of {input}");
+    }
+}
