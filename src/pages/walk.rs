@@ -706,10 +706,33 @@ impl<'de> Visitor<'de> for TutorialMetricsSeed<'_, 'de> {
 
 /// The number inside a tutorial metric, `None` for null or a missing `value`.
 fn tutorial_value(text: Cow<'_, str>) -> Result<Option<Cow<'_, str>>, String> {
-    #[derive(Deserialize)]
+    /// The metric object's `value`: the last one when the key repeats, as the buffered
+    /// parser takes it.
     struct Holder<'a> {
-        #[serde(borrow)]
         value: Option<&'a RawValue>,
+    }
+    impl<'de> Deserialize<'de> for Holder<'de> {
+        fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+            struct Last;
+            impl<'de> Visitor<'de> for Last {
+                type Value = Holder<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a metric")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Holder<'de>, A::Error> {
+                    let mut value = None;
+                    while let Some(key) = map.next_key::<Cow<'_, str>>()? {
+                        if key == "value" {
+                            value = Some(map.next_value::<&RawValue>()?);
+                        } else {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    Ok(Holder { value })
+                }
+            }
+            de.deserialize_map(Last)
+        }
     }
     let value = if text.starts_with('{') {
         let inner = match &text {

@@ -204,3 +204,16 @@ fn gzip_padded_with_nul_bytes_reads_as_gzip_does_and_other_trailing_bytes_fail()
         );
     }
 }
+
+/// A tutorial metric whose `value` key repeats takes the last one, whether the page is
+/// small (parsed from a buffer) or over 16 MiB (parsed as a stream).
+#[test]
+fn a_repeated_tutorial_value_is_the_last_one_at_any_page_size() {
+    let entities = r#""entities":[{"metrics":{"m":{"value":1,"value":2},"n":{"value":3,"value":null}}}]"#;
+    let small = format!("{{{entities}}}");
+    let large = format!("{{\"pad\":\"{}\",{entities}}}", "x".repeat(17 << 20));
+    for input in [small, large] {
+        let out = stdout_of(&["--format", "ndjson"], input);
+        assert_eq!(out, "{\"m\":2,\"n\":0}\n");
+    }
+}
