@@ -37,21 +37,28 @@ pub enum Role {
     Stat,
     /// The long layout's value.
     LongValue,
+    /// A `--kpis` column (DOUBLE); `order` is its place among them.
+    Kpi {
+        /// Its index in [`crate::kpis::KPIS`].
+        order: u8,
+    },
 }
 
 impl Role {
     /// Position of this kind of column in the header; ties keep first appearance.
-    fn rank(self) -> u8 {
+    /// KPIs (wide layout only) follow the value columns, in their own fixed order.
+    fn rank(self) -> (u8, u8) {
         match self {
-            Role::Constant => 0,
-            Role::Group => 1,
-            Role::IntervalStart => 2,
-            Role::IntervalEnd => 3,
-            Role::AggregateId => 4,
-            Role::Value { .. } | Role::Metric => 5,
-            Role::Qualifier => 6,
-            Role::Stat => 7,
-            Role::LongValue => 8,
+            Role::Constant => (0, 0),
+            Role::Group => (1, 0),
+            Role::IntervalStart => (2, 0),
+            Role::IntervalEnd => (3, 0),
+            Role::AggregateId => (4, 0),
+            Role::Value { .. } | Role::Metric => (5, 0),
+            Role::Kpi { order } => (6, order),
+            Role::Qualifier => (6, 0),
+            Role::Stat => (7, 0),
+            Role::LongValue => (8, 0),
         }
     }
 
@@ -227,8 +234,9 @@ impl Columns {
     }
 
     /// The header of CSV and Parquet output: constants, group keys, `interval_start`,
-    /// `interval_end`, `aggregate_id`, then the value columns (or the long layout's
-    /// `metric`, `qualifier`, `stat`, `value`), each kind in order of first appearance.
+    /// `interval_end`, `aggregate_id`, then the value columns and the KPIs (or the long
+    /// layout's `metric`, `qualifier`, `stat`, `value`), each kind in order of first
+    /// appearance (KPIs in their fixed order).
     pub fn header(&self) -> Vec<ColumnId> {
         let mut ids: Vec<ColumnId> = (0..self.columns.len()).collect();
         ids.sort_by_key(|&id| self.columns[id].role.rank());
@@ -387,6 +395,13 @@ mod tests {
         let g = cols.intern("queueId", Role::Group, String::new).unwrap();
         let c = cols.intern("org", Role::Constant, String::new).unwrap();
         let g2 = cols.intern("mediaType", Role::Group, String::new).unwrap();
-        assert_eq!(cols.header(), vec![c, g, g2, s, e, v]);
+        let late = cols
+            .intern("abandon_rate", Role::Kpi { order: 3 }, String::new)
+            .unwrap();
+        let early = cols.intern("aht_s", Role::Kpi { order: 0 }, String::new).unwrap();
+        let v2 = cols
+            .intern("tHandle_sum", Role::Value { integer: false }, String::new)
+            .unwrap();
+        assert_eq!(cols.header(), vec![c, g, g2, s, e, v, v2, early, late]);
     }
 }

@@ -8,6 +8,7 @@ use anyhow::bail;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::columns::{safe_name, ColumnId, Columns, Role, Slot};
+use crate::kpis::{self, KPIS};
 use crate::output::{recycle, Cell, RowWriter};
 use crate::pages::{Entity, EntitySink, Scalar, Shape};
 
@@ -31,6 +32,8 @@ pub struct Options {
     pub stats: Vec<String>,
     /// `--add-column` pairs, names already safe.
     pub constants: Vec<(String, String)>,
+    /// `--kpis`: the derived columns of [`crate::kpis::KPIS`] (wide layout).
+    pub kpis: bool,
 }
 
 /// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
@@ -76,6 +79,9 @@ pub struct Flattener {
     /// With `--stats`: the (API) names of every stat the filter looked at, so that a name
     /// that matched none can be reported with the names there were.
     stats_seen: FxHashSet<Box<str>>,
+    /// With `--kpis`: the column of each KPI, once registered, and the entity's values.
+    kpi_ids: [Option<ColumnId>; KPIS.len()],
+    kpi_values: kpis::Values,
 }
 
 const INTERVAL_START: usize = 0;
@@ -136,6 +142,8 @@ impl Flattener {
             generation: 0,
             cells: Vec::new(),
             stats_seen: FxHashSet::default(),
+            kpi_ids: [None; KPIS.len()],
+            kpi_values: kpis::Values::default(),
         })
     }
 
@@ -192,6 +200,20 @@ impl Flattener {
         };
         let id = self.columns.intern(name, role, || source.to_owned())?;
         self.fixed[which] = Some(id);
+        Ok(id)
+    }
+
+    /// The column of the KPI `KPIS[at]`.
+    fn kpi_column(&mut self, at: usize) -> anyhow::Result<ColumnId> {
+        if let Some(id) = self.kpi_ids[at] {
+            return Ok(id);
+        }
+        let kpi = &KPIS[at];
+        let role = Role::Kpi { order: at as u8 };
+        let id = self
+            .columns
+            .intern(kpi.name, role, || format!("the KPI `{}` ({})", kpi.name, kpi.formula()))?;
+        self.kpi_ids[at] = Some(id);
         Ok(id)
     }
 
@@ -386,10 +408,25 @@ impl Flattener {
                 kept.push(m.stats.start + nth);
             }
         }
+        let kpis = self.opts.kpis && e.shape == Shape::Api;
+        if kpis {
+            self.kpi_values.compute(e);
+            for at in 0..KPIS.len() {
+                if self.kpi_values.has(at) {
+                    let id = self.kpi_column(at)?;
+                    self.claim(id);
+                    ids.push(id);
+                }
+            }
+        }
 
         // Pass 2: the cells, in the order pass 1 resolved their columns.
         let Flattener {
-            opts, columns, cells, ..
+            opts,
+            columns,
+            cells,
+            kpi_values,
+            ..
         } = self;
         let mut row = recycle(std::mem::take(cells));
         let mut next_id = ids.iter().copied();
@@ -416,6 +453,11 @@ impl Flattener {
         };
         for &at in &kept {
             row.push((next(), value_cell(e.stats[at].value.as_deref())));
+        }
+        if kpis {
+            for (_, value) in kpi_values.present() {
+                row.push((next(), value.map_or(Cell::Null, Cell::Raw)));
+            }
         }
         // An entity with no value in any column is no row, in every format: Parquet cannot
         // hold a row without a column, so NDJSON and CSV do not write one either.
@@ -524,6 +566,7 @@ mod tests {
             keep_nulls: false,
             stats: stats.iter().map(|s| s.to_string()).collect(),
             constants: vec![("org".into(), "acme".into())],
+            kpis: false,
         };
         Flattener::new(opts)?.feed(&mut rows).entity(&entity)?;
         Ok(rows.into_inner().0)
@@ -569,6 +612,7 @@ mod tests {
             keep_nulls: false,
             stats: vec![],
             constants: vec![("queue_id".into(), "x".into())],
+            kpis: false,
         };
         let group = [GroupEntry {
             key: Cow::Borrowed("queue.id"),

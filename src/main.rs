@@ -12,6 +12,7 @@ mod fetch;
 mod flatten;
 mod input;
 mod interrupt;
+mod kpis;
 mod manifest;
 mod minify;
 mod names;

@@ -94,6 +94,13 @@ pub struct RowArgs {
     #[arg(long, value_name = "NAME=VALUE")]
     pub add_column: Vec<String>,
 
+    /// Add KPI columns after the values, where a row has their inputs (wide layout):
+    /// aht_s, asa_s, answer_rate, abandon_rate, service_level, avg_talk_s, avg_hold_s,
+    /// avg_acw_s. A zero denominator gives null. Roll them up from the sums and counts,
+    /// never by averaging them.
+    #[arg(long)]
+    pub kpis: bool,
+
     /// Read a `gcagg fetch -o DIR` folder whose `_manifest.json` lists chunks not yet
     /// fetched (with a warning) instead of refusing it.
     #[arg(long)]
@@ -119,11 +126,17 @@ impl RowArgs {
         if !self.stats.is_empty() && stats.is_empty() {
             return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
         }
+        if self.kpis && self.layout == Layout::Long {
+            return Err(usage(
+                "--kpis: KPIs are columns of a wide row; use --layout wide (the default), or roll the long rows' sums and counts up yourself",
+            ));
+        }
         let options = Options {
             layout: self.layout,
             keep_nulls: self.keep_nulls,
             stats,
             constants,
+            kpis: self.kpis,
         };
         for dir in self.inputs.iter().filter(|p| p.is_dir()) {
             check_fetched(dir, self.allow_incomplete)?;

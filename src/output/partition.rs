@@ -96,7 +96,7 @@ pub fn key_column(columns: &Columns, name: &str) -> anyhow::Result<Option<Column
         return Ok(None);
     };
     match columns.get(id).role {
-        Role::Value { .. } | Role::LongValue => Err(usage(format!(
+        Role::Value { .. } | Role::LongValue | Role::Kpi { .. } => Err(usage(format!(
             "--partition-by {name}: a value column cannot be a partition key"
         ))),
         _ => Ok(Some(id)),

@@ -15,6 +15,7 @@ mod fetch;
 mod flatten;
 mod inputs;
 mod interrupt;
+mod kpis;
 mod names;
 mod outputs;
 mod parquet;

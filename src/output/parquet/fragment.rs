@@ -126,12 +126,12 @@ impl PartBuilder {
         self.levels.push(0);
     }
 
-    /// Appends the value a cell the entity lacks holds: 0 in a value column unless
-    /// `--keep-nulls`, null everywhere else.
-    pub fn append_missing(&mut self, zero_values: bool) {
+    /// Appends the value a cell the entity lacks holds: 0 if `zero` (a value column
+    /// without `--keep-nulls`), else null.
+    pub fn append_missing(&mut self, zero: bool) {
         match &mut self.kind {
-            Kind::Int(values) if zero_values => values.push(0),
-            Kind::Float(values) if zero_values => values.push(0.0),
+            Kind::Int(values) if zero => values.push(0),
+            Kind::Float(values) if zero => values.push(0.0),
             _ => return self.append_null(),
         }
         self.levels.push(1);

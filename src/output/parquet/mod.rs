@@ -83,7 +83,7 @@ pub fn data_type(role: Role) -> DataType {
     match role {
         Role::IntervalStart | Role::IntervalEnd => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         Role::Value { integer: true } => DataType::Int64,
-        Role::Value { integer: false } | Role::LongValue => DataType::Float64,
+        Role::Value { integer: false } | Role::LongValue | Role::Kpi { .. } => DataType::Float64,
         Role::Constant | Role::Group | Role::AggregateId | Role::Metric | Role::Qualifier | Role::Stat => {
             DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
         }
@@ -165,8 +165,8 @@ fn fits(role: Role, text: &str) -> Result<(), &'static str> {
         Role::Value { integer: true } => parse_count(text).map(drop),
         // A plain decimal of fewer than 300 characters is always a finite DOUBLE: only
         // exponents reach beyond, so only they need the parse.
-        Role::Value { integer: false } | Role::LongValue if is_short_decimal(text) => Ok(()),
-        Role::Value { integer: false } | Role::LongValue => double(text).map(drop),
+        Role::Value { integer: false } | Role::LongValue | Role::Kpi { .. } if is_short_decimal(text) => Ok(()),
+        Role::Value { integer: false } | Role::LongValue | Role::Kpi { .. } => double(text).map(drop),
         _ => Ok(()),
     }
 }
@@ -303,7 +303,9 @@ pub struct Fragments {
     repeats: usize,
     /// Rows in the builders.
     rows: usize,
-    zero_values: bool,
+    /// Per header position: whether a cell the row lacks is 0 (a value column without
+    /// `--keep-nulls`) rather than null.
+    zero_missing: Arc<[bool]>,
 }
 
 /// How a column of this role is built and encoded.
@@ -333,6 +335,10 @@ impl ParquetWriter {
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let file = SerializedFileWriter::new(out, parquet.root_schema_ptr(), Arc::new(props))?;
         let kinds: Arc<[ColumnKind]> = header.iter().map(|&id| kind(columns.get(id).role)).collect();
+        let zero_missing = header
+            .iter()
+            .map(|&id| columns.get(id).role.is_value() && !keep_nulls)
+            .collect();
         let chunks = kinds
             .iter()
             .enumerate()
@@ -348,7 +354,7 @@ impl ParquetWriter {
             pages: Pages::new(settings.codec, 0)?,
             rows: 0,
             row_group_rows: settings.row_group_rows.max(1),
-            pending: Fragments::new(kinds, position.into(), !keep_nulls),
+            pending: Fragments::new(kinds, position.into(), zero_missing),
         })
     }
 
@@ -412,7 +418,7 @@ impl ParquetWriter {
 }
 
 impl Fragments {
-    fn new(kinds: Arc<[ColumnKind]>, position: Arc<[usize]>, zero_values: bool) -> Fragments {
+    fn new(kinds: Arc<[ColumnKind]>, position: Arc<[usize]>, zero_missing: Arc<[bool]>) -> Fragments {
         Fragments {
             builders: kinds.iter().map(|&kind| PartBuilder::new(kind)).collect(),
             slots: vec![0; kinds.len()],
@@ -421,13 +427,13 @@ impl Fragments {
             kinds,
             position,
             rows: 0,
-            zero_values,
+            zero_missing,
         }
     }
 
     /// An empty gatherer of the same fragments.
     pub fn fresh(&self) -> Fragments {
-        Fragments::new(self.kinds.clone(), self.position.clone(), self.zero_values)
+        Fragments::new(self.kinds.clone(), self.position.clone(), self.zero_missing.clone())
     }
 
     /// Notes where each of `cells` goes in the header.
@@ -467,7 +473,7 @@ impl Fragments {
         for (at, builder) in self.builders.iter_mut().enumerate() {
             match std::mem::take(&mut self.slots[at]) {
                 _ if skip.contains(&at) => {}
-                0 => builder.append_missing(self.zero_values),
+                0 => builder.append_missing(self.zero_missing[at]),
                 i if i <= shared => builder.repeat_last(1),
                 i => match cells[i - 1] {
                     (_, Cell::Null) => builder.append_null(),
