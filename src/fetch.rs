@@ -136,6 +136,8 @@ impl Fetcher<'_> {
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel();
         let progress = self.client.progress();
+        let shown = progress.run(self.work.len() as u64, "chunk");
+        let shown = &shown;
         thread::scope(|scope| {
             for _ in 0..self.concurrency.clamp(1, self.work.len().max(1)) {
                 let tx = tx.clone();
@@ -145,7 +147,9 @@ impl Fetcher<'_> {
                     if pos >= self.work.len() || stop.load(Ordering::Relaxed) {
                         return;
                     }
+                    let task = shown.task(&self.work[pos].label);
                     let result = self.one(&self.work[pos], create, stop);
+                    drop(task);
                     if result.is_err() {
                         // Start nothing new, even before the main thread hears of it.
                         stop.store(true, Ordering::Relaxed);
@@ -170,7 +174,7 @@ impl Fetcher<'_> {
                 });
                 match outcome {
                     Ok((p, r)) => {
-                        progress.note(format!("{}: {}, {}", work.label, counted(p, "page"), counted(r, "row")));
+                        shown.finished(&work.label, p, r);
                         (pages, rows) = (pages + p, rows + r);
                     }
                     Err(e) => {

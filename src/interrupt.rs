@@ -102,6 +102,8 @@ fn clean_up(signal: &str, mut another: impl FnMut() -> bool) {
         remove(&path, kind);
     }
     let actions: Vec<Action> = registry.actions.drain(..).map(|(_, a)| a).collect();
+    // The run ends here: a progress board drawn now would stay on the screen, stale.
+    crate::progress::stop_drawing();
     if removed == 0 {
         eprintln!("gcagg: interrupted by {signal}");
     } else {

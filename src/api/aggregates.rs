@@ -107,11 +107,10 @@ impl Query {
             })?;
             // A sync chunk is one page: its progress line is the chunk's own.
             if self.asynchronous {
-                client.progress().note(format!(
-                    "{label}: page {}, {}",
-                    out.pages,
-                    crate::progress::counted(info.rows, "row")
-                ));
+                let rows = crate::progress::counted(out.rows, "row");
+                client
+                    .progress()
+                    .status(label, format!("page {}, {rows} so far", out.pages));
             }
             Ok(info)
         };
@@ -190,10 +189,10 @@ impl Query {
                 // QUEUED, PENDING, or a state newer than this program: keep waiting.
                 state => {
                     let pause = retry::exponential(poll, POLL_FIRST, POLL_CAP);
-                    client.progress().note(format!(
-                        "{label}: job {job} {state}, next look in {:.0}s",
-                        pause.as_secs_f64()
-                    ));
+                    client.progress().status(
+                        label,
+                        format!("job {job} {state}, next look in {:.0}s", pause.as_secs_f64()),
+                    );
                     check(stop).map_err(cancel)?;
                     let now = std::time::Instant::now();
                     if now >= deadline {

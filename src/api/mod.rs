@@ -126,10 +126,11 @@ enum Attempt<T> {
     Refused { status: u16, body: String },
     /// A failure that is not the server's answer.
     Failed(anyhow::Error),
-    /// Worth another try: why, the wait the server asked for and the header that said so
-    /// (else the backoff), and the error status if there was one.
+    /// Worth another try: the cause (what went wrong with the request), the wait the server
+    /// asked for and the header that said so (else the backoff), and the error status if
+    /// there was one.
     Retry {
-        why: String,
+        cause: String,
         wait: Option<(Duration, &'static str)>,
         status: Option<(u16, String)>,
     },
@@ -290,7 +291,7 @@ impl Client {
         loop {
             self.progress
                 .debug(format!("> {what} (Authorization: {scheme} <redacted>){body}"));
-            let (why, wait, status) = match self.attempt(request, authorization, &what, &mut read) {
+            let (cause, wait, status) = match self.attempt(request, authorization, &what, &mut read) {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Refused { status, body } => {
                     return Err(Failure::Status {
@@ -300,7 +301,7 @@ impl Client {
                     })
                 }
                 Attempt::Failed(e) => return Err(Failure::Other(e)),
-                Attempt::Retry { why, wait, status } => (why, wait, status),
+                Attempt::Retry { cause, wait, status } => (cause, wait, status),
             };
             if retry >= self.policy.max_retries {
                 return Err(match status {
@@ -309,7 +310,10 @@ impl Client {
                         body,
                         retries: retry,
                     },
-                    None => Failure::Other(anyhow::Error::new(ApiFailure(format!("{why}{}", after(retry))))),
+                    None => Failure::Other(anyhow::Error::new(ApiFailure(format!(
+                        "{what}: {cause}{}",
+                        after(retry)
+                    )))),
                 });
             }
             let wait = match wait {
@@ -317,11 +321,7 @@ impl Client {
                 None => self.policy.backoff(retry),
             };
             retry += 1;
-            self.progress.note(format!(
-                "{why}; retry {retry}/{} in {:.1}s",
-                self.policy.max_retries,
-                wait.as_secs_f64()
-            ));
+            self.progress.retry(&what, &cause, retry, self.policy.max_retries, wait);
             self.policy.sleep(wait);
         }
     }
@@ -338,10 +338,10 @@ impl Client {
             } else {
                 String::new()
             };
-            eprintln!(
-                "gcagg: waiting {} for the rate limit ({source}{capped})",
+            crate::progress::say(format!(
+                "waiting {} for the rate limit ({source}{capped})",
                 retry::spoken(wait)
-            );
+            ));
         }
         wait
     }
@@ -358,14 +358,14 @@ impl Client {
             Ok(answer) => answer,
             Err(ureq::Error::Timeout(_)) => {
                 return Attempt::Retry {
-                    why: format!("{what}: no complete answer within --timeout {}", self.timeout.as_secs()),
+                    cause: format!("no complete answer within --timeout {}", self.timeout.as_secs()),
                     wait: None,
                     status: None,
                 }
             }
             Err(e) if is_connection_error(&e) => {
                 return Attempt::Retry {
-                    why: format!("{what}: {e}"),
+                    cause: e.to_string(),
                     wait: None,
                     status: None,
                 }
@@ -386,7 +386,7 @@ impl Client {
                 Ok(value) => Attempt::Done(value),
                 Err(ReadError::Fail(e)) => Attempt::Failed(e.context(what.to_owned())),
                 Err(ReadError::Retry(e)) => Attempt::Retry {
-                    why: format!("{what}: {e:#}"),
+                    cause: format!("{e:#}"),
                     wait: None,
                     status: None,
                 },
@@ -403,7 +403,7 @@ impl Client {
         };
         let source = asked.map_or("backoff", |(_, source)| source);
         Attempt::Retry {
-            why: format!("{status} from {what} (wait from {source})"),
+            cause: format!("{status} (wait from {source})"),
             wait: asked,
             status: Some((status, body)),
         }

@@ -18,7 +18,7 @@ use crate::api::{self, Client, Endpoints, Settings};
 use crate::exit::usage;
 use crate::fetch::{self, Target, Work};
 use crate::manifest::{self, Manifest};
-use crate::progress::{counted, Progress};
+use crate::progress::{counted, Mode, Progress};
 
 /// Fetch analytics aggregates: the raw response pages, one per line.
 ///
@@ -103,19 +103,40 @@ pub struct Args {
     #[arg(long, requires = "output", help_heading = "Output")]
     pub resume: bool,
 
-    /// No progress on stderr.
-    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
-    pub quiet: bool,
-
-    /// Progress and every request and answer on stderr (credentials redacted).
-    #[arg(short, long, help_heading = "Output")]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub reporting: Reporting,
 
     #[command(flatten)]
     pub requests: Requests,
 
     #[command(flatten)]
     pub connection: Connection,
+}
+
+/// What a command that calls the API says on stderr as it goes: progress and request logs.
+#[derive(Debug, clap::Args)]
+pub struct Reporting {
+    /// No progress on stderr.
+    #[arg(short, long, conflicts_with_all = ["verbose", "progress"], help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Every progress event as a line (unless --progress says otherwise), and every request
+    /// and answer, on stderr (credentials redacted).
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+
+    /// How progress shows on stderr [default: auto: a live board on a terminal, nothing
+    /// otherwise].
+    #[arg(long, value_enum, value_name = "HOW", help_heading = "Output")]
+    pub progress: Option<Mode>,
+}
+
+impl Reporting {
+    /// Where progress goes, as these flags say.
+    pub fn progress(&self) -> Progress {
+        let progress = Progress::new(self.quiet, self.verbose);
+        self.progress.map_or(progress, |mode| progress.with_mode(mode))
+    }
 }
 
 /// How the chunks of an aggregate query are requested: sync or async, how many at once,
@@ -354,7 +375,7 @@ impl Plan {
             concurrency: usize::from(args.requests.concurrency),
             policy,
             timeout,
-            progress: Progress::new(args.quiet, args.verbose),
+            progress: args.reporting.progress(),
         })
     }
 

@@ -18,7 +18,7 @@ use crate::exit::{self, usage, ApiFailure, Code};
 use crate::names::{self, Kind, Listed, Record, COLUMNS, SPECS};
 use crate::output::parquet::{Codec, Settings as ParquetSettings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::{Cell, Output, RowWriter};
-use crate::progress::Progress;
+use crate::progress::{say, Run};
 
 /// Download the org's lookup entities (queues, users, ...) as a names table.
 ///
@@ -58,13 +58,8 @@ pub struct Args {
     #[arg(short, long, value_enum, help_heading = "Output")]
     pub format: Option<Format>,
 
-    /// No progress on stderr.
-    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
-    pub quiet: bool,
-
-    /// Progress and every request and answer on stderr (credentials redacted).
-    #[arg(short, long, help_heading = "Output")]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub reporting: super::fetch::Reporting,
 
     /// Retries of a request that was rate limited (429), met a gateway error (502, 503,
     /// 504) or lost its connection.
@@ -231,19 +226,21 @@ struct Failed {
 
 /// Lists one type, reporting its progress; an API failure is returned as [`Failed`],
 /// anything else (a usage error, a login refused) ends the run.
-fn list(client: &Client, progress: Progress, kind: Kind) -> anyhow::Result<Result<Listed, Failed>> {
+fn list(client: &Client, shown: &Run, kind: Kind) -> anyhow::Result<Result<Listed, Failed>> {
     let spec = kind.spec();
-    let listed = names::list(client, spec, |msg| {
-        progress.note(format!("names: {}: {msg}", spec.name))
-    });
+    let label = format!("names: {}", spec.name);
+    let task = shown.task(&label);
+    let listed = names::list(client, spec, |msg| client.progress().status(&label, msg));
+    drop(task);
     match listed {
         Ok(listed) => {
+            shown.finished(&label, listed.pages, listed.records.len() as u64);
             if listed.without_id > 0 {
-                eprintln!(
-                    "gcagg: names: {}: {} without an id left out (nothing can join on them)",
+                say(format!(
+                    "names: {}: {} without an id left out (nothing can join on them)",
                     spec.name,
                     crate::progress::counted(listed.without_id, "entity")
-                );
+                ));
             }
             Ok(Ok(listed))
         }
@@ -252,7 +249,7 @@ fn list(client: &Client, progress: Progress, kind: Kind) -> anyhow::Result<Resul
             if let Some(permission) = spec.permission.filter(|p| why.contains(": 403 ") && !why.contains(p)) {
                 why.push_str(&format!("; listing {} needs the permission {permission}", spec.name));
             }
-            eprintln!("gcagg: names: {}: {}", spec.name, crate::api::auth::redact(&why));
+            say(format!("names: {}: {}", spec.name, crate::api::auth::redact(&why)));
             Ok(Err(Failed { kind }))
         }
         Err(e) => Err(e),
@@ -268,7 +265,7 @@ fn is_login_failure(e: &anyhow::Error) -> bool {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = Plan::new(&args)?;
     let (endpoints, credentials) = args.connection.resolve()?;
-    let progress = Progress::new(args.quiet, args.verbose);
+    let progress = args.reporting.progress();
     let client = Client::new(Settings {
         endpoints,
         credentials,
@@ -278,6 +275,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         permission: String::new(),
         progress,
     });
+    let shown = progress.run(plan.kinds.len() as u64, "type");
     let mut failed = Vec::new();
     let mut written = Vec::new();
     match &plan.target {
@@ -285,7 +283,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir).map_err(|e| usage(format!("--output {}: {e}", dir.display())))?;
             for &kind in &plan.kinds {
                 let path = dir.join(format!("{}.{}", kind.name(), plan.file.format.extension()));
-                match list(&client, progress, kind)? {
+                match list(&client, &shown, kind)? {
                     Ok(listed) => {
                         let mut staged = Staged::create(&plan.file, &path)?;
                         staged.table.write(&listed.records)?;
@@ -295,11 +293,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     Err(f) => {
                         // A table of an earlier run is kept rather than lost, but it is stale.
                         if path.exists() {
-                            eprintln!(
-                                "gcagg: names: {}: {} is left as an earlier run wrote it",
+                            say(format!(
+                                "names: {}: {} is left as an earlier run wrote it",
                                 kind.name(),
                                 path.display()
-                            );
+                            ));
                         }
                         failed.push(f);
                     }
@@ -309,7 +307,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         single => {
             let mut listings = Vec::new();
             for &kind in &plan.kinds {
-                match list(&client, progress, kind)? {
+                match list(&client, &shown, kind)? {
                     Ok(listed) => listings.push((kind, listed)),
                     Err(f) => failed.push(f),
                 }

@@ -1470,3 +1470,104 @@ fn an_answer_with_an_endless_string_is_refused_before_it_fills_memory() {
         "no temporary is left"
     );
 }
+
+/// Three days, one chunk each, the first rate limited once (`Retry-After: 1`).
+fn three_days_rate_limited(t: &Setup) -> Command {
+    let mut cmd = t.fetch_interval(THREE_DAYS);
+    cmd.args(["--split", "P1D"]);
+    cmd
+}
+
+fn first_query_rate_limited() -> Script {
+    Script::default().fault(
+        "/aggregates/query",
+        1,
+        Reply::error(429, "too.many.requests", "Rate limit exceeded").header("Retry-After", "1"),
+    )
+}
+
+#[test]
+fn plain_progress_says_each_finished_chunk_and_each_retry_with_its_chunk() {
+    let t = Setup::new(first_query_rate_limited());
+    let out = three_days_rate_limited(&t)
+        .args(["--progress", "plain"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "gcagg: chunk 1/3 (2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z): 429 (wait from Retry-After); retry 1/5 in 1.0s",
+            "gcagg: chunk 1/3 (2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z): 1 page, 2 rows",
+            "gcagg: chunk 2/3 (2024-05-02T00:00:00.000Z/2024-05-03T00:00:00.000Z): 1 page, 2 rows",
+            "gcagg: chunk 3/3 (2024-05-03T00:00:00.000Z/2024-05-04T00:00:00.000Z): 1 page, 2 rows",
+            "gcagg: done: 3 chunks, 3 pages, 6 rows",
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plain_progress_says_nothing_of_job_polls_and_pages() {
+    let t = Setup::new(Script {
+        polls_queued: 2,
+        polls_pending: 2,
+        ..Script::default()
+    });
+    let out = t
+        .fetch()
+        .args(["--async", "--page-size", "2", "--progress", "plain"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "gcagg: chunk 1/1 (2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z): 3 pages, 3 rows",
+            "gcagg: done: 1 chunk, 3 pages, 3 rows",
+        ],
+        "{stderr}"
+    );
+    // --verbose still has every poll and page, as a line each.
+    let (_, log) = verbose(t.fetch().args(["--async", "--page-size", "2"]));
+    assert_eq!(log.matches("next look in").count(), 4, "{log}");
+    assert!(log.contains("): page 3, 3 rows so far\n"), "{log}");
+}
+
+#[test]
+fn progress_off_a_terminal_is_silent_by_default_and_with_none() {
+    for flags in [&[][..], &["--progress", "none"], &["--progress", "auto"], &["--quiet"]] {
+        let t = Setup::new(first_query_rate_limited());
+        let out = three_days_rate_limited(&t).args(flags).output().unwrap();
+        assert!(out.status.success(), "{flags:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{flags:?}");
+    }
+}
+
+#[test]
+fn bar_progress_off_a_terminal_fetches_the_same_pages() {
+    let plain = Setup::new(first_query_rate_limited());
+    let expected = stdout_of(&mut three_days_rate_limited(&plain));
+    let t = Setup::new(first_query_rate_limited());
+    let out = three_days_rate_limited(&t)
+        .args(["--progress", "bar", "--concurrency", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    // The board is drawn (forced) and cleared; what stays is the summary.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gcagg: done: 3 chunks, 3 pages, 6 rows"), "{stderr:?}");
+}
+
+#[test]
+fn progress_flags_that_contradict_each_other_are_usage_errors() {
+    let t = Setup::new(Script::default());
+    failure(t.fetch().args(["--quiet", "--progress", "plain"]), 2);
+    failure(t.fetch().args(["--quiet", "--verbose"]), 2);
+    failure(t.fetch().args(["--progress", "fancy"]), 2);
+    assert!(t.server.requests_to("/aggregates/query").is_empty());
+}

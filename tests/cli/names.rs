@@ -404,3 +404,34 @@ fn verbose_shows_each_page_and_request_with_credentials_redacted() {
         "credentials leak: {stderr}"
     );
 }
+
+#[test]
+fn plain_progress_says_each_type_listed_and_each_retry_with_its_type() {
+    let script = Script::default().fault(
+        "/api/v2/users",
+        1,
+        Reply::error(429, "too.many.requests", "Rate limit exceeded").header("Retry-After", "1"),
+    );
+    let (server, dir) = start(script);
+    let (_, stderr, code) = run(names(&server, &dir).args(["--types", "users,queues", "--progress", "plain"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert_eq!(
+        lines[0],
+        "gcagg: names: users: 429 (wait from Retry-After); retry 1/5 in 1.0s"
+    );
+    assert_eq!(lines[1], "gcagg: names: users: 3 pages, 230 rows");
+    assert!(lines[2].starts_with("gcagg: names: queues: 2 pages, "), "{stderr}");
+    assert!(
+        lines[3].starts_with("gcagg: names: wrote users 230, queues "),
+        "{stderr}"
+    );
+    // Off a terminal, `none`, `bar` and the default keep stdout the same; only `bar` draws.
+    let (expected, quiet, _) = run(&mut names(&server, &dir));
+    assert_eq!(quiet, "");
+    for mode in ["none", "bar"] {
+        let (stdout, _, code) = run(names(&server, &dir).args(["--progress", mode]));
+        assert_eq!((code, stdout == expected), (Some(0), true), "--progress {mode}");
+    }
+}
