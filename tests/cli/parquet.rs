@@ -88,7 +88,7 @@ fn same(parquet: &Value, csv: &str) -> bool {
             .parse::<i64>()
             .map_or_else(|_| csv.parse::<f64>() == Ok(*i as f64), |c| c == *i),
         Value::Float(f) => csv.parse::<f64>() == Ok(*f),
-        Value::Time(ms) => chrono::DateTime::parse_from_rfc3339(csv).map(|t| t.timestamp_millis()) == Ok(*ms),
+        Value::Time(ms) => csv.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).ok() == Some(*ms),
     }
 }
 
