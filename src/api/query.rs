@@ -1,13 +1,14 @@
 //! The request body of an aggregate query, and the chunks of a split interval.
 //!
 //! The body is built once, before any request: from `--query` (a JSON object) with the
-//! fields the flags name replacing the file's, or from the flags alone. Names of metrics,
-//! dimensions and granularities are never checked here: the server is the authority and
-//! new names appear every few releases.
+//! fields the flags name replacing the file's, or from the flags alone. Its time zone is
+//! checked and spelled as the time-zone database does, and it is the calendar of `--since`
+//! and of the chunks. Names of metrics, dimensions and granularities are never checked
+//! here: the server is the authority and new names appear every few releases.
 
 use serde_json::{json, Map, Value};
 
-use super::time::{Duration, Instant};
+use super::time::{Duration, Instant, Zone};
 use crate::exit::usage;
 
 /// The query fields the command line gave.
@@ -25,7 +26,7 @@ pub struct Fields {
     pub metrics: Vec<String>,
     /// `--filter dimension=value`, ANDed.
     pub filters: Vec<(String, String)>,
-    /// `--time-zone`.
+    /// `--time-zone`: an IANA name, `Z` or an offset.
     pub time_zone: Option<String>,
 }
 
@@ -33,8 +34,21 @@ pub struct Fields {
 pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: Instant) -> anyhow::Result<Map<String, Value>> {
     let from_file = base.is_some();
     let mut body = base.unwrap_or_default();
+    if let Some(tz) = &fields.time_zone {
+        body.insert("timeZone".into(), json!(tz));
+    }
+    let what = if fields.time_zone.is_some() {
+        "--time-zone"
+    } else {
+        "--query: timeZone"
+    };
+    let zone = zone(&body, what)?;
+    if let Some(zone) = &zone {
+        body.insert("timeZone".into(), json!(zone.name()));
+    }
     if let Some(since) = &fields.since {
-        // End on a whole granularity bucket (or minute) so the first and last buckets are full.
+        // End on a whole granularity bucket (or minute) of the zone's clock, so the first
+        // and last buckets are full: `--since 7d --granularity P1D` ends at local midnight.
         let step = fields
             .granularity
             .as_deref()
@@ -42,7 +56,10 @@ pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: Instant) -> 
             .and_then(|g| g.fixed_seconds())
             .filter(|secs| 86_400 % secs == 0)
             .unwrap_or(60);
-        let end = now.truncate(step);
+        let end = match &zone {
+            Some(zone) => now.in_zone(zone).truncate(step),
+            None => now.truncate(step),
+        };
         let start = end.add(since, -1);
         body.insert("interval".into(), json!(format!("{start}/{end}")));
     }
@@ -51,9 +68,6 @@ pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: Instant) -> 
     }
     if let Some(g) = &fields.granularity {
         body.insert("granularity".into(), json!(g));
-    }
-    if let Some(tz) = &fields.time_zone {
-        body.insert("timeZone".into(), json!(tz));
     }
     if !fields.group_by.is_empty() {
         body.insert("groupBy".into(), json!(fields.group_by));
@@ -82,6 +96,17 @@ pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: Instant) -> 
     Ok(body)
 }
 
+/// The time zone of `body`'s `timeZone`, if it has one; `what` names it in the usage error
+/// when it is no time zone.
+pub fn zone(body: &Map<String, Value>, what: &str) -> anyhow::Result<Option<Zone>> {
+    let Some(name) = body.get("timeZone").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    Zone::parse(name)
+        .map(Some)
+        .map_err(|why| usage(format!("{what} {name}: {why}")))
+}
+
 /// The interval of a body built by [`body`].
 pub fn interval(body: &Map<String, Value>) -> &str {
     body.get("interval").and_then(Value::as_str).unwrap_or_default()
@@ -99,18 +124,22 @@ pub struct Chunk {
 /// A split beyond this many chunks is surely a typo (`PT1S` over a year).
 const MAX_CHUNKS: usize = 100_000;
 
-/// Splits `interval` into consecutive chunks of length `step`; the last may be shorter.
+/// Splits `interval` into consecutive chunks of length `step`, counted on the calendar of
+/// `zone` (else of the start's offset) and written in its offsets; the last may be shorter.
 /// Without a step the interval is one chunk, passed on as written.
-pub fn chunks(interval: &str, step: Option<&Duration>) -> anyhow::Result<Vec<Chunk>> {
+pub fn chunks(interval: &str, step: Option<&Duration>, zone: Option<&Zone>) -> anyhow::Result<Vec<Chunk>> {
     let Some(step) = step else {
         return Ok(vec![Chunk {
             index: 0,
             interval: interval.to_owned(),
         }]);
     };
-    let (start, end) = bounds("--split: the interval", interval)?;
+    let (mut start, mut end) = bounds("--split: the interval", interval)?;
+    if let Some(zone) = zone {
+        (start, end) = (start.in_zone(zone), end.in_zone(zone));
+    }
     let mut chunks = Vec::new();
-    let mut from = start;
+    let mut from = start.clone();
     while from < end {
         if chunks.len() == MAX_CHUNKS {
             return Err(usage(format!(
@@ -118,7 +147,7 @@ pub fn chunks(interval: &str, step: Option<&Duration>) -> anyhow::Result<Vec<Chu
             )));
         }
         // Each boundary is counted from the start, so month lengths never drift.
-        let to = start.add(step, chunks.len() as i64 + 1).min(end);
+        let to = start.add(step, chunks.len() as i64 + 1).min(end.clone());
         chunks.push(Chunk {
             index: chunks.len(),
             interval: format!("{from}/{to}"),
@@ -162,7 +191,7 @@ mod tests {
     use super::*;
 
     fn split(interval: &str, step: &str) -> Vec<String> {
-        chunks(interval, Some(&Duration::parse(step).unwrap()))
+        chunks(interval, Some(&Duration::parse(step).unwrap()), None)
             .unwrap()
             .into_iter()
             .map(|c| c.interval)
@@ -191,23 +220,55 @@ mod tests {
     #[test]
     fn refuses_bad_splits() {
         let day = Duration::parse("P1D").unwrap();
-        assert!(chunks("2024-05-02T00:00Z/2024-05-01T00:00Z", Some(&day)).is_err());
-        assert!(chunks("yesterday/today", Some(&day)).is_err());
+        assert!(chunks("2024-05-02T00:00Z/2024-05-01T00:00Z", Some(&day), None).is_err());
+        assert!(chunks("yesterday/today", Some(&day), None).is_err());
         let second = Duration::parse("PT1S").unwrap();
-        assert!(chunks("2024-01-01T00:00Z/2025-01-01T00:00Z", Some(&second)).is_err());
+        assert!(chunks("2024-01-01T00:00Z/2025-01-01T00:00Z", Some(&second), None).is_err());
+    }
+
+    /// The body of `--since since --granularity granularity [--time-zone zone]` at `now`.
+    fn since_body(since: &str, granularity: &str, zone: Option<&str>, now: &str) -> Map<String, Value> {
+        let fields = Fields {
+            since: Duration::parse(since),
+            granularity: Some(granularity.into()),
+            metrics: vec!["nOffered".into()],
+            time_zone: zone.map(Into::into),
+            ..Fields::default()
+        };
+        body(None, &fields, Instant::parse(now).unwrap()).unwrap()
     }
 
     #[test]
     fn since_ends_on_a_whole_bucket() {
-        let now = Instant::parse("2024-05-01T10:47:13Z").unwrap();
-        let fields = Fields {
-            since: Duration::parse("2h"),
-            granularity: Some("PT30M".into()),
-            metrics: vec!["nOffered".into()],
-            ..Fields::default()
-        };
-        let b = body(None, &fields, now).unwrap();
+        let b = since_body("2h", "PT30M", None, "2024-05-01T10:47:13Z");
         assert_eq!(interval(&b), "2024-05-01T08:30:00.000Z/2024-05-01T10:30:00.000Z");
+    }
+
+    #[test]
+    fn since_ends_at_the_zones_midnight() {
+        let b = since_body("7d", "P1D", Some("Europe/Berlin"), "2024-04-01T10:47:13Z");
+        // Seven local days, one of them 23 hours long.
+        assert_eq!(
+            interval(&b),
+            "2024-03-25T00:00:00.000+01:00/2024-04-01T00:00:00.000+02:00"
+        );
+        assert_eq!(b["timeZone"], "Europe/Berlin");
+    }
+
+    #[test]
+    fn a_files_time_zone_is_checked_too() {
+        let base: Map<String, Value> =
+            serde_json::from_str(r#"{"interval":"a/b","metrics":["tHandle"],"timeZone":"america/new_york"}"#).unwrap();
+        let b = body(Some(base.clone()), &Fields::default(), Instant::now()).unwrap();
+        assert_eq!(b["timeZone"], "America/New_York");
+        let mut bad = base;
+        bad.insert("timeZone".into(), json!("Nowhere"));
+        let err = body(Some(bad), &Fields::default(), Instant::now()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--query: timeZone Nowhere: unknown time zone"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,127 +1,99 @@
-//! Instants and ISO-8601 durations, just enough for query intervals.
+//! Instants, time zones and ISO-8601 durations, just enough for query intervals.
 //!
-//! An [`Instant`] keeps the UTC offset it was written with, so chunk boundaries of a split
-//! interval are written in the user's own offset. Calendar parts of a [`Duration`] (years,
-//! months, weeks, days) are added to the wall-clock date at that fixed offset; time parts
-//! are added as elapsed seconds. There is no time-zone database: a `+01:00` interval stays
-//! `+01:00` across a daylight-saving change.
+//! An [`Instant`] is a point in time seen in a time zone: the fixed offset it was written
+//! with, or a [`Zone`] such as `Europe/Berlin`. Calendar parts of a [`Duration`] (years,
+//! months, weeks, days) are added to the wall-clock date in that zone, so a day that
+//! starts at local midnight ends at the next local midnight, 23 or 25 hours later across
+//! a daylight-saving change; time parts are added as elapsed seconds. The calendar and the
+//! time-zone rules are jiff's, which reads the system's time-zone database and falls back
+//! on the copy built into the binary.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::civil::Time;
+use jiff::fmt::temporal::{DateTimeParser, Pieces};
+use jiff::tz::{Offset, TimeZone};
+use jiff::{Span, Timestamp, ZonedDateTime};
 
 const DAY: i64 = 86_400;
 
-/// A point in time with the UTC offset it is written in; instants compare as points in
-/// time, whatever their offsets.
-#[derive(Debug, Clone, Copy)]
-pub struct Instant {
-    /// Milliseconds since the Unix epoch (UTC).
-    millis: i64,
-    /// Offset from UTC in seconds; written as `Z` when 0.
-    offset: i32,
-}
+/// A point in time and the time zone it is written and counted in; instants compare as
+/// points in time, whatever their zones.
+#[derive(Debug, Clone)]
+pub struct Instant(ZonedDateTime);
 
 impl Instant {
     /// The current time in UTC, whole seconds.
     pub fn now() -> Instant {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000));
-        Instant {
-            millis: secs * 1000,
-            offset: 0,
-        }
+        let now = Timestamp::now();
+        let secs = Timestamp::from_second(now.as_second()).unwrap_or(now);
+        Instant(secs.to_zoned_datetime(TimeZone::UTC))
     }
 
-    /// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]]` followed by `Z` or `±HH:MM`.
+    /// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]]` followed by `Z` or `±HH:MM`: the form the API
+    /// takes, which is also sent as written when the interval is not split.
     pub fn parse(text: &str) -> Option<Instant> {
         let b = text.as_bytes();
-        let num = |from: usize, len: usize| -> Option<i64> {
-            let digits = b.get(from..from + len)?;
-            digits
-                .iter()
-                .try_fold(0i64, |n, &d| d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0')))
+        let offset_written = match b.last()? {
+            b'Z' | b'z' => true,
+            _ => b.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':',
         };
-        let sep = |at: usize, c: u8| b.get(at) == Some(&c);
-        if !(sep(4, b'-') && sep(7, b'-') && (sep(10, b'T') || sep(10, b't')) && sep(13, b':')) {
+        // jiff reads more forms (`2024-05-01 00Z`, `+0100`, `[Europe/Berlin]`) than the API's
+        // ISO-8601 reader is known to take; anything else is refused before any request.
+        let api_form = b.get(10).is_some_and(|c| c.eq_ignore_ascii_case(&b'T'))
+            && b.get(13) == Some(&b':')
+            && !text.contains('[')
+            && offset_written;
+        if !api_form {
             return None;
         }
-        let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-        let (hour, minute) = (num(11, 2)?, num(14, 2)?);
-        let mut at = 16;
-        let mut second = 0;
-        let mut millis = 0;
-        if sep(at, b':') {
-            second = num(at + 1, 2)?;
-            at += 3;
-            if sep(at, b'.') || sep(at, b',') {
-                at += 1;
-                let start = at;
-                while b.get(at).is_some_and(u8::is_ascii_digit) {
-                    at += 1;
-                }
-                // Milliseconds are the API's precision; finer digits are dropped.
-                let digits = &text[start..at];
-                if digits.is_empty() {
-                    return None;
-                }
-                let ms: String = digits.chars().chain("00".chars()).take(3).collect();
-                millis = ms.parse::<i64>().ok()?;
-            }
-        }
-        let offset = match &text[at..] {
-            "Z" | "z" => 0,
-            rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && sep(at + 3, b':') => {
-                let secs = num(at + 1, 2)? * 3600 + num(at + 4, 2)? * 60;
-                i32::try_from(if rest.starts_with('-') { -secs } else { secs }).ok()?
-            }
-            _ => return None,
+        let pieces = Pieces::parse(text).ok()?;
+        let offset = pieces.to_numeric_offset()?;
+        let at = offset.to_timestamp(pieces.date().to_datetime(pieces.time()?)).ok()?;
+        Some(Instant(at.to_zoned_datetime(TimeZone::fixed(offset))))
+    }
+
+    /// The same instant, seen and counted in `zone`.
+    pub fn in_zone(&self, zone: &Zone) -> Instant {
+        Instant(self.0.with_time_zone(zone.tz.clone()))
+    }
+
+    /// This instant moved by `duration` (backwards when `times` is negative), `times` times;
+    /// past the calendar's range (the years -9999 to 9999) it stops at the range's end.
+    pub fn add(&self, duration: &Duration, times: i64) -> Instant {
+        let span = || -> Option<Span> {
+            Span::new()
+                .try_months(duration.months.checked_mul(times)?)
+                .ok()?
+                .try_days(duration.days.checked_mul(times)?)
+                .ok()?
+                .try_seconds(duration.seconds.checked_mul(times)?)
+                .ok()
         };
-        let valid = (1..=12).contains(&month)
-            && (1..=days_in_month(year, month)).contains(&day)
-            && hour < 24
-            && minute < 60
-            && second < 60;
-        if !valid {
-            return None;
-        }
-        let local = days_from_civil(year, month, day) * DAY + hour * 3600 + minute * 60 + second;
-        Some(Instant {
-            millis: (local - i64::from(offset)) * 1000 + millis,
-            offset,
-        })
+        let moved = span().and_then(|span| self.0.checked_add(span).ok());
+        Instant(moved.unwrap_or_else(|| {
+            let bound = if times < 0 { Timestamp::MIN } else { Timestamp::MAX };
+            bound.to_zoned_datetime(self.0.time_zone().clone())
+        }))
     }
 
-    /// This instant moved by `duration` (backwards when `times` is negative), `times` times.
-    pub fn add(self, duration: &Duration, times: i64) -> Instant {
-        let local_ms = self.millis + i64::from(self.offset) * 1000;
-        let (days, ms_of_day) = (local_ms.div_euclid(DAY * 1000), local_ms.rem_euclid(DAY * 1000));
-        let (year, month, day) = civil_from_days(days);
-        let months = year * 12 + (month - 1) + duration.months * times;
-        let (year, month) = (months.div_euclid(12), months.rem_euclid(12) + 1);
-        // Adding a month to 31 January lands on the last day of February, as calendars do.
-        let day = day.min(days_in_month(year, month));
-        let days = days_from_civil(year, month, day) + duration.days * times;
-        let local_ms = days * DAY * 1000 + ms_of_day + duration.seconds * times * 1000;
-        Instant {
-            millis: local_ms - i64::from(self.offset) * 1000,
-            offset: self.offset,
-        }
-    }
-
-    /// This instant moved back to a whole multiple of `step` since the epoch (UTC).
-    pub fn truncate(self, step_secs: i64) -> Instant {
-        let step = step_secs.max(1) * 1000;
-        Instant {
-            millis: self.millis.div_euclid(step) * step,
-            offset: self.offset,
-        }
+    /// This instant moved back to a whole multiple of `step_secs` since its local midnight,
+    /// on the wall clock (a step that divides a day: `PT30M`, `PT1H`, `P1D`).
+    pub fn truncate(&self, step_secs: i64) -> Instant {
+        let t = self.0.time();
+        let of_day = i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second());
+        let kept = of_day - of_day.rem_euclid(step_secs.max(1));
+        let time = Time::new((kept / 3600) as i8, (kept / 60 % 60) as i8, (kept % 60) as i8, 0);
+        // A local time that the clock skips is taken at the end of the gap, as calendars do.
+        let moved = time.and_then(|time| self.0.with().time(time).build());
+        // Only out of the calendar's range could the moved time not exist; then stay put.
+        Instant(moved.unwrap_or_else(|_| self.0.clone()))
     }
 }
 
 impl PartialEq for Instant {
     fn eq(&self, other: &Self) -> bool {
-        self.millis == other.millis
+        self.0.timestamp() == other.0.timestamp()
     }
 }
 
@@ -135,31 +107,98 @@ impl PartialOrd for Instant {
 
 impl Ord for Instant {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.millis.cmp(&other.millis)
+        self.0.timestamp().cmp(&other.0.timestamp())
     }
 }
 
 impl fmt::Display for Instant {
-    /// `2024-05-01T00:00:00.000Z`, or with `+hh:mm` for a non-zero offset.
+    /// `2024-05-01T00:00:00.000Z`, or with the zone's `+hh:mm` there for a non-zero offset.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let local_ms = self.millis + i64::from(self.offset) * 1000;
-        let (days, ms) = (local_ms.div_euclid(DAY * 1000), local_ms.rem_euclid(DAY * 1000));
-        let (year, month, day) = civil_from_days(days);
-        let secs = ms / 1000;
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60,
-            ms % 1000
-        )?;
-        if self.offset == 0 {
+        write!(f, "{}", self.0.strftime("%Y-%m-%dT%H:%M:%S%.3f"))?;
+        if self.0.offset() == Offset::UTC {
             return f.write_str("Z");
         }
-        let sign = if self.offset < 0 { '-' } else { '+' };
-        let abs = self.offset.unsigned_abs();
-        write!(f, "{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60)
+        write!(f, "{}", self.0.strftime("%:z"))
+    }
+}
+
+/// A time zone for the calendar of a query: an IANA zone, or UTC or a fixed whole-hour
+/// offset, each with the IANA name the API's `timeZone` takes.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    tz: TimeZone,
+    /// `Europe/Berlin`, `UTC`, `Etc/GMT-2` (the name of the fixed offset +02:00).
+    name: String,
+}
+
+impl Zone {
+    /// Parses an IANA name in any case (`Europe/Berlin`, `utc`), `Z`, or an offset
+    /// (`+02:00`, `-05`); the error says why a text is none of them.
+    pub fn parse(text: &str) -> Result<Zone, String> {
+        if text.eq_ignore_ascii_case("z") {
+            return Ok(Zone::fixed(Offset::UTC));
+        }
+        if text.starts_with(['+', '-']) {
+            static PARSER: DateTimeParser = DateTimeParser::new();
+            let offset = PARSER
+                .parse_time_zone(text)
+                .ok()
+                .and_then(|tz| tz.to_fixed_offset().ok())
+                .ok_or("expected an offset such as +02:00 or -05:00")?;
+            // The API takes IANA names only, and those of fixed offsets are whole hours.
+            if offset.seconds() % 3600 != 0 || !(-12..=14).contains(&(offset.seconds() / 3600)) {
+                return Err("no IANA time zone has this fixed offset; name the zone, e.g. Asia/Kolkata".into());
+            }
+            return Ok(Zone::fixed(offset));
+        }
+        match TimeZone::get(text) {
+            Ok(tz) => {
+                let name = tz.iana_name().unwrap_or(text).to_owned();
+                Ok(Zone { tz, name })
+            }
+            Err(_) => Err(unknown_zone(text)),
+        }
+    }
+
+    fn fixed(offset: Offset) -> Zone {
+        let hours = offset.seconds() / 3600;
+        // IANA's Etc/GMT names count the other way: Etc/GMT-2 is two hours ahead of UTC.
+        let name = if hours == 0 {
+            "UTC".to_owned()
+        } else {
+            format!("Etc/GMT{:+}", -hours)
+        };
+        Zone {
+            tz: TimeZone::fixed(offset),
+            name,
+        }
+    }
+
+    /// The IANA name, as the time-zone database spells it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Why `name` is no time zone, with the nearest known name when one is close: to the
+/// whole name, or for a bare city (`berlin`) to the city part of a name.
+fn unknown_zone(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let distance = |known: &str| {
+        let known = known.to_ascii_lowercase();
+        let city = known.rsplit('/').next().filter(|_| !lower.contains('/'));
+        let whole = strsim::levenshtein(&lower, &known);
+        city.map_or(whole, |city| whole.min(strsim::levenshtein(&lower, city)))
+    };
+    let nearest = jiff::tz::db()
+        .available()
+        .map(|known| (distance(known.as_str()), known.as_str().to_owned()))
+        .min();
+    match nearest {
+        Some((d, known)) if d <= 3 && d * 3 <= name.len() => format!("unknown time zone; did you mean {known}?"),
+        _ => "unknown time zone; expected an IANA name such as Europe/Berlin or America/New_York, Z, or an \
+              offset such as +02:00"
+            .to_owned(),
     }
 }
 
@@ -283,51 +322,6 @@ impl Duration {
     }
 }
 
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if month <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        month,
-        day,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +343,10 @@ mod tests {
             "2024-13-01T00:00Z",
             "2023-02-29T00:00Z",
             "2024-05-01T00:00:00",
+            "2024-05-01 00:00:00Z",
+            "2024-05-01T00Z",
+            "2024-05-01T00:00:00+0100",
+            "2024-05-01T00:00:00+01:00[Europe/Berlin]",
             "x",
         ] {
             assert_eq!(Instant::parse(bad), None, "{bad}");
@@ -391,11 +389,70 @@ mod tests {
         );
     }
 
+    fn berlin() -> Zone {
+        Zone::parse("Europe/Berlin").unwrap()
+    }
+
     #[test]
-    fn civil_round_trip() {
-        for days in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+    fn days_follow_the_zones_clock() {
+        let day = Duration::parse("P1D").unwrap();
+        let spring = at("2024-03-30T00:00:00+01:00").in_zone(&berlin());
+        let ends: Vec<String> = (1..=2).map(|n| spring.add(&day, n).to_string()).collect();
+        assert_eq!(ends, ["2024-03-31T00:00:00.000+01:00", "2024-04-01T00:00:00.000+02:00"]);
+        let autumn = at("2024-10-27T00:00:00+02:00").in_zone(&berlin());
+        assert_eq!(autumn.add(&day, 1).to_string(), "2024-10-28T00:00:00.000+01:00");
+        // Clock parts are elapsed time: 24 hours after midnight on a 25-hour day is 23:00.
+        let hours = Duration::parse("24h").unwrap();
+        assert_eq!(autumn.add(&hours, 1).to_string(), "2024-10-27T23:00:00.000+01:00");
+        let week = Duration::parse("7d").unwrap();
+        let end = at("2024-04-01T00:00:00+02:00").in_zone(&berlin());
+        assert_eq!(end.add(&week, -1).to_string(), "2024-03-25T00:00:00.000+01:00");
+    }
+
+    #[test]
+    fn truncates_on_the_local_clock() {
+        let now = at("2024-03-31T21:47:13Z");
+        assert_eq!(now.truncate(DAY).to_string(), "2024-03-31T00:00:00.000Z");
+        let local = now.in_zone(&berlin());
+        assert_eq!(local.truncate(DAY).to_string(), "2024-03-31T00:00:00.000+01:00");
+        assert_eq!(local.truncate(1800).to_string(), "2024-03-31T23:30:00.000+02:00");
+        let kolkata = now.in_zone(&Zone::parse("Asia/Kolkata").unwrap());
+        assert_eq!(kolkata.truncate(3600).to_string(), "2024-04-01T03:00:00.000+05:30");
+    }
+
+    #[test]
+    fn saturates_at_the_calendars_end() {
+        let thousand_years = Duration::parse("P1000Y").unwrap();
+        let start = at("2024-01-01T00:00Z");
+        assert_eq!(
+            start.add(&thousand_years, 9),
+            at("9000-01-01T00:00Z").add(&thousand_years, 1)
+        );
+        assert_eq!(start.add(&thousand_years, -20), start.add(&thousand_years, -30));
+        assert!(start.add(&thousand_years, -20) < start);
+    }
+
+    #[test]
+    fn parses_zones() {
+        assert_eq!(berlin().name(), "Europe/Berlin");
+        assert_eq!(Zone::parse("europe/berlin").unwrap().name(), "Europe/Berlin");
+        assert_eq!(Zone::parse("Z").unwrap().name(), "UTC");
+        assert_eq!(Zone::parse("UTC").unwrap().name(), "UTC");
+        assert_eq!(Zone::parse("+02:00").unwrap().name(), "Etc/GMT-2");
+        assert_eq!(Zone::parse("-05").unwrap().name(), "Etc/GMT+5");
+        let fixed = at("2024-03-31T12:00Z").in_zone(&Zone::parse("+02:00").unwrap());
+        assert_eq!(fixed.to_string(), "2024-03-31T14:00:00.000+02:00");
+        assert!(Zone::parse("+05:30").unwrap_err().contains("Asia/Kolkata"));
+        assert!(Zone::parse("Europe/Berlim")
+            .unwrap_err()
+            .contains("did you mean Europe/Berlin?"));
+        assert!(Zone::parse("berlin")
+            .unwrap_err()
+            .ends_with("did you mean Europe/Berlin?"));
+        assert!(Zone::parse("Mars/Olympus_Mons")
+            .unwrap_err()
+            .contains("expected an IANA name"));
+        assert!(Zone::parse("").unwrap_err().contains("expected an IANA name"));
+        assert!(Zone::parse("+25:00").is_err());
     }
 }

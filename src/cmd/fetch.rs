@@ -51,7 +51,8 @@ pub struct Args {
     #[arg(long, value_name = "START/END", conflicts_with = "since", help_heading = "Query")]
     pub interval: Option<String>,
 
-    /// The interval that ends now (on a whole granularity bucket), e.g. 24h, 7d, 2w, PT36H.
+    /// The interval that ends now (on a whole granularity bucket of the --time-zone clock),
+    /// e.g. 24h, 7d, 2w, PT36H.
     #[arg(long, value_name = "DURATION", help_heading = "Query")]
     pub since: Option<String>,
 
@@ -71,7 +72,8 @@ pub struct Args {
     #[arg(long, value_name = "DIMENSION=VALUE", help_heading = "Query")]
     pub filter: Vec<String>,
 
-    /// IANA time zone for the buckets, e.g. Europe/Paris.
+    /// Time zone of the buckets, --since and --split: an IANA name (Europe/Berlin), Z, or an
+    /// offset (+02:00).
     #[arg(long, value_name = "ZONE", help_heading = "Query")]
     pub time_zone: Option<String>,
 
@@ -85,7 +87,7 @@ pub struct Args {
     pub any_kind: bool,
 
     /// Split the interval into consecutive chunks of this ISO-8601 duration (e.g. P1D, P7D,
-    /// PT6H), each queried on its own.
+    /// PT6H), each queried on its own; days end at midnight of the --time-zone.
     #[arg(long, value_name = "DURATION", help_heading = "Requests")]
     pub split: Option<String>,
 
@@ -349,7 +351,8 @@ impl Plan {
         };
         let base = args.query.as_deref().map(read_query).transpose()?;
         let body = query::body(base, &fields, Instant::now())?;
-        let chunks = query::chunks(query::interval(&body), split.as_ref())?;
+        let zone = query::zone(&body, "timeZone")?;
+        let chunks = query::chunks(query::interval(&body), split.as_ref(), zone.as_ref())?;
 
         let target = match args.output {
             None if args.resume => return Err(usage("--resume needs -o DIR")),

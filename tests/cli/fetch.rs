@@ -1571,3 +1571,118 @@ fn progress_flags_that_contradict_each_other_are_usage_errors() {
     failure(t.fetch().args(["--progress", "fancy"]), 2);
     assert!(t.server.requests_to("/aggregates/query").is_empty());
 }
+
+// ---- time zones -----------------------------------------------------------------------------
+
+/// The chunk intervals a dry run with `args` would query, in order.
+fn planned_chunks(args: &[&str]) -> Vec<String> {
+    let plan = stdout_of(&mut dry_run(&[&["--region", "us-east-1"], args].concat()));
+    plan.lines()
+        .filter_map(|l| l.strip_prefix("# chunk "))
+        .map(|l| l.split_once(" (").unwrap().1.trim_end_matches(')').to_owned())
+        .collect()
+}
+
+#[test]
+fn split_by_day_in_berlin_ends_every_chunk_at_local_midnight_across_spring_forward() {
+    let t = Setup::new(Script::default());
+    stdout_of(
+        t.fetch_interval("2024-03-30T00:00:00+01:00/2024-04-02T00:00:00+02:00")
+            .args(["--split", "P1D", "--granularity", "P1D", "--time-zone", "Europe/Berlin"]),
+    );
+    let bodies: Vec<Value> = t.server.requests_to("/aggregates/query").iter().map(body_of).collect();
+    let mut asked: Vec<&str> = bodies.iter().map(|b| b["interval"].as_str().unwrap()).collect();
+    asked.sort();
+    // 31 March has 23 hours in Berlin: its chunk ends at local midnight, +02:00.
+    assert_eq!(
+        asked,
+        [
+            "2024-03-30T00:00:00.000+01:00/2024-03-31T00:00:00.000+01:00",
+            "2024-03-31T00:00:00.000+01:00/2024-04-01T00:00:00.000+02:00",
+            "2024-04-01T00:00:00.000+02:00/2024-04-02T00:00:00.000+02:00",
+        ]
+    );
+    assert!(bodies.iter().all(|b| b["timeZone"] == "Europe/Berlin"), "{bodies:?}");
+}
+
+#[test]
+fn split_by_day_in_berlin_gives_the_fall_back_day_its_25_hours() {
+    // Written in UTC, counted on Berlin's calendar, written in Berlin's offsets.
+    let chunks = planned_chunks(&[
+        "--interval",
+        "2024-10-25T22:00:00Z/2024-10-28T23:00:00Z",
+        "--split",
+        "P1D",
+        "--time-zone",
+        "europe/berlin",
+    ]);
+    assert_eq!(
+        chunks,
+        [
+            "2024-10-26T00:00:00.000+02:00/2024-10-27T00:00:00.000+02:00",
+            "2024-10-27T00:00:00.000+02:00/2024-10-28T00:00:00.000+01:00",
+            "2024-10-28T00:00:00.000+01:00/2024-10-29T00:00:00.000+01:00",
+        ]
+    );
+    // Without a zone the start's offset is the calendar, as written.
+    let fixed = planned_chunks(&[
+        "--interval",
+        "2024-10-26T00:00:00+02:00/2024-10-28T00:00:00+02:00",
+        "--split",
+        "P1D",
+    ]);
+    assert_eq!(fixed[1], "2024-10-27T00:00:00.000+02:00/2024-10-28T00:00:00.000+02:00");
+}
+
+/// The interval and time zone of the one body a dry run with `args` would send.
+fn planned_body(args: &[&str]) -> (String, String) {
+    let plan = stdout_of(&mut dry_run(&[&["--region", "us-east-1"], args].concat()));
+    let body: Value = plan.lines().find_map(|l| serde_json::from_str(l).ok()).unwrap();
+    (
+        body["interval"].as_str().unwrap().to_owned(),
+        body["timeZone"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The last `days` local days before today in `zone`, as fetch writes an interval.
+fn last_days(zone: &str, days: i64) -> String {
+    let today = jiff::ZonedDateTime::now().in_tz(zone).unwrap().start_of_day().unwrap();
+    let start = today.checked_sub(jiff::Span::new().days(days)).unwrap();
+    let written = |t: &jiff::ZonedDateTime| {
+        let offset = t.strftime("%:z").to_string();
+        format!(
+            "{}{}",
+            t.strftime("%Y-%m-%dT%H:%M:%S%.3f"),
+            if offset == "+00:00" { "Z" } else { &offset }
+        )
+    };
+    format!("{}/{}", written(&start), written(&today))
+}
+
+#[test]
+fn since_by_day_ends_at_the_zones_midnight() {
+    for (zone, name) in [("Europe/Berlin", "Europe/Berlin"), ("Z", "UTC")] {
+        let before = last_days(name, 7);
+        let (interval, sent) = planned_body(&["--since", "7d", "--granularity", "P1D", "--time-zone", zone]);
+        // A run across local midnight may see either day.
+        assert!([before, last_days(name, 7)].contains(&interval), "{zone}: {interval}");
+        assert_eq!(sent, name);
+    }
+}
+
+#[test]
+fn an_unknown_time_zone_is_a_usage_error_naming_the_flag() {
+    let message = failure(
+        &mut dry_run(&["--region", "us-east-1", "--since", "1d", "--time-zone", "Europe/Berlim"]),
+        2,
+    );
+    assert!(
+        message.starts_with("gcagg: --time-zone Europe/Berlim: unknown time zone; did you mean Europe/Berlin?"),
+        "{message}"
+    );
+    let message = failure(
+        &mut dry_run(&["--region", "us-east-1", "--interval", DAY1, "--time-zone", "+05:30"]),
+        2,
+    );
+    assert!(message.contains("--time-zone +05:30: no IANA time zone"), "{message}");
+}
