@@ -18,6 +18,8 @@ pub enum Role {
     Constant,
     /// A key of the entity's group.
     Group,
+    /// `--names`: the names of the ids in the group key column registered just before it.
+    Name,
     /// The first half of the entity's interval.
     IntervalStart,
     /// The second half of the entity's interval.
@@ -33,6 +35,8 @@ pub enum Role {
     Metric,
     /// The long layout's metric qualifier.
     Qualifier,
+    /// `--names`: the long layout's name of a qualifier that is an id.
+    QualifierName,
     /// The long layout's stat name.
     Stat,
     /// The long layout's value.
@@ -50,13 +54,16 @@ impl Role {
     fn rank(self) -> (u8, u8) {
         match self {
             Role::Constant => (0, 0),
-            Role::Group => (1, 0),
+            // A name column is registered right after its id column: first appearance
+            // keeps the pair together.
+            Role::Group | Role::Name => (1, 0),
             Role::IntervalStart => (2, 0),
             Role::IntervalEnd => (3, 0),
             Role::AggregateId => (4, 0),
             Role::Value { .. } | Role::Metric => (5, 0),
             Role::Kpi { order } => (6, order),
             Role::Qualifier => (6, 0),
+            Role::QualifierName => (6, 1),
             Role::Stat => (7, 0),
             Role::LongValue => (8, 0),
         }
@@ -91,8 +98,8 @@ pub struct Column {
 pub struct Columns {
     columns: Vec<Column>,
     by_name: HashMap<String, ColumnId>,
-    /// The long layout's `metric`, `qualifier`, `stat` and `value` columns.
-    long_columns: Option<[ColumnId; 4]>,
+    /// The long layout's `metric`, `qualifier`, (`qualifier_name`,) `stat` and `value`.
+    long_columns: Option<LongColumns>,
     slots: Vec<Slot>,
     /// Columns registered or retyped, and slots added, since [`Columns::take_changes`].
     changed: Vec<ColumnId>,
@@ -114,6 +121,58 @@ pub struct Slot {
     pub qualifier: Option<String>,
     /// The `stat` column: the stat's API name.
     pub stat: String,
+    /// The `qualifier_name` column (`--names`): the name of a qualifier that is an id.
+    pub qualifier_name: Option<String>,
+}
+
+/// The long layout's columns, in header order: `metric`, `qualifier`, `qualifier_name`
+/// (with `--names`), `stat`, then `value`: ids in a registry, or positions in a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongColumns {
+    at: [ColumnId; 5],
+    len: usize,
+}
+
+impl LongColumns {
+    /// The columns `at` (four, or five with `qualifier_name`), `value` last.
+    pub fn new(at: &[ColumnId]) -> LongColumns {
+        let mut columns = LongColumns {
+            at: [0; 5],
+            len: at.len(),
+        };
+        columns.at[..at.len()].copy_from_slice(at);
+        columns
+    }
+
+    /// Every column, `value` last.
+    pub fn all(&self) -> &[ColumnId] {
+        &self.at[..self.len]
+    }
+
+    /// The `value` column.
+    pub fn value(&self) -> ColumnId {
+        self.at[self.len - 1]
+    }
+
+    /// Each label column with the label of `slot` there (`None`: null): the metric, its
+    /// qualifier, the qualifier's name when there is that column, the stat.
+    pub fn labels<'s>(&self, slot: &'s Slot) -> impl Iterator<Item = (ColumnId, Option<&'s str>)> + use<'s> {
+        let named = self.len == 5;
+        let texts = [Some(slot.label.as_str()), slot.qualifier.as_deref()]
+            .into_iter()
+            .chain(named.then_some(slot.qualifier_name.as_deref()))
+            .chain([Some(slot.stat.as_str())]);
+        self.at.into_iter().zip(texts)
+    }
+
+    /// The same columns elsewhere (their positions in a header, say), as `f` finds them.
+    pub fn map(&self, mut f: impl FnMut(ColumnId) -> anyhow::Result<ColumnId>) -> anyhow::Result<LongColumns> {
+        let mut mapped = *self;
+        for at in &mut mapped.at[..self.len] {
+            *at = f(*at)?;
+        }
+        Ok(mapped)
+    }
 }
 
 impl Columns {
@@ -144,13 +203,13 @@ impl Columns {
         Ok(id)
     }
 
-    /// Registers the long layout's columns (`metric`, `qualifier`, `stat`, `value`).
-    pub fn set_long_columns(&mut self, ids: [ColumnId; 4]) {
+    /// Registers the long layout's columns.
+    pub fn set_long_columns(&mut self, ids: LongColumns) {
         self.long_columns = Some(ids);
     }
 
-    /// The long layout's columns (`metric`, `qualifier`, `stat`, `value`), if registered.
-    pub fn long_columns(&self) -> Option<[ColumnId; 4]> {
+    /// The long layout's columns, if registered.
+    pub fn long_columns(&self) -> Option<LongColumns> {
         self.long_columns
     }
 
@@ -355,6 +414,7 @@ mod tests {
             label: "nOffered".into(),
             qualifier: None,
             stat: "count".into(),
+            qualifier_name: None,
         });
         let mut map = IdMap::default();
         run.merge(&worker.take_changes(), &mut map).unwrap();

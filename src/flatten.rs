@@ -4,11 +4,15 @@
 //! column the row needs (registering new ones, refusing collisions), and only then hands the
 //! complete row to the output, so a data error never leaves half a row behind.
 
+use std::sync::Arc;
+
 use anyhow::bail;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::columns::{safe_name, ColumnId, Columns, Role, Slot};
+use crate::columns::{safe_name, ColumnId, Columns, LongColumns, Role, Slot};
 use crate::kpis::{self, KPIS};
+use crate::lookup::{self, Lookup, Name};
+use crate::names::Kind;
 use crate::output::{recycle, Cell, RowWriter};
 use crate::pages::{Entity, EntitySink, Scalar, Shape};
 
@@ -34,6 +38,8 @@ pub struct Options {
     pub constants: Vec<(String, String)>,
     /// `--kpis`: the derived columns of [`crate::kpis::KPIS`] (wide layout).
     pub kpis: bool,
+    /// `--names`: the lookup tables that name the ids of [`lookup::ID_COLUMNS`].
+    pub names: Option<Arc<Lookup>>,
 }
 
 /// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
@@ -60,7 +66,12 @@ pub struct Flattener {
     columns: Columns,
     constant_ids: Vec<ColumnId>,
     fixed: [Option<ColumnId>; 3],
-    group_ids: FxHashMap<String, ColumnId>,
+    /// Per group key: its column, and its name column with the type that names it.
+    group_ids: FxHashMap<String, (ColumnId, Option<(ColumnId, Kind)>)>,
+    /// Per group entry of the current entity: the type that names it, if it has a name column.
+    named: Vec<Option<Kind>>,
+    /// With `--names`: each (group key, id) the tables do not name.
+    unnamed: FxHashSet<(Box<str>, Box<str>)>,
     /// Metric key (shape, name, qualifier) to its slot in `slots`.
     metric_slots: FxHashMap<Box<str>, usize>,
     /// Per slot: its metric's tag (`t`, `v` or `m`), name and qualifier.
@@ -113,17 +124,24 @@ impl Flattener {
             constant_ids.push(id);
         }
         if opts.layout == Layout::Long {
-            let mut long_ids = [0; 4];
+            // Qualifiers are named when the tables name some metric's qualifiers.
+            let named = lookup::ID_QUALIFIERS
+                .iter()
+                .any(|&(_, kind)| opts.names.as_ref().is_some_and(|names| names.has(kind)));
             let tail = [
                 ("metric", Role::Metric),
                 ("qualifier", Role::Qualifier),
+                ("qualifier_name", Role::QualifierName),
                 ("stat", Role::Stat),
                 ("value", Role::LongValue),
             ];
-            for (slot, (name, role)) in long_ids.iter_mut().zip(tail) {
-                *slot = columns.intern(name, role, || format!("the long layout's `{name}` column"))?;
+            let mut long_ids = Vec::new();
+            for (name, role) in tail {
+                if role != Role::QualifierName || named {
+                    long_ids.push(columns.intern(name, role, || format!("the long layout's `{name}` column"))?);
+                }
             }
-            columns.set_long_columns(long_ids);
+            columns.set_long_columns(LongColumns::new(&long_ids));
         }
         Ok(Flattener {
             opts,
@@ -131,6 +149,8 @@ impl Flattener {
             constant_ids,
             fixed: [None; 3],
             group_ids: FxHashMap::default(),
+            named: Vec::new(),
+            unnamed: FxHashSet::default(),
             metric_slots: FxHashMap::default(),
             slot_keys: Vec::new(),
             recent: Vec::new(),
@@ -163,6 +183,11 @@ impl Flattener {
         &self.stats_seen
     }
 
+    /// With `--names`: every (group key, id) the tables did not name.
+    pub fn unnamed(&self) -> &FxHashSet<(Box<str>, Box<str>)> {
+        &self.unnamed
+    }
+
     /// Ends the flattening, returning every column seen.
     pub fn into_columns(self) -> Columns {
         self.columns
@@ -178,15 +203,32 @@ impl Flattener {
         fresh
     }
 
-    fn group_column(&mut self, key: &str) -> anyhow::Result<ColumnId> {
-        if let Some(&id) = self.group_ids.get(key) {
-            return Ok(id);
+    /// The column of group key `key`, and with `--names` the column of its names and the
+    /// type that names it, registered right after it.
+    fn group_column(&mut self, key: &str) -> anyhow::Result<(ColumnId, Option<(ColumnId, Kind)>)> {
+        if let Some(&found) = self.group_ids.get(key) {
+            return Ok(found);
         }
         let id = self
             .columns
             .intern(&safe_name(key), Role::Group, || format!("group key `{key}`"))?;
-        self.group_ids.insert(key.to_owned(), id);
-        Ok(id)
+        let kind = lookup::ID_COLUMNS
+            .iter()
+            .find(|(column, _)| *column == key)
+            .map(|&(_, kind)| kind)
+            .filter(|&kind| self.opts.names.as_ref().is_some_and(|names| names.has(kind)));
+        let name = match kind {
+            Some(kind) => {
+                let column = lookup::name_column(key);
+                let name_id = self.columns.intern(&column, Role::Name, || {
+                    format!("the names of group key `{key}` (--names)")
+                })?;
+                Some((name_id, kind))
+            }
+            None => None,
+        };
+        self.group_ids.insert(key.to_owned(), (id, name));
+        Ok((id, name))
     }
 
     fn fixed_column(&mut self, which: usize) -> anyhow::Result<ColumnId> {
@@ -215,6 +257,21 @@ impl Flattener {
             .intern(kpi.name, role, || format!("the KPI `{}` ({})", kpi.name, kpi.formula()))?;
         self.kpi_ids[at] = Some(id);
         Ok(id)
+    }
+
+    /// With `--names`: the name of `metric`'s qualifier `qualifier`, where the qualifiers of
+    /// that metric are ids (a missing one is counted for the warning).
+    fn qualifier_name(&mut self, metric: &str, qualifier: &str) -> Option<String> {
+        let names = self.opts.names.as_ref()?;
+        let &(_, kind) = lookup::ID_QUALIFIERS.iter().find(|(m, _)| *m == metric)?;
+        match names.name(kind, qualifier) {
+            Name::Found(name) => Some(name.to_owned()),
+            Name::Missing => {
+                self.unnamed
+                    .insert((format!("{metric} qualifier").into(), qualifier.into()));
+                None
+            }
+        }
     }
 
     /// The slot of a metric (its stats' columns), found by its source names.
@@ -287,10 +344,15 @@ impl Flattener {
             } else {
                 metric.to_owned()
             };
+            let qualifier_name = match qualifier {
+                Some(q) if !view => self.qualifier_name(metric, q),
+                _ => None,
+            };
             let id = self.columns.add_slot(Slot {
                 label,
                 qualifier: qualifier.map(str::to_owned),
                 stat: stat.to_owned(),
+                qualifier_name,
             });
             self.slots[slot].push((stat.into(), id));
             return Ok(id);
@@ -350,8 +412,10 @@ impl Flattener {
             self.claim(id);
             ids.push(id);
         }
+        let mut named = std::mem::take(&mut self.named);
+        named.clear();
         for entry in e.group {
-            let id = self.group_column(&entry.key)?;
+            let (id, name) = self.group_column(&entry.key)?;
             if !self.claim(id) {
                 let name = &self.columns.get(id).name;
                 let earlier = e
@@ -365,6 +429,11 @@ impl Flattener {
                 );
             }
             ids.push(id);
+            if let Some((name_id, _)) = name {
+                self.claim(name_id);
+                ids.push(name_id);
+            }
+            named.push(name.map(|(_, kind)| kind));
         }
         let interval = e.interval.map(split_interval).transpose()?;
         if interval.is_some() {
@@ -426,6 +495,7 @@ impl Flattener {
             columns,
             cells,
             kpi_values,
+            unnamed,
             ..
         } = self;
         let mut row = recycle(std::mem::take(cells));
@@ -434,8 +504,24 @@ impl Flattener {
         for (_, value) in &opts.constants {
             row.push((next(), Cell::Text(value)));
         }
-        for entry in e.group {
+        for (entry, kind) in e.group.iter().zip(&named) {
             row.push((next(), scalar_cell(&entry.value)));
+            if let (Some(kind), Some(names)) = (kind, &opts.names) {
+                let name = match &entry.value {
+                    Scalar::Text(id) => names.name(*kind, id),
+                    Scalar::Json(_) | Scalar::Null => Name::Missing,
+                };
+                let cell = match name {
+                    Name::Found(name) => Cell::Text(name),
+                    Name::Missing => {
+                        if let Scalar::Text(id) = &entry.value {
+                            unnamed.insert((entry.key.as_ref().into(), id.as_ref().into()));
+                        }
+                        Cell::Null
+                    }
+                };
+                row.push((next(), cell));
+            }
         }
         if let Some((start, end)) = interval {
             row.push((next(), Cell::Text(start)));
@@ -468,6 +554,7 @@ impl Flattener {
         *cells = recycle(row);
         self.ids = ids;
         self.kept = kept;
+        self.named = named;
         Ok(())
     }
 }
@@ -567,6 +654,7 @@ mod tests {
             stats: stats.iter().map(|s| s.to_string()).collect(),
             constants: vec![("org".into(), "acme".into())],
             kpis: false,
+            names: None,
         };
         Flattener::new(opts)?.feed(&mut rows).entity(&entity)?;
         Ok(rows.into_inner().0)
@@ -613,6 +701,7 @@ mod tests {
             stats: vec![],
             constants: vec![("queue_id".into(), "x".into())],
             kpis: false,
+            names: None,
         };
         let group = [GroupEntry {
             key: Cow::Borrowed("queue.id"),

@@ -13,6 +13,7 @@ mod flatten;
 mod input;
 mod interrupt;
 mod kpis;
+mod lookup;
 mod manifest;
 mod minify;
 mod names;

@@ -82,6 +82,11 @@ impl<L> Worker<L> {
     pub fn stats_seen(&self) -> &rustc_hash::FxHashSet<Box<str>> {
         self.0.flattener.stats_seen()
     }
+
+    /// The (group key, id) pairs the `--names` tables did not name on this worker.
+    pub fn unnamed(&self) -> &rustc_hash::FxHashSet<(Box<str>, Box<str>)> {
+        self.0.flattener.unnamed()
+    }
 }
 
 /// What a worker made of one page: whether it took every entity, the columns it registered
@@ -142,6 +147,11 @@ impl<O> Gatherer<O> {
     /// The stats `--stats` looked at on the main thread.
     pub fn stats_seen(&self) -> &rustc_hash::FxHashSet<Box<str>> {
         self.rows.flattener.stats_seen()
+    }
+
+    /// The (group key, id) pairs the `--names` tables did not name on the main thread.
+    pub fn unnamed(&self) -> &rustc_hash::FxHashSet<(Box<str>, Box<str>)> {
+        self.rows.flattener.unnamed()
     }
 
     /// The registry, the output, and the id map of each worker.

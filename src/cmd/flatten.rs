@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::ValueEnum;
 
@@ -13,6 +14,7 @@ use crate::columns::{ColumnId, Columns, IdMap};
 use crate::exit::usage;
 use crate::flatten::{Layout, Options};
 use crate::input::{self, Source};
+use crate::lookup::Lookup;
 use crate::manifest::{self, Manifest};
 use crate::output::csv::CsvWriter;
 use crate::output::long::Expand;
@@ -37,7 +39,8 @@ Examples:
   gcagg flatten -o day.parquet --compression snappy pages.ndjson
   gcagg flatten --layout long --stats count,sum p.json.gz
   gcagg fetch --since 24h --metrics nOffered | gcagg flatten --add-column org=acme
-  gcagg flatten -o lake/ --format parquet --partition-by interval_date dumps/")]
+  gcagg flatten -o lake/ --format parquet --partition-by interval_date dumps/
+  gcagg flatten --names names.ndjson --kpis -o day.csv pages.ndjson   names beside ids, KPIs")]
 pub struct Args {
     #[command(flatten)]
     pub rows: RowArgs,
@@ -101,6 +104,13 @@ pub struct RowArgs {
     #[arg(long)]
     pub kpis: bool,
 
+    /// Add a name column after each id column the names tables of `gcagg names` resolve
+    /// (queueName after queueId, userName after userId, wrapUpCodeName after wrapUpCode,
+    /// ...): FILE is one table (.ndjson, .json, .csv, optionally .gz, or .parquet), DIR a
+    /// folder of them.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub names: Option<PathBuf>,
+
     /// Read a `gcagg fetch -o DIR` folder whose `_manifest.json` lists chunks not yet
     /// fetched (with a warning) instead of refusing it.
     #[arg(long)]
@@ -137,6 +147,7 @@ impl RowArgs {
             stats,
             constants,
             kpis: self.kpis,
+            names: self.names.as_deref().map(Lookup::load).transpose()?.map(Arc::new),
         };
         for dir in self.inputs.iter().filter(|p| p.is_dir()) {
             check_fetched(dir, self.allow_incomplete)?;
@@ -554,7 +565,36 @@ where
             eprintln!("gcagg: warning: {warning}");
         }
     }
+    if let Some(names) = &options.names {
+        let mut unnamed: BTreeSet<&(Box<str>, Box<str>)> = gatherer.unnamed().iter().collect();
+        for worker in &workers {
+            unnamed.extend(worker.unnamed());
+        }
+        if let Some(warning) = unnamed_ids(&names.source, &unnamed) {
+            eprintln!("gcagg: warning: {warning}");
+        }
+    }
     Ok(())
+}
+
+/// The warning for the ids (group key, id) that the `--names` tables at `source` lack, if any.
+fn unnamed_ids(source: &str, unnamed: &BTreeSet<&(Box<str>, Box<str>)>) -> Option<String> {
+    if unnamed.is_empty() {
+        return None;
+    }
+    let mut per_key: Vec<(&str, u64)> = Vec::new();
+    for (key, _) in unnamed {
+        match per_key.last_mut() {
+            Some((last, n)) if *last == &**key => *n += 1,
+            _ => per_key.push((key, 1)),
+        }
+    }
+    let per_key: Vec<String> = per_key.iter().map(|(key, n)| format!("{key} {n}")).collect();
+    Some(format!(
+        "--names {source}: no name for {} ({}): left empty",
+        counted(unnamed.len() as u64, "id"),
+        per_key.join(", ")
+    ))
 }
 
 /// The warning for `--stats` names that matched no stat of the input (`seen`), if any.

@@ -177,22 +177,21 @@ impl Render for CsvLines {
     }
 
     fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        // The long layout's four columns come last in the header: a line is the
-        // head's fields, then the slot's labels, rendered once, then the value.
-        let Some(ids) = columns.long_columns() else {
+        // The long layout's columns come last in the header: a line is the head's
+        // fields, then the slot's labels, rendered once, then the value.
+        let Some(long) = columns.long_columns() else {
             return Ok(false);
         };
         let fields = self.slots.len();
-        let upto = self.position.get(ids[0]).copied().unwrap_or(usize::MAX);
-        if upto.checked_add(4) != Some(fields) {
+        let upto = self.position.get(long.all()[0]).copied().unwrap_or(usize::MAX);
+        if upto.checked_add(long.all().len()) != Some(fields) {
             return Ok(false);
         }
         self.render_line(row.head, row.shared, upto)?;
         let labels = self.labels.get(row.slot, || {
-            let slot = columns.slot(row.slot);
             let mut labels = Vec::new();
-            for text in [slot.label.as_str(), slot.qualifier.as_deref().unwrap_or(""), &slot.stat] {
-                push_field(&mut labels, text, fields);
+            for (_, text) in long.labels(columns.slot(row.slot)) {
+                push_field(&mut labels, text.unwrap_or(""), fields);
                 labels.push(b',');
             }
             labels

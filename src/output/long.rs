@@ -101,21 +101,21 @@ pub struct LongRow<'r, 'a> {
 }
 
 impl<'a> LongRow<'_, 'a> {
-    /// The whole row, into `row`: the head, `metric`, `qualifier` (when the slot has one),
-    /// `stat` and `value`.
+    /// The whole row, into `row`: the head, `metric`, `qualifier` and `qualifier_name`
+    /// (when the slot has them), `stat` and `value`.
     pub fn cells(&self, columns: &'a Columns, row: &mut Vec<(ColumnId, Cell<'a>)>) -> anyhow::Result<()> {
-        let Some([metric, qualifier, stat, value]) = columns.long_columns() else {
+        let Some(long) = columns.long_columns() else {
             anyhow::bail!("internal error: long rows without the long layout's columns");
         };
         let slot = columns.slot(self.slot);
         row.clear();
         row.extend_from_slice(self.head);
-        row.push((metric, Cell::Text(&slot.label)));
-        if let Some(q) = &slot.qualifier {
-            row.push((qualifier, Cell::Text(q)));
+        for (id, label) in long.labels(slot) {
+            if let Some(label) = label {
+                row.push((id, Cell::Text(label)));
+            }
         }
-        row.push((stat, Cell::Text(&slot.stat)));
-        row.push((value, self.value));
+        row.push((long.value(), self.value));
         Ok(())
     }
 }
@@ -193,7 +193,7 @@ impl<R: Render> Render for Expand<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::{Role, Slot};
+    use crate::columns::{LongColumns, Role, Slot};
     use crate::output::csv::CsvWriter;
     use crate::output::ndjson::NdjsonWriter;
     use crate::output::Output;
@@ -228,21 +228,22 @@ mod tests {
         let start = columns
             .intern("interval_start", Role::IntervalStart, String::new)
             .unwrap();
-        let mut long = [0; 4];
-        for (id, (name, role)) in long.iter_mut().zip([
+        let long: Vec<ColumnId> = [
             ("metric", Role::Metric),
             ("qualifier", Role::Qualifier),
             ("stat", Role::Stat),
             ("value", Role::LongValue),
-        ]) {
-            *id = columns.intern(name, role, String::new).unwrap();
-        }
-        columns.set_long_columns(long);
+        ]
+        .into_iter()
+        .map(|(name, role)| columns.intern(name, role, String::new).unwrap())
+        .collect();
+        columns.set_long_columns(LongColumns::new(&long));
         let slot = |columns: &mut Columns, label: &str, qualifier: Option<&str>, stat: &str| {
             columns.add_slot(Slot {
                 label: label.into(),
                 qualifier: qualifier.map(Into::into),
                 stat: stat.into(),
+                qualifier_name: None,
             })
         };
         let handle = slot(&mut columns, "tHandle", None, "sum");

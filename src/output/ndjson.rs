@@ -147,25 +147,20 @@ impl RowWriter for NdjsonWriter {
     }
 
     fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        let Some(ids) = columns.long_columns() else {
+        let Some(long) = columns.long_columns() else {
             return Ok(false);
         };
         let start = self.open_row(columns, row.head, row.shared);
         let labels = self.labels.get(row.slot, || {
-            let slot = columns.slot(row.slot);
             let mut labels = Vec::new();
-            let qualifier = slot.qualifier.as_deref().map(|q| (ids[1], q));
-            let texts = [
-                Some((ids[0], slot.label.as_str())),
-                qualifier,
-                Some((ids[2], slot.stat.as_str())),
-            ];
-            for (id, text) in texts.into_iter().flatten() {
-                labels.extend_from_slice(&columns.get(id).json_key);
-                write_json_string(&mut labels, text);
-                labels.push(b',');
+            for (id, text) in long.labels(columns.slot(row.slot)) {
+                if let Some(text) = text {
+                    labels.extend_from_slice(&columns.get(id).json_key);
+                    write_json_string(&mut labels, text);
+                    labels.push(b',');
+                }
             }
-            labels.extend_from_slice(&columns.get(ids[3]).json_key);
+            labels.extend_from_slice(&columns.get(long.value()).json_key);
             labels
         });
         if !row.head.is_empty() {

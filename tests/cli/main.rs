@@ -16,6 +16,7 @@ mod flatten;
 mod inputs;
 mod interrupt;
 mod kpis;
+mod name_columns;
 mod names;
 mod outputs;
 mod parquet;

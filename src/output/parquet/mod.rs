@@ -25,7 +25,7 @@ use self::fragment::{ColumnKind, Fragment, PartBuilder};
 use super::long::LongRow;
 use super::spool::Render;
 use super::{epoch_millis, Cell, Output, RowWriter};
-use crate::columns::{ColumnId, Columns, Role, Slot, FIRST_SLOT};
+use crate::columns::{ColumnId, Columns, LongColumns, Role, FIRST_SLOT};
 
 mod chunk;
 mod fragment;
@@ -84,9 +84,14 @@ pub fn data_type(role: Role) -> DataType {
         Role::IntervalStart | Role::IntervalEnd => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         Role::Value { integer: true } => DataType::Int64,
         Role::Value { integer: false } | Role::LongValue | Role::Kpi { .. } => DataType::Float64,
-        Role::Constant | Role::Group | Role::AggregateId | Role::Metric | Role::Qualifier | Role::Stat => {
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-        }
+        Role::Constant
+        | Role::Group
+        | Role::Name
+        | Role::AggregateId
+        | Role::Metric
+        | Role::Qualifier
+        | Role::QualifierName
+        | Role::Stat => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
     }
 }
 
@@ -296,8 +301,8 @@ pub struct Fragments {
     position: Arc<[usize]>,
     /// Per header position: 1 + the index of the row's cell for it, or 0.
     slots: Vec<usize>,
-    /// Header positions of the long layout's metric, qualifier, stat and value, once known.
-    long: Option<[usize; 4]>,
+    /// Header positions of the long layout's columns, once known.
+    long: Option<LongColumns>,
     /// Long rows whose other cells, the same as the row before them, are not yet appended
     /// to their columns: they are, in one go, before any other cell.
     repeats: usize,
@@ -489,7 +494,7 @@ impl Fragments {
     /// Appends the cells [`Fragments::repeats`] counts.
     fn append_repeats(&mut self) {
         if self.repeats > 0 {
-            let long = self.long.unwrap_or_default();
+            let long = self.long.as_ref().map_or(&[][..], LongColumns::all);
             for (at, builder) in self.builders.iter_mut().enumerate() {
                 if !long.contains(&at) {
                     builder.repeat_last(self.repeats);
@@ -499,45 +504,19 @@ impl Fragments {
         }
     }
 
-    /// The header positions of the long layout's four columns.
-    fn long_positions(&mut self, columns: &Columns) -> anyhow::Result<Option<[usize; 4]>> {
+    /// The header positions of the long layout's columns.
+    fn long_positions(&mut self, columns: &Columns) -> anyhow::Result<Option<LongColumns>> {
         if self.long.is_none() {
             if let Some(ids) = columns.long_columns() {
-                let mut long = [0; 4];
-                for (at, id) in long.iter_mut().zip(ids) {
-                    *at = self.at(columns, id)?;
-                }
-                self.long = Some(long);
+                self.long = Some(ids.map(|id| self.at(columns, id))?);
             }
         }
         Ok(self.long)
     }
 }
 
-/// Appends part `which` of a long row (0 to 3: metric, qualifier, stat, value; `slot` holds
-/// the labels) to its column.
-fn long_cell(
-    builder: &mut PartBuilder,
-    columns: &Columns,
-    long: &LongRow<'_, '_>,
-    slot: &Slot,
-    which: usize,
-) -> anyhow::Result<()> {
-    let label = match which {
-        0 => Some(&slot.label),
-        1 => slot.qualifier.as_ref(),
-        2 => Some(&slot.stat),
-        _ => {
-            if let Cell::Text(text) | Cell::Raw(text) = long.value {
-                builder
-                    .append_text(text)
-                    .map_err(|why| long_misfit(columns, long, text, why))?;
-            } else {
-                builder.append_null();
-            }
-            return Ok(());
-        }
-    };
+/// Appends a long row's label (`None`: null) to its column.
+fn long_label(builder: &mut PartBuilder, long: &LongRow<'_, '_>, label: Option<&str>) -> anyhow::Result<()> {
     match label {
         Some(label) => builder
             .append_label(long.slot, label)
@@ -547,6 +526,18 @@ fn long_cell(
             Ok(())
         }
     }
+}
+
+/// Appends a long row's value to its column.
+fn long_value(builder: &mut PartBuilder, columns: &Columns, long: &LongRow<'_, '_>) -> anyhow::Result<()> {
+    if let Cell::Text(text) | Cell::Raw(text) = long.value {
+        builder
+            .append_text(text)
+            .map_err(|why| long_misfit(columns, long, text, why))?;
+    } else {
+        builder.append_null();
+    }
+    Ok(())
 }
 
 impl Render for Fragments {
@@ -568,12 +559,12 @@ impl Render for Fragments {
             self.repeats += 1;
         } else {
             self.place(columns, row.head)?;
-            self.append(columns, row.head, 0, &long)?;
+            self.append(columns, row.head, 0, long.all())?;
         }
-        let slot = columns.slot(row.slot);
-        for (which, &at) in long.iter().enumerate() {
-            long_cell(&mut self.builders[at], columns, row, slot, which)?;
+        for (at, label) in long.labels(columns.slot(row.slot)) {
+            long_label(&mut self.builders[at], row, label)?;
         }
+        long_value(&mut self.builders[long.value()], columns, row)?;
         self.rows += 1;
         Ok(true)
     }
