@@ -93,6 +93,8 @@ pub struct Flattener {
     /// With `--kpis`: the column of each KPI, once registered, and the entity's values.
     kpi_ids: [Option<ColumnId>; KPIS.len()],
     kpi_values: kpis::Values,
+    /// Rows made since [`Flattener::take_rows`] last took them (long rows counted one by one).
+    rows: u64,
 }
 
 const INTERVAL_START: usize = 0;
@@ -164,6 +166,7 @@ impl Flattener {
             stats_seen: FxHashSet::default(),
             kpi_ids: [None; KPIS.len()],
             kpi_values: kpis::Values::default(),
+            rows: 0,
         })
     }
 
@@ -186,6 +189,11 @@ impl Flattener {
     /// With `--names`: every (group key, id) the tables did not name.
     pub fn unnamed(&self) -> &FxHashSet<(Box<str>, Box<str>)> {
         &self.unnamed
+    }
+
+    /// The rows made since the last call, for progress.
+    pub fn take_rows(&mut self) -> u64 {
+        std::mem::take(&mut self.rows)
     }
 
     /// Ends the flattening, returning every column seen.
@@ -548,10 +556,13 @@ impl Flattener {
         // An entity with no value in any column is no row, in every format: Parquet cannot
         // hold a row without a column, so NDJSON and CSV do not write one either.
         // Long rows leave as one record per entity, expanded by `Expand` where written.
+        let mut made = 0;
         if !row.is_empty() {
             out.row(columns, &row, 0)?;
+            made = if wide { 1 } else { (row.len() - head) as u64 };
         }
         *cells = recycle(row);
+        self.rows += made;
         self.ids = ids;
         self.kept = kept;
         self.named = named;

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use flate2::bufread::GzDecoder;
@@ -24,15 +25,47 @@ pub struct Source {
 }
 
 impl Source {
-    /// Opens the source for reading, decompressing gzip.
+    /// Opens the source for reading, decompressing gzip; its bytes count in [`bytes_read`].
     pub fn open(&self) -> anyhow::Result<Box<dyn BufRead>> {
         match &self.path {
-            None => decompress(Box::new(io::stdin().lock()), &self.name),
+            None => decompress(Box::new(Counted(io::stdin().lock())), &self.name),
             Some(path) => {
                 let file = File::open(path).with_context(|| format!("{}: cannot open", self.name))?;
-                decompress(Box::new(file), &self.name)
+                decompress(Box::new(Counted(file)), &self.name)
             }
         }
+    }
+}
+
+/// Bytes read from every source so far, as stored (gzip before it is decompressed).
+static READ: AtomicU64 = AtomicU64::new(0);
+
+/// The bytes read from every source so far: a progress meter's measure, which
+/// [`total_size`] completes.
+pub fn bytes_read() -> u64 {
+    READ.load(Ordering::Relaxed)
+}
+
+/// The bytes of all `sources`, if known (stdin's and a named pipe's are not).
+pub fn total_size(sources: &[Source]) -> Option<u64> {
+    sources
+        .iter()
+        .map(|s| {
+            let meta = s.path.as_ref().and_then(|p| std::fs::metadata(p).ok());
+            meta.filter(|m| m.is_file()).map(|m| m.len())
+        })
+        .sum()
+}
+
+/// A reader whose bytes count in [`READ`] (a read is a quarter megabyte: one atomic add
+/// each costs nothing).
+struct Counted<R>(R);
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        READ.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 

@@ -10,6 +10,9 @@
 //! - every event as a line (`--verbose` without `--progress`): job polls and async pages too;
 //! - nothing (`none`, `--quiet`, and `auto` when stderr is not a terminal).
 //!
+//! `flatten` has no such flags: its [`Meter`] (bytes read, rows made) shows on a terminal
+//! once a run has lasted [`METER_DELAY`].
+//!
 //! `--verbose` adds one line per request and answer. Each line is one `eprintln!`, so lines
 //! of concurrent workers never interleave; it starts `gcagg: ` as every line gcagg writes to
 //! stderr does, and goes above the board when one is drawn ([`say`]). Callers pass no secret
@@ -19,7 +22,8 @@
 use std::cell::RefCell;
 use std::fmt::Display;
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -210,9 +214,14 @@ impl Drop for Drawn {
 }
 
 /// The board's line of totals.
-const TOTALS: &str = "gcagg: {pos}/{len} {msg}, {elapsed} elapsed, ETA {eta}";
+const TOTALS: &str = "gcagg: {pos}/{len} {wide_msg} {elapsed} elapsed, ETA {eta}";
 /// A running task's status line.
 const TASK: &str = "gcagg: {prefix}: {wide_msg}";
+/// The meter of a run whose size is known.
+const METER_OF: &str = "gcagg: [{bar:20}] {binary_bytes}/{binary_total_bytes} read, {wide_msg} {elapsed}, ETA {eta}";
+/// The meter of a run of unknown size (stdin).
+const METER: &str = "gcagg: {binary_bytes} read, {wide_msg} {elapsed}";
+
 /// A bar's look; the templates are constants, so a bad one is a programming error caught
 /// by the tests, and shows as indicatif's default rather than failing a run.
 fn style(template: &str) -> ProgressStyle {
@@ -346,6 +355,75 @@ impl Drop for Task {
     }
 }
 
+/// A long run's bytes read and rows made (`gcagg flatten`), on a terminal: shown once the
+/// run has lasted [`METER_DELAY`], so that short runs stay silent, and cleared at the end.
+pub struct Meter {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How long a run goes before its meter shows.
+pub const METER_DELAY: Duration = Duration::from_secs(2);
+
+impl Meter {
+    /// Starts the meter of a run that reads `total` bytes (if known); `counts` tells the
+    /// bytes read and the rows made so far. Nothing shows unless stderr is a terminal.
+    pub fn start(total: Option<u64>, counts: impl Fn() -> (u64, u64) + Send + 'static) -> Meter {
+        if !std::io::stderr().is_terminal() {
+            return Meter {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if stopped.recv_timeout(METER_DELAY) != Err(mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            let drawn = Drawn::new(false);
+            let template = if total.is_some() { METER_OF } else { METER };
+            // All read: what is left is writing the rows (CSV's and Parquet's spool).
+            let message = |bytes: u64, rows: u64| {
+                let writing = if total.is_some_and(|t| bytes >= t) {
+                    ", writing"
+                } else {
+                    ""
+                };
+                format!("{}{writing}", counted(rows, "row"))
+            };
+            let (bytes, rows) = counts();
+            let bar = drawn.0.add(
+                ProgressBar::new(total.unwrap_or(0))
+                    .with_style(style(template).progress_chars("=> "))
+                    .with_elapsed(METER_DELAY)
+                    .with_position(bytes)
+                    .with_message(message(bytes, rows)),
+            );
+            while stopped.recv_timeout(Duration::from_millis(200)) == Err(mpsc::RecvTimeoutError::Timeout) {
+                let (bytes, rows) = counts();
+                bar.set_position(bytes);
+                bar.set_message(message(bytes, rows));
+            }
+            bar.finish_and_clear();
+        });
+        Meter {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        // Closing the channel stops the thread, which clears the meter before the run's
+        // last words (an error, a warning) are written.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// `chunk` or `chunks`, as `n` of them want.
 fn noun(n: u64, noun: &str) -> String {
     match (n, noun.strip_suffix('y')) {
@@ -376,7 +454,7 @@ mod tests {
 
     #[test]
     fn the_templates_are_valid() {
-        for template in [super::TOTALS, super::TASK] {
+        for template in [super::TOTALS, super::TASK, super::METER_OF, super::METER] {
             assert!(indicatif::ProgressStyle::with_template(template).is_ok(), "{template}");
         }
     }

@@ -13,6 +13,9 @@
 //! exactly as without workers, after the same rows. (A worker's registry knows no more than
 //! the run's: it can refuse a page the run would take, never the reverse.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use crate::columns::{Changes, IdMap};
 use crate::flatten::{Flattener, Options};
 use crate::output::parquet::Checked;
@@ -95,6 +98,7 @@ pub struct Made<P> {
     ok: bool,
     changes: Changes,
     part: Option<P>,
+    rows: u64,
 }
 
 impl<L: RowWriter> EntitySink for Worker<L> {
@@ -116,6 +120,7 @@ where
             ok: ok && part.is_some(),
             changes,
             part,
+            rows: self.0.flattener.take_rows(),
         }
     }
 }
@@ -127,6 +132,8 @@ pub struct Gatherer<O> {
     maps: Vec<IdMap>,
     /// The changes of the page last refused, located once it has run here.
     refused: Changes,
+    /// Rows made of the pages gathered so far, for progress.
+    made: Arc<AtomicU64>,
 }
 
 impl<O> Gatherer<O> {
@@ -141,7 +148,14 @@ impl<O> Gatherer<O> {
             },
             maps: (0..workers).map(|_| IdMap::default()).collect(),
             refused: Changes::default(),
+            made: Arc::default(),
         })
+    }
+
+    /// The count of rows made so far, as pages are gathered (a worker's page counts once
+    /// taken, a refused one when it has run here).
+    pub fn rows_made(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.made)
     }
 
     /// The stats `--stats` looked at on the main thread.
@@ -157,6 +171,13 @@ impl<O> Gatherer<O> {
     /// The registry, the output, and the id map of each worker.
     pub fn finish(self) -> (crate::columns::Columns, O, Vec<IdMap>) {
         (self.rows.flattener.into_columns(), self.rows.out, self.maps)
+    }
+}
+
+impl<O> Gatherer<O> {
+    /// Adds `rows` to the rows made.
+    fn counted(&self, rows: u64) {
+        self.made.fetch_add(rows, Ordering::Relaxed);
     }
 }
 
@@ -180,6 +201,7 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
         match made.part {
             Some(part) if merged => {
                 self.rows.out.append(columns, worker, map, part)?;
+                self.counted(made.rows);
                 Ok(true)
             }
             _ => {
@@ -200,6 +222,8 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
     }
 
     fn page_end(&mut self) -> anyhow::Result<()> {
+        let here = self.rows.flattener.take_rows();
+        self.counted(here);
         self.rows.out.end_page()
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use clap::ValueEnum;
@@ -24,7 +25,7 @@ use crate::output::partition::{self, Partitioned};
 use crate::output::spool::{Chunks, Render, Spool, CHUNK_BYTES};
 use crate::output::{Append, Discard, Output, Pool, RowWriter};
 use crate::pages;
-use crate::progress::counted;
+use crate::progress::{counted, say, Meter};
 use crate::workers::{self, Gatherer, Worker};
 
 /// Flatten aggregate response pages into NDJSON, CSV or Parquet rows.
@@ -404,6 +405,19 @@ impl Plan {
         Ok(Box::new(Partitioned::new(staging, keys.clone(), ext, opener)))
     }
 
+    /// The meter of this run's reading into `gatherer`, shown on a terminal once the run is
+    /// long; none when the rows themselves go to the terminal.
+    fn meter<O>(&self, gatherer: &Gatherer<O>) -> Option<Meter> {
+        if matches!(self.target, Target::Stdout) && std::io::stdout().is_terminal() {
+            return None;
+        }
+        let rows = gatherer.rows_made();
+        let meter = Meter::start(input::total_size(&self.sources), move || {
+            (input::bytes_read(), rows.load(Ordering::Relaxed))
+        });
+        Some(meter)
+    }
+
     /// Writes the spooled rows to `out` as one CSV or Parquet file (or stream), rendering
     /// them (and encoding Parquet pages) on `workers` threads while the main thread writes;
     /// with no workers, on one thread beside it.
@@ -481,6 +495,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let pool = Pool::default();
             let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
             let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
+            let _meter = plan.meter(&gatherer);
             // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
             let read = match layout {
                 Layout::Wide => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
@@ -503,6 +518,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let check = plan.file.format == Format::Parquet;
             let pool = Pool::default();
             let mut gatherer = gatherer(&plan.options, Spool::new(pool.clone())?, check, workers)?;
+            // Through the writing of the spooled rows too, which can take as long again.
+            let _meter = plan.meter(&gatherer);
             read_all(&plan.options, &plan.sources, check, &mut gatherer, workers, || {
                 Chunks::new(pool.clone(), CHUNK_BYTES)
             })?;
@@ -552,17 +569,17 @@ where
     // An empty folder has been named already; empty files or stdin are said here.
     if pages == 0 && !sources.is_empty() {
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-        eprintln!(
-            "gcagg: warning: no page read: {} held no response page",
+        say(format!(
+            "warning: no page read: {} held no response page",
             input::list(&names)
-        );
+        ));
     } else if !options.stats.is_empty() {
         let mut seen: BTreeSet<&str> = gatherer.stats_seen().iter().map(AsRef::as_ref).collect();
         for worker in &workers {
             seen.extend(worker.stats_seen().iter().map(AsRef::as_ref));
         }
         if let Some(warning) = unmatched_stats(&options.stats, &seen) {
-            eprintln!("gcagg: warning: {warning}");
+            say(format!("warning: {warning}"));
         }
     }
     if let Some(names) = &options.names {
@@ -571,7 +588,7 @@ where
             unnamed.extend(worker.unnamed());
         }
         if let Some(warning) = unnamed_ids(&names.source, &unnamed) {
-            eprintln!("gcagg: warning: {warning}");
+            say(format!("warning: {warning}"));
         }
     }
     Ok(())

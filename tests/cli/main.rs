@@ -22,6 +22,7 @@ mod outputs;
 mod parquet;
 mod partition;
 mod profiles;
+mod progress;
 mod properties;
 mod schema;
 mod streaming;
