@@ -1,17 +1,18 @@
 //! Flattening on every core.
 //!
 //! Each worker thread has a flattener of its own, with its own column registry, and renders
-//! whole pages into memory: NDJSON lines, or spool chunks. The main thread takes what each
-//! page became, in page order: it merges the columns the page brought into the run's
-//! registry (which refuses a collision exactly as a single registry would), then appends the
-//! page's rows to the output. NDJSON rows name their columns, so they are final as the
+//! whole pages into memory, a batch at a time: NDJSON lines, or spool chunks. The main
+//! thread takes what each batch became, in page order: it merges the columns the batch
+//! brought into the run's registry (which refuses a collision exactly as a single registry
+//! would), then appends the batch's rows to the output. NDJSON rows name their columns, so they are final as the
 //! worker wrote them; spool chunks hold the worker's column ids, which its [`IdMap`] turns
 //! into the run's on replay.
 //!
-//! A page that failed on its worker, or whose columns collide in the run's registry, runs
-//! again on the main thread through the run's own flattener, so any failure is reported
-//! exactly as without workers, after the same rows. (A worker's registry knows no more than
-//! the run's: it can refuse a page the run would take, never the reverse.)
+//! A batch with a page that failed on its worker, or whose columns collide in the run's
+//! registry, runs again on the main thread through the run's own flattener, page by page,
+//! so any failure is reported exactly as without workers, after the same rows. (A worker's
+//! registry knows no more than the run's: it can refuse a page the run would take, never
+//! the reverse.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -92,8 +93,8 @@ impl<L> Worker<L> {
     }
 }
 
-/// What a worker made of one page: whether it took every entity, the columns it registered
-/// (or retyped) on the way, and the page's rows.
+/// What a worker made of a batch of pages: whether it took every entity, the columns it
+/// registered (or retyped) on the way, and the pages' rows.
 pub struct Made<P> {
     ok: bool,
     changes: Changes,
@@ -113,6 +114,10 @@ where
 {
     type Made = Made<L::Part>;
 
+    fn page_end(&mut self) -> anyhow::Result<()> {
+        self.0.out.end_page()
+    }
+
     fn made(&mut self, ok: bool) -> Made<L::Part> {
         let changes = self.0.flattener.columns_mut().take_changes();
         let part = self.0.out.take().ok();
@@ -130,7 +135,7 @@ where
 pub struct Gatherer<O> {
     rows: Rows<O>,
     maps: Vec<IdMap>,
-    /// The changes of the page last refused, located once it has run here.
+    /// The changes of the batch last refused, located once it has run here.
     refused: Changes,
     /// Rows made of the pages gathered so far, for progress.
     made: Arc<AtomicU64>,
@@ -152,8 +157,8 @@ impl<O> Gatherer<O> {
         })
     }
 
-    /// The count of rows made so far, as pages are gathered (a worker's page counts once
-    /// taken, a refused one when it has run here).
+    /// The count of rows made so far, as pages are gathered (a worker's pages count once
+    /// their batch is taken, those of a refused batch as each one runs here).
     pub fn rows_made(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.made)
     }
@@ -214,7 +219,7 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
     fn reran(&mut self, worker: usize) -> anyhow::Result<()> {
         let changes = std::mem::take(&mut self.refused);
         let map = map_of(&mut self.maps, worker)?;
-        // The page ran here without error: every column it brought is in the registry now.
+        // The batch ran here without error: every column it brought is in the registry now.
         let columns = self.rows.flattener.columns_mut();
         columns.locate(&changes, map)?;
         columns.merge_slots(&changes, map);

@@ -188,6 +188,10 @@ impl<R: Render> Render for Expand<R> {
     fn take(&mut self) -> anyhow::Result<R::Part> {
         self.inner.take()
     }
+
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        self.inner.end_page()
+    }
 }
 
 #[cfg(test)]

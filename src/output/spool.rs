@@ -112,6 +112,11 @@ impl Render for Chunks {
         self.end_chunk()?;
         Ok(std::mem::take(&mut self.done))
     }
+
+    /// A page's rows end their chunk, as in [`Spool`]'s [`Append::end_page`].
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        self.end_chunk()
+    }
 }
 
 /// Turns rows into parts that are written in order: one renderer per replaying thread.
@@ -126,6 +131,12 @@ pub trait Render {
     }
     /// Everything rendered since the last call.
     fn take(&mut self) -> anyhow::Result<Self::Part>;
+    /// Ends the rows of a page, when a part holds several: a renderer whose parts have
+    /// boundaries makes one here, as [`Append::end_page`] does for a page run on the main
+    /// thread.
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 impl Spool {

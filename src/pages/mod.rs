@@ -10,7 +10,8 @@
 //! closing brace is read.
 //!
 //! Buffered pages may be parsed on worker threads ([`read_source_on`]), each with a sink of
-//! its own; what each page became is gathered on the main thread in page order.
+//! its own, small pages a batch at a time; what each batch became is gathered on the main
+//! thread in page order.
 //!
 //! Numbers are kept as the text the input spelled (slices of the page, or
 //! [`RawValue`](serde_json::value::RawValue)s in the streaming walk), so `150784.0` and
@@ -30,7 +31,7 @@ mod split;
 mod walk;
 
 use crate::input::Source;
-use split::Piece;
+use split::{Batch, PageBytes, Piece};
 
 /// Pages larger than this are parsed from the stream instead of from a buffer.
 pub const BUFFERED_PAGE_LIMIT: usize = 16 << 20;
@@ -157,31 +158,36 @@ pub trait EntitySink {
     fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()>;
 }
 
-/// A sink on a thread of its own: it takes whole pages, and what it made of each goes to
-/// the main thread's [`Gather`], in page order (see [`read_source_on`]).
+/// A sink on a thread of its own: it takes whole pages, a batch at a time, and what it made
+/// of each batch goes to the main thread's [`Gather`], in page order (see
+/// [`read_source_on`]).
 pub trait PageWorker: EntitySink + Send {
-    /// What a page became.
+    /// What a batch of pages became.
     type Made: Send;
-    /// What the page just parsed became; `ok`: whether every entity of it was taken.
+    /// A page of the batch has been parsed whole: its rows end here, as on the main thread
+    /// (see [`Gather::page_end`]).
+    fn page_end(&mut self) -> anyhow::Result<()>;
+    /// What the pages parsed since the last call became; `ok`: whether every entity of them
+    /// was taken.
     fn made(&mut self, ok: bool) -> Self::Made;
 }
 
 /// The main thread's side of [`read_source_on`]: it takes what the workers made, in page
-/// order, and is itself the sink of the pages it must run (streamed ones, and those it
+/// order, and is itself the sink of the pages it must run (streamed ones, and the batches it
 /// refuses from a worker).
 pub trait Gather<M>: EntitySink {
-    /// Takes what `worker` made of the next page; false when the page must run again here,
+    /// Takes what `worker` made of the next batch; false when the batch must run again here,
     /// where a failure is reported as it would be without workers.
     fn gather(&mut self, worker: usize, made: M) -> anyhow::Result<bool>;
-    /// The page last refused from `worker` has run here.
+    /// The batch last refused from `worker` has run here.
     fn reran(&mut self, worker: usize) -> anyhow::Result<()>;
     /// A page has run here, whole: what follows may start afresh, as a worker's next page
     /// does, so that where pages run never shows in the output.
     fn page_end(&mut self) -> anyhow::Result<()>;
 }
 
-/// Reads every page of one source on `workers`, one page each in turn, and hands what they
-/// made to `gather` in page order: the output is the same as if `gather` had taken every
+/// Reads every page of one source on `workers`, one batch of pages each in turn, and hands
+/// what they made to `gather` in page order: the output is the same as if `gather` had taken every
 /// page itself, with every core at work. Pages too large to buffer run on `gather`.
 /// Returns how many pages the source held.
 pub fn read_source_on<W: PageWorker>(
@@ -192,16 +198,14 @@ pub fn read_source_on<W: PageWorker>(
     read_pages(&source.name, || source.open(), workers, gather, BUFFERED_PAGE_LIMIT)
 }
 
-/// A page handed to a worker: which worker, where to report the page's failure, its size.
+/// A batch handed to a worker: which worker, and its size.
 struct InFlight {
     worker: usize,
-    start: Pos,
-    page: u64,
     bytes: usize,
 }
 
-/// Pages handed to workers and not yet gathered hold at most this many bytes (and their
-/// rows a few times as much), unless a single page is larger: with many cores and large
+/// Batches handed to workers and not yet gathered hold at most this many bytes (and their
+/// rows a few times as much), unless a single batch is larger: with many cores and large
 /// pages, fewer workers are busy rather than memory growing with the core count.
 const IN_FLIGHT_BYTES: usize = 32 << 20;
 
@@ -213,7 +217,7 @@ fn read_pages<R: BufRead, W: PageWorker>(
     gather: &mut dyn Gather<W::Made>,
     limit: usize,
 ) -> anyhow::Result<u64> {
-    // Pages in flight: one being parsed and one waiting per parser; the splitter fills one more.
+    // Batches in flight: one being parsed and one waiting per parser; the splitter fills one more.
     let (tx, rx) = mpsc::sync_channel(1);
     let (spare_tx, spare_rx) = mpsc::channel();
     std::thread::scope(|scope| {
@@ -226,13 +230,16 @@ fn read_pages<R: BufRead, W: PageWorker>(
         let mut to_workers = Vec::with_capacity(workers.len());
         let mut from_workers = Vec::with_capacity(workers.len());
         for worker in workers.iter_mut() {
-            let (to, pages) = mpsc::sync_channel::<Vec<u8>>(1);
+            let (to, batches) = mpsc::sync_channel::<Batch>(1);
             let (done, from) = mpsc::sync_channel(1);
             scope.spawn(move || {
-                for bytes in pages {
-                    let ok = fast::parse(&bytes, worker).is_ok();
+                for batch in batches {
+                    // The first failure ends the batch: it all runs again on the main thread.
+                    let ok = batch
+                        .pages()
+                        .all(|p| fast::parse(p.bytes, worker).is_ok() && worker.page_end().is_ok());
                     let made = worker.made(ok);
-                    if done.send((bytes, made)).is_err() {
+                    if done.send((batch, made)).is_err() {
                         return;
                     }
                 }
@@ -258,29 +265,31 @@ fn read_pages<R: BufRead, W: PageWorker>(
 struct Pieces<'a, M> {
     name: &'a str,
     rx: mpsc::Receiver<Piece>,
-    spare: mpsc::Sender<Vec<u8>>,
+    spare: mpsc::Sender<Batch>,
     gather: &'a mut dyn Gather<M>,
-    from_workers: Vec<mpsc::Receiver<(Vec<u8>, M)>>,
+    from_workers: Vec<mpsc::Receiver<(Batch, M)>>,
     in_flight: VecDeque<InFlight>,
     /// Pages seen so far.
     pages: u64,
 }
 
 impl<M> Pieces<'_, M> {
-    /// Hands pages to the workers in turn and gathers what they made in page order; runs
+    /// Hands batches to the workers in turn and gathers what they made in page order; runs
     /// streamed pages here. Returns the number of pages, or the first failure.
-    fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Vec<u8>>>) -> anyhow::Result<u64> {
+    fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Batch>>) -> anyhow::Result<u64> {
         let workers = to_workers.len();
         let mut next = 0;
         while let Ok(piece) = self.rx.recv() {
-            if matches!(piece, Piece::Page { .. } | Piece::Streamed { .. }) {
-                self.pages += 1;
+            match &piece {
+                Piece::Pages(batch) => self.pages += batch.len() as u64,
+                Piece::Streamed { .. } => self.pages += 1,
+                Piece::Part { .. } | Piece::Failed(_) => {}
             }
             match piece {
-                Piece::Page { start, page, bytes } if workers > 0 => {
-                    // Two pages per worker at most (each channel then has room for the next),
-                    // and at most IN_FLIGHT_BYTES of them unless one page alone is more.
-                    let size = bytes.len();
+                Piece::Pages(batch) if workers > 0 => {
+                    // Two batches per worker at most (each channel then has room for the
+                    // next), and at most IN_FLIGHT_BYTES of them unless one alone is more.
+                    let size = batch.bytes();
                     let held = |in_flight: &VecDeque<InFlight>| in_flight.iter().map(|f| f.bytes).sum::<usize>();
                     while self.in_flight.len() == 2 * workers
                         || (!self.in_flight.is_empty() && held(&self.in_flight) + size > IN_FLIGHT_BYTES)
@@ -288,17 +297,15 @@ impl<M> Pieces<'_, M> {
                         self.gather_next()?;
                     }
                     to_workers[next]
-                        .send(bytes)
+                        .send(batch)
                         .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
                     self.in_flight.push_back(InFlight {
                         worker: next,
-                        start,
-                        page,
                         bytes: size,
                     });
                     next = (next + 1) % workers;
                 }
-                Piece::Page { start, page, bytes } => self.run_here(start, page, bytes)?,
+                Piece::Pages(batch) => self.run_here(batch)?,
                 Piece::Streamed { start, page, bytes } => {
                     self.gather_all()?;
                     let mut stream = Parts {
@@ -329,29 +336,29 @@ impl<M> Pieces<'_, M> {
         Ok(self.pages)
     }
 
-    /// Parses one page here.
-    fn run_here(&mut self, start: Pos, page: u64, bytes: Vec<u8>) -> anyhow::Result<()> {
-        fast::parse(&bytes, self.gather).map_err(|f| report(self.name, start, page, f))?;
-        let _ = self.spare.send(bytes);
-        self.gather.page_end()
+    /// Parses a batch of pages here, each reporting its own failure.
+    fn run_here(&mut self, batch: Batch) -> anyhow::Result<()> {
+        for PageBytes { start, page, bytes } in batch.pages() {
+            fast::parse(bytes, self.gather).map_err(|f| report(self.name, start, page, f))?;
+            self.gather.page_end()?;
+        }
+        let _ = self.spare.send(batch);
+        Ok(())
     }
 
-    /// Gathers what was made of the oldest page in flight (running it here if refused).
+    /// Gathers what was made of the oldest batch in flight (running it here if refused).
     fn gather_next(&mut self) -> anyhow::Result<()> {
-        let Some(InFlight {
-            worker, start, page, ..
-        }) = self.in_flight.pop_front()
-        else {
+        let Some(InFlight { worker, .. }) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        let (bytes, made) = self.from_workers[worker]
+        let (batch, made) = self.from_workers[worker]
             .recv()
             .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
         if self.gather.gather(worker, made)? {
-            let _ = self.spare.send(bytes);
+            let _ = self.spare.send(batch);
             return Ok(());
         }
-        self.run_here(start, page, bytes)?;
+        self.run_here(batch)?;
         self.gather.reran(worker)
     }
 
@@ -691,6 +698,9 @@ mod tests {
 
     impl PageWorker for NoWorker {
         type Made = std::convert::Infallible;
+        fn page_end(&mut self) -> anyhow::Result<()> {
+            match *self {}
+        }
         fn made(&mut self, _: bool) -> Self::Made {
             match *self {}
         }

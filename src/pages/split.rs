@@ -2,10 +2,11 @@
 //!
 //! The splitter reads (and gunzips) the source, skips the BOM and the whitespace between
 //! documents, unwraps one top-level array of pages, and finds where each page ends with a
-//! structural scan (braces and strings only, 64 bytes at a time). It sends each page on as
-//! one buffer, to be parsed by a worker thread or the main thread; a page that outgrows the
-//! buffer limit is sent in parts, to be parsed as a stream. Reading, decompressing and
-//! scanning thus run beside the parsing; the bounded channel keeps memory to a few pages.
+//! structural scan (braces and strings only, 64 bytes at a time). It sends whole pages on in
+//! batches (see [`Batch`]), to be parsed by a worker thread or the main thread; a page that
+//! outgrows the buffer limit is sent in parts, to be parsed as a stream. Reading,
+//! decompressing and scanning thus run beside the parsing; the bounded channel keeps memory
+//! to a few batches.
 
 use std::io::{self, BufRead};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -15,8 +16,8 @@ use super::{byte_table, describe_start, located, read_error, Pos};
 
 /// What the splitter sends to the parsing thread.
 pub(super) enum Piece {
-    /// A whole page: where it starts, its number in the source, and its bytes.
-    Page { start: Pos, page: u64, bytes: Vec<u8> },
+    /// Whole pages, one or more.
+    Pages(Batch),
     /// The start of a page too large to buffer; its remaining bytes follow as `Part`s.
     Streamed { start: Pos, page: u64, bytes: Vec<u8> },
     /// More bytes of a streamed page; `last` marks the part that ends it.
@@ -28,6 +29,91 @@ pub(super) enum Piece {
 /// Size of the parts a streamed page is sent in.
 const PART: usize = 1 << 20;
 
+/// A batch is sent once it holds this many bytes...
+const BATCH_BYTES: usize = 64 << 10;
+
+/// ...or this many pages.
+const BATCH_PAGES: usize = 4096;
+
+/// Whole pages back to back in one buffer, with where each one ends. Pages travel between
+/// threads in batches of at least [`BATCH_BYTES`] or [`BATCH_PAGES`] (a batch ends early
+/// only before a streamed page, an error or the end of the source): one hand-off costs as
+/// much as parsing a few thousand bytes, so a page each made tiny pages ten times slower.
+/// Each page keeps its own position and number, so a failure is reported exactly as before.
+#[derive(Default)]
+pub(super) struct Batch {
+    bytes: Vec<u8>,
+    pages: Vec<Placed>,
+}
+
+/// One page of a [`Batch`]: where it starts in the source, its number there, and where its
+/// bytes end in the batch.
+struct Placed {
+    start: Pos,
+    page: u64,
+    end: usize,
+}
+
+/// One page of a [`Batch`], as [`Batch::pages`] gives it.
+pub(super) struct PageBytes<'a> {
+    /// Where the page starts in the source.
+    pub start: Pos,
+    /// Its number in the source, from 1.
+    pub page: u64,
+    /// The page.
+    pub bytes: &'a [u8],
+}
+
+impl Batch {
+    /// How many pages it holds.
+    pub(super) fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// How many bytes its pages hold.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Its pages, in order.
+    pub(super) fn pages(&self) -> impl Iterator<Item = PageBytes<'_>> {
+        let mut from = 0;
+        self.pages.iter().map(move |p| {
+            let bytes = &self.bytes[from..p.end];
+            from = p.end;
+            PageBytes {
+                start: p.start,
+                page: p.page,
+                bytes,
+            }
+        })
+    }
+
+    fn is_full(&self) -> bool {
+        self.bytes.len() >= BATCH_BYTES || self.pages.len() >= BATCH_PAGES
+    }
+}
+
+/// The batch being filled, in a buffer the parsing side has handed back when it can.
+struct Filling<'a> {
+    batch: Batch,
+    tx: &'a SyncSender<Piece>,
+    spare: &'a Receiver<Batch>,
+}
+
+impl Filling<'_> {
+    /// Sends the batch if it holds a page, and starts the next one.
+    fn flush(&mut self) -> Sent {
+        if self.batch.pages.is_empty() {
+            return Ok(());
+        }
+        let mut next = self.spare.try_recv().unwrap_or_default();
+        next.bytes.clear();
+        next.pages.clear();
+        send(self.tx, Piece::Pages(std::mem::replace(&mut self.batch, next)))
+    }
+}
+
 /// Reads pages from `reader` and sends them down `tx` until the source ends, the parsing
 /// thread hangs up, or the source turns out to be malformed.
 pub(super) fn split(
@@ -35,11 +121,20 @@ pub(super) fn split(
     reader: &mut dyn BufRead,
     limit: usize,
     tx: &SyncSender<Piece>,
-    spare: &Receiver<Vec<u8>>,
+    spare: &Receiver<Batch>,
 ) {
+    let mut filling = Filling {
+        batch: Batch::default(),
+        tx,
+        spare,
+    };
+    // Every page before the end, or before a failure, goes first.
+    let done = split_pages(name, reader, limit, &mut filling).and_then(|()| filling.flush());
     // `Err(None)`, a send error, means the parser has stopped: it reports its own reason.
-    if let Err(Some(err)) = split_pages(name, reader, limit, tx, spare) {
-        let _ = tx.send(Piece::Failed(err));
+    if let Err(Some(err)) = done {
+        if filling.flush().is_ok() {
+            let _ = tx.send(Piece::Failed(err));
+        }
     }
 }
 
@@ -50,13 +145,7 @@ fn send(tx: &SyncSender<Piece>, piece: Piece) -> Sent {
     tx.send(piece).map_err(|_| None)
 }
 
-fn split_pages(
-    name: &str,
-    reader: &mut dyn BufRead,
-    limit: usize,
-    tx: &SyncSender<Piece>,
-    spare: &Receiver<Vec<u8>>,
-) -> Sent {
+fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut Filling<'_>) -> Sent {
     let read_failed = |e: io::Error| Some(read_error(name, e));
     let mut pos = Pos { line: 1, column: 1 };
     let mut page = 0u64;
@@ -109,13 +198,24 @@ fn split_pages(
         }
         let start = pos;
         let mut scanner = Scanner::default();
-        let mut bytes = spare.try_recv().unwrap_or_default();
-        bytes.clear();
-        let complete = fill(reader, &mut scanner, &mut bytes, limit).map_err(read_failed)?;
-        pos.advance(&bytes);
+        let batch = &mut filling.batch;
+        let from = batch.bytes.len();
+        let complete = fill(reader, &mut scanner, &mut batch.bytes, from + limit).map_err(read_failed)?;
+        pos.advance(&batch.bytes[from..]);
         if complete {
-            send(tx, Piece::Page { start, page, bytes })?;
+            let end = batch.bytes.len();
+            batch.pages.push(Placed { start, page, end });
+            if batch.is_full() {
+                filling.flush()?;
+            }
         } else {
+            // The page's bytes leave the batch, whose pages go first.
+            let bytes = match from {
+                0 => std::mem::take(&mut batch.bytes),
+                _ => batch.bytes.split_off(from),
+            };
+            filling.flush()?;
+            let tx = filling.tx;
             send(tx, Piece::Streamed { start, page, bytes })?;
             loop {
                 let mut part = Vec::with_capacity(PART);

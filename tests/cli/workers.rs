@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::util::{fixture, gcagg, message_of, scratch};
+use crate::util::{failure, fixture, gcagg, message_of, scratch};
 
 /// Thread counts to compare: one (everything on the main thread), and several workers.
 const THREADS: [&str; 4] = ["1", "2", "3", "5"];
@@ -66,6 +66,83 @@ fn varied_pages(first: usize, count: usize) -> String {
         .collect()
 }
 
+/// `page` padded inside with whitespace to fill a batch on its own: small pages go to the
+/// workers in batches of 64 KiB (or 4096 pages), so the page after this one goes to the
+/// next worker.
+fn alone(page: &str) -> String {
+    let (head, tail) = page.split_at(page.len() - 1);
+    format!("{head}{}{tail}", " ".repeat(64 << 10))
+}
+
+/// `count` tiny pages, each with what separates it from the next: one entity each, their
+/// columns varying, every fourth page empty (`{}`), and pages 2000 to 6599 all empty (a
+/// batch full by its page count before its bytes); every fifth page shares its line with
+/// the next one.
+fn tiny_pages(count: usize) -> Vec<(String, &'static str)> {
+    let keys = ["mediaType", "direction", "userId"];
+    let metrics = [
+        ("nOffered", r#"{"count":3}"#),
+        ("tHandle", r#"{"max":612000.0,"min":4.5e4,"count":12,"sum":2310000}"#),
+        ("tTalk", r#"{"sum":1.5}"#),
+    ];
+    (0..count)
+        .map(|n| {
+            let page = if n % 4 == 1 || (2000..6600).contains(&n) {
+                "{}".to_owned()
+            } else {
+                let page_keys: Vec<&str> = keys.iter().copied().skip(n % 3).take(1 + n % 2).collect();
+                api_page(n, &page_keys, &metrics[n % 3..], 1)
+            };
+            (page, if n % 5 == 0 { " " } else { "\n" })
+        })
+        .collect()
+}
+
+/// The pages as one input.
+fn joined(pages: &[(String, &str)]) -> String {
+    pages.iter().flat_map(|(page, sep)| [page.as_str(), sep]).collect()
+}
+
+#[test]
+fn many_tiny_pages_fail_at_the_same_page_line_and_column_after_the_same_rows() {
+    let bad_stat = r#"{"results":[{"group":{"queueId":"q"},"data":[{"interval":"2024-05-01T00:00:00.000Z/2024-05-01T00:30:00.000Z","metrics":[{"metric":"nOffered","stats":{"count":"7"}}]}]}]}"#;
+    let malformed = r#"{"results":[{"group":{"queueId":"q"},"data":[}]}"#;
+    // A data error late in the input, a page the splitter refuses among the empty pages, and
+    // malformed JSON early on; each one shares its line with the page before it.
+    for (number, bad, args) in [
+        (15_001, bad_stat, &["--layout", "long"][..]),
+        (4_321, "42", &[][..]),
+        (12_345, bad_stat, &[][..]),
+        (3_001, malformed, &[][..]),
+    ] {
+        let mut pages = tiny_pages(20_000);
+        pages[number - 2].1 = " ";
+        pages[number - 1].0 = bad.to_owned();
+        // Where the page reports its failure from its own start, when it is alone.
+        let own = failure(&[] as &[&str], bad, 1);
+        let (at, what) = own
+            .strip_prefix("gcagg: <stdin>:1:")
+            .and_then(|rest| rest.split_once(": page 1: "))
+            .unwrap_or_else(|| panic!("{own}"));
+        let before = joined(&pages[..number - 1]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + at.parse::<usize>().unwrap();
+        let (message, stdout) = same_failure(&joined(&pages), args, 1);
+        let want = format!("/pages.ndjson:{line}:{column}: page {number}: {what}");
+        assert!(message.ends_with(&want), "{message}\nexpected it to end with {want}");
+        // The rows before the failure are those of the pages before it, on one thread.
+        let dir = scratch();
+        let path = dir.path().join("before.ndjson");
+        std::fs::write(&path, before).unwrap();
+        let (output, rows) = run("1", args, &[&path], None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            !rows.is_empty() && stdout == rows,
+            "page {number}: other rows before the failure"
+        );
+    }
+}
+
 #[test]
 fn every_thread_count_writes_the_same_bytes_in_every_format_and_layout() {
     let dir = scratch();
@@ -73,8 +150,11 @@ fn every_thread_count_writes_the_same_bytes_in_every_format_and_layout() {
     std::fs::write(&varied, varied_pages(0, 40)).unwrap();
     let more = dir.path().join("more.ndjson");
     std::fs::write(&more, varied_pages(40, 7)).unwrap();
+    let tiny = dir.path().join("tiny.ndjson");
+    std::fs::write(&tiny, joined(&tiny_pages(8000))).unwrap();
     let inputs: Vec<Vec<PathBuf>> = vec![
         vec![varied, more],
+        vec![tiny],
         vec![fixture("async_pages.ndjson"), fixture("data_before_group.ndjson")],
         vec![fixture("users_presence.ndjson")],
         vec![
@@ -156,8 +236,8 @@ fn parquet_pages_and_row_groups_do_not_depend_on_the_thread_count() {
 fn schema_lists_the_same_columns_and_types_whatever_the_thread_count() {
     let dir = scratch();
     let path = dir.path().join("pages.ndjson");
-    // Page 2 widens `nOffered_count` to DOUBLE on another worker than page 1's.
-    let mut input = varied_pages(0, 12);
+    // Page 13 widens `nOffered_count` to DOUBLE on another worker than that of pages 1 to 12.
+    let mut input = alone(varied_pages(0, 12).trim_end()) + "\n";
     input += r#"{"entities":[{"id":"e","groups":{"queue.id":"q"},"metrics":{"nOffered_count":{"value":2.5}}}]}"#;
     input += "\n";
     std::fs::write(&path, input).unwrap();
@@ -201,7 +281,7 @@ fn same_failure(input: &str, args: &[&str], code: i32) -> (String, Vec<u8>) {
 fn a_collision_between_pages_of_different_workers_fails_as_on_one_thread() {
     // Page 2 (the second worker's first) makes `nOffered_count` a group column: only the
     // run's registry, which saw page 1, knows that is a value column.
-    let mut input = api_page(1, &[], &[("nOffered", r#"{"count":3}"#)], 2) + "\n";
+    let mut input = alone(&api_page(1, &[], &[("nOffered", r#"{"count":3}"#)], 2)) + "\n";
     input += &(api_page(2, &["nOffered.count"], &[], 2) + "\n");
     input += &varied_pages(3, 6);
     let (message, stdout) = same_failure(&input, &[], 1);
@@ -237,8 +317,8 @@ fn a_count_widened_to_double_by_another_workers_page_is_not_refused() {
     // which never saw page 2, holds a fractional count: fine, as on one thread.
     let api = |n: usize, count: &str| api_page(n, &[], &[("nOffered", &format!(r#"{{"count":{count}}}"#))], 1);
     let input = [
-        api(1, "3"),
-        r#"{"entities":[{"id":"e","groups":{"queue.id":"q"},"metrics":{"nOffered_count":{"value":2.5}}}]}"#.into(),
+        alone(&api(1, "3")),
+        alone(r#"{"entities":[{"id":"e","groups":{"queue.id":"q"},"metrics":{"nOffered_count":{"value":2.5}}}]}"#),
         api(3, "4.5"),
         api(4, "6"),
     ]
