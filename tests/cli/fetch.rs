@@ -360,11 +360,7 @@ fn kind_selects_the_family_endpoint() {
 
 #[test]
 fn async_job_is_polled_to_fulfilled_and_its_cursor_followed() {
-    let t = Setup::new(Script {
-        polls_queued: 2,
-        polls_pending: 2,
-        ..Script::default()
-    });
+    let t = Setup::new(queued_then_pending());
     let out = stdout_of(t.fetch().args(["--async", "--page-size", "2"]));
     let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
@@ -1471,6 +1467,15 @@ fn an_answer_with_an_endless_string_is_refused_before_it_fills_memory() {
     );
 }
 
+/// Async jobs that are QUEUED for two polls, then PENDING for two, then FULFILLED.
+fn queued_then_pending() -> Script {
+    Script {
+        polls_queued: 2,
+        polls_pending: 2,
+        ..Script::default()
+    }
+}
+
 /// Three days, one chunk each, the first rate limited once (`Retry-After: 1`).
 fn three_days_rate_limited(t: &Setup) -> Command {
     let mut cmd = t.fetch_interval(THREE_DAYS);
@@ -1511,11 +1516,7 @@ fn plain_progress_says_each_finished_chunk_and_each_retry_with_its_chunk() {
 
 #[test]
 fn plain_progress_says_nothing_of_job_polls_and_pages() {
-    let t = Setup::new(Script {
-        polls_queued: 2,
-        polls_pending: 2,
-        ..Script::default()
-    });
+    let t = Setup::new(queued_then_pending());
     let out = t
         .fetch()
         .args(["--async", "--page-size", "2", "--progress", "plain"])
@@ -1685,4 +1686,34 @@ fn an_unknown_time_zone_is_a_usage_error_naming_the_flag() {
         2,
     );
     assert!(message.contains("--time-zone +05:30: no IANA time zone"), "{message}");
+}
+
+#[test]
+fn on_a_terminal_the_board_shows_each_running_chunk_in_place_not_a_line_per_poll() {
+    let t = Setup::new(queued_then_pending());
+    let mut cmd = t.server.process("fetch");
+    cmd.current_dir(t.dir.path())
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", SECRET)
+        // Polls a tenth of a second apart at first: each state lasts long enough to be drawn.
+        .env("GCAGG_WAIT_SCALE", "0.1")
+        .args(["--interval", THREE_DAYS, "--split", "P1D", "--concurrency", "3"])
+        .args(["--async", "--page-size", "2", "--metrics", "nOffered", "-o", "days/"]);
+    let shown = crate::util::on_a_terminal(&cmd, || {});
+    // The totals and a chunk's status line, redrawn in place ...
+    assert!(
+        shown.contains("gcagg: 0/3 chunks, 0 pages, 0 rows, 0 retries"),
+        "{shown:?}"
+    );
+    // (The chunks submit their jobs at once: which gets job-1 varies.)
+    let status = "gcagg: chunk 1/3 (2024-05-01T00:00Z/2024-05-02T00:00Z): job job-";
+    assert!(shown.contains(status), "{shown:?}");
+    assert!(shown.contains(" QUEUED, ") && shown.contains(" PENDING, "), "{shown:?}");
+    // ... and 12 polls and 9 pages later, one line stays: the summary.
+    assert_eq!(shown.matches('\n').count(), 1, "{shown:?}");
+    assert!(
+        shown.contains("gcagg: done: 3 chunks, 9 pages, 9 rows\r\n"),
+        "{shown:?}"
+    );
+    assert_eq!(manifest(&t.path("days"))["chunks"].as_array().unwrap().len(), 3);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::util::{csv_rows, fixture};
+use crate::util::{csv_rows, fixture, on_a_terminal};
 
 /// Longer than the meter waits before it shows.
 const LONG: Duration = Duration::from_millis(2600);
@@ -31,26 +31,19 @@ fn feed_slowly(mut input: impl Write) {
 
 /// The CSV of the whole fixture, as a quick run writes it.
 fn expected_csv(dir: &Path) -> Vec<Vec<String>> {
-    let out = dir.join("quick.csv");
-    let status = Command::new(assert_cmd::cargo::cargo_bin("gcagg"))
-        .arg("flatten")
-        .arg("-o")
-        .arg(&out)
-        .arg(fixture("async_pages.ndjson"))
+    let input = fixture("async_pages.ndjson");
+    let status = flatten_in(dir, &["-o".as_ref(), "quick.csv".as_ref(), input.as_os_str()])
         .status()
         .unwrap();
     assert!(status.success());
-    csv_rows(&std::fs::read_to_string(out).unwrap())
+    csv_rows(&std::fs::read_to_string(dir.join("quick.csv")).unwrap())
 }
 
 #[test]
 fn a_long_flatten_off_a_terminal_says_nothing() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("rows.csv");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("gcagg"))
-        .arg("flatten")
-        .arg("-o")
-        .arg(&out)
+    let mut child = flatten_in(dir.path(), &["-o".as_ref(), out.as_os_str()])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -63,21 +56,11 @@ fn a_long_flatten_off_a_terminal_says_nothing() {
     assert_eq!(rows, expected_csv(dir.path()));
 }
 
-/// Runs `gcagg flatten ARGS` on a terminal (`script` gives it one); returns what the
-/// terminal showed, while `during` runs beside it.
-fn on_a_terminal(dir: &Path, args: &str, during: impl FnOnce()) -> String {
-    let gcagg = assert_cmd::cargo::cargo_bin("gcagg");
-    let child = Command::new("script")
-        .args(["-qec", &format!("{} flatten {args}", gcagg.display()), "/dev/null"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("`script` (util-linux) runs");
-    during();
-    let done = child.wait_with_output().unwrap();
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stdout));
-    String::from_utf8_lossy(&done.stdout).into_owned()
+/// `gcagg flatten ARGS` in `dir`.
+fn flatten_in(dir: &Path, args: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("gcagg"));
+    cmd.arg("flatten").args(args).current_dir(dir);
+    cmd
 }
 
 #[test]
@@ -85,7 +68,8 @@ fn a_long_flatten_on_a_terminal_shows_bytes_read_and_rows_then_clears_them() {
     let dir = TempDir::new().unwrap();
     let fifo = dir.path().join("pages.ndjson");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let shown = on_a_terminal(dir.path(), "-o rows.csv pages.ndjson", || {
+    let cmd = flatten_in(dir.path(), &["-o".as_ref(), "rows.csv".as_ref(), fifo.as_os_str()]);
+    let shown = on_a_terminal(&cmd, || {
         feed_slowly(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     });
     assert!(shown.contains("gcagg: "), "{shown:?}");
@@ -101,6 +85,7 @@ fn a_long_flatten_on_a_terminal_shows_bytes_read_and_rows_then_clears_them() {
 fn a_quick_flatten_on_a_terminal_shows_nothing() {
     let dir = TempDir::new().unwrap();
     let input = fixture("async_pages.ndjson");
-    let shown = on_a_terminal(dir.path(), &format!("-o rows.csv {}", input.display()), || {});
+    let cmd = flatten_in(dir.path(), &["-o".as_ref(), "rows.csv".as_ref(), input.as_os_str()]);
+    let shown = on_a_terminal(&cmd, || {});
     assert_eq!(shown, "");
 }

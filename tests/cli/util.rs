@@ -331,3 +331,33 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Runs `cmd` on a terminal (`script`, of util-linux, gives it one) while `during` runs
+/// beside it; asserts success and returns what the terminal showed (stdout and stderr).
+pub fn on_a_terminal(cmd: &std::process::Command, during: impl FnOnce()) -> String {
+    let quote = |arg: &std::ffi::OsStr| format!("'{}'", arg.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    if let Some(dir) = cmd.get_current_dir() {
+        script.current_dir(dir);
+    }
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let child = script.spawn().expect("`script` (util-linux) runs");
+    during();
+    let done = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(done.status.success(), "{shown}");
+    shown
+}
