@@ -190,7 +190,7 @@ fn sync_tree(dir: &Path) -> io::Result<()> {
 
 /// Flushes a folder's entries to disk, so a rename in it survives a crash. Best effort:
 /// some file systems cannot flush a folder, and the data itself is already on disk.
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();

@@ -12,7 +12,10 @@ use std::collections::HashMap;
 pub type ColumnId = usize;
 
 /// What a column holds; decides its place in the header and its Parquet type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Serialised (snake_case) in a sync dataset's definition, which keeps its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A constant from `--add-column`.
     Constant,

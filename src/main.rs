@@ -13,6 +13,7 @@ mod flatten;
 mod input;
 mod interrupt;
 mod kpis;
+mod lake;
 mod lookup;
 mod manifest;
 mod minify;
@@ -42,6 +43,7 @@ enum Command {
     Names(Box<cmd::names::Args>),
     Regions(cmd::regions::Args),
     Schema(cmd::schema::Args),
+    Sync(Box<cmd::sync::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Names(args) => cmd::names::run(*args),
         Command::Regions(args) => cmd::regions::run(args),
         Command::Schema(args) => cmd::schema::run(args),
+        Command::Sync(args) => cmd::sync::run(*args),
     };
     exit::report(outcome)
 }

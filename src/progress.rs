@@ -426,7 +426,11 @@ impl Drop for Meter {
 
 /// `chunk` or `chunks`, as `n` of them want.
 fn noun(n: u64, noun: &str) -> String {
-    match (n, noun.strip_suffix('y')) {
+    // A consonant and y: entity, entities; a vowel and y: day, days.
+    let stem = noun
+        .strip_suffix('y')
+        .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']));
+    match (n, stem) {
         (1, _) => noun.to_owned(),
         (_, Some(stem)) => format!("{stem}ies"),
         _ => format!("{noun}s"),
@@ -449,6 +453,7 @@ mod tests {
         assert_eq!(counted(0u64, "row"), "0 rows");
         assert_eq!(counted(3u64, "entity"), "3 entities");
         assert_eq!(counted(1u64, "entity"), "1 entity");
+        assert_eq!(counted(4u64, "day"), "4 days");
         assert_eq!(counted(2u64, "retry"), "2 retries");
     }
 

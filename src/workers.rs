@@ -173,6 +173,17 @@ impl<O> Gatherer<O> {
         self.rows.flattener.unnamed()
     }
 
+    /// Registers `columns` (safe names) before any row: they then come first among their
+    /// kind, in this order, and are in the output even if no row has them. A sync dataset
+    /// keeps its columns so across runs.
+    pub fn seed(&mut self, columns: &[(String, crate::columns::Role)]) -> anyhow::Result<()> {
+        let registry = self.rows.flattener.columns_mut();
+        for (name, role) in columns {
+            registry.intern(name, *role, || format!("the dataset's column `{name}`"))?;
+        }
+        Ok(())
+    }
+
     /// The registry, the output, and the id map of each worker.
     pub fn finish(self) -> (crate::columns::Columns, O, Vec<IdMap>) {
         (self.rows.flattener.into_columns(), self.rows.out, self.maps)

@@ -477,7 +477,7 @@ const KINDS: &[&str] = &[
 
 /// A `--kind` outside [`KINDS`] is most likely a typo (`conversation`), which the API would
 /// answer with a 404 after the login; `any` lets a family newer than this list through.
-fn check_kind(kind: &str, any: bool) -> anyhow::Result<()> {
+pub fn check_kind(kind: &str, any: bool) -> anyhow::Result<()> {
     if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase()) {
         return Err(usage(format!(
             "--kind {kind}: expected a family name such as conversations, users or flows"

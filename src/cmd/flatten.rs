@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 
 use crate::atomic::{AtomicDir, AtomicFile};
-use crate::columns::{ColumnId, Columns, IdMap};
+use crate::columns::{ColumnId, Columns, IdMap, Role};
 use crate::exit::usage;
 use crate::flatten::{Layout, Options};
 use crate::input::{self, Source};
@@ -121,40 +121,51 @@ pub struct RowArgs {
 impl RowArgs {
     /// Checks the row options and expands the inputs.
     pub fn resolve(self) -> anyhow::Result<(Options, Vec<Source>)> {
-        let mut constants = Vec::new();
-        for pair in &self.add_column {
-            let Some((name, value)) = pair.split_once('=') else {
-                return Err(usage(format!("--add-column {pair}: expected NAME=VALUE")));
-            };
-            constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
-        }
-        let stats: Vec<String> = self
-            .stats
-            .iter()
-            .map(|s| crate::flatten::api_stat_name(s.trim()).to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !self.stats.is_empty() && stats.is_empty() {
-            return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
-        }
-        if self.kpis && self.layout == Layout::Long {
-            return Err(usage(
-                "--kpis: KPIs are columns of a wide row; use --layout wide (the default), or roll the long rows' sums and counts up yourself",
-            ));
-        }
-        let options = Options {
-            layout: self.layout,
-            keep_nulls: self.keep_nulls,
-            stats,
-            constants,
-            kpis: self.kpis,
-            names: self.names.as_deref().map(Lookup::load).transpose()?.map(Arc::new),
-        };
+        let mut options = row_options(self.layout, self.keep_nulls, &self.stats, &self.add_column, self.kpis)?;
+        options.names = self.names.as_deref().map(Lookup::load).transpose()?.map(Arc::new);
         for dir in self.inputs.iter().filter(|p| p.is_dir()) {
             check_fetched(dir, self.allow_incomplete)?;
         }
         Ok((options, input::expand(&self.inputs)?))
     }
+}
+
+/// The row options of these flags (`--stats` and `--add-column` as given), checked.
+pub fn row_options(
+    layout: Layout,
+    keep_nulls: bool,
+    stats: &[String],
+    add_column: &[String],
+    kpis: bool,
+) -> anyhow::Result<Options> {
+    let mut constants = Vec::new();
+    for pair in add_column {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(usage(format!("--add-column {pair}: expected NAME=VALUE")));
+        };
+        constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
+    }
+    let names: Vec<String> = stats
+        .iter()
+        .map(|s| crate::flatten::api_stat_name(s.trim()).to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !stats.is_empty() && names.is_empty() {
+        return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
+    }
+    if kpis && layout == Layout::Long {
+        return Err(usage(
+            "--kpis: KPIs are columns of a wide row; use --layout wide (the default), or roll the long rows' sums and counts up yourself",
+        ));
+    }
+    Ok(Options {
+        layout,
+        keep_nulls,
+        stats: names,
+        constants,
+        kpis,
+        names: None,
+    })
 }
 
 /// A folder `gcagg fetch` wrote holds every chunk its manifest lists, or flattening it would
@@ -382,29 +393,6 @@ impl Plan {
         })
     }
 
-    /// The writer of a dataset staged in `staging`, once `columns` holds every column.
-    fn dataset(&self, staging: AtomicDir, columns: &Columns) -> anyhow::Result<Box<dyn RowWriter>> {
-        let Target::Dataset(_, keys) = &self.target else {
-            anyhow::bail!("internal error: not a dataset");
-        };
-        let mut in_path = Vec::new();
-        for key in keys {
-            in_path.extend(partition::key_column(columns, key)?);
-        }
-        let header: Vec<ColumnId> = columns
-            .header()
-            .into_iter()
-            .filter(|id| !in_path.contains(id))
-            .collect();
-        let gz = if self.file.gzip { ".gz" } else { "" };
-        let ext = format!("{}{gz}", self.file.format.extension());
-        let file = self.file.clone();
-        let opener = Box::new(move |data: std::fs::File, columns: &Columns| {
-            file.writer(Output::file(data, file.gzip), columns, &header)
-        });
-        Ok(Box::new(Partitioned::new(staging, keys.clone(), ext, opener)))
-    }
-
     /// The meter of this run's reading into `gatherer`, shown on a terminal once the run is
     /// long; none when the rows themselves go to the terminal.
     fn meter<O>(&self, gatherer: &Gatherer<O>) -> Option<Meter> {
@@ -455,6 +443,84 @@ impl Plan {
 enum Opened {
     Stream(Output, Option<AtomicFile>),
     Dataset(AtomicDir),
+}
+
+/// The writer of a dataset staged in `staging`, partitioned by `keys`, once `columns` holds
+/// every column.
+fn dataset_writer(
+    file: &FileFormat,
+    keys: &[String],
+    staging: AtomicDir,
+    columns: &Columns,
+) -> anyhow::Result<Box<dyn RowWriter>> {
+    let mut in_path = Vec::new();
+    for key in keys {
+        in_path.extend(partition::key_column(columns, key)?);
+    }
+    let header: Vec<ColumnId> = columns
+        .header()
+        .into_iter()
+        .filter(|id| !in_path.contains(id))
+        .collect();
+    let gz = if file.gzip { ".gz" } else { "" };
+    let ext = format!("{}{gz}", file.format.extension());
+    let file = file.clone();
+    let opener = Box::new(move |data: std::fs::File, columns: &Columns| {
+        file.writer(Output::file(data, file.gzip), columns, &header)
+    });
+    Ok(Box::new(Partitioned::new(staging, keys.to_vec(), ext, opener)))
+}
+
+/// Reads every source into a spool (see [`run`]), the columns of `seed` registered first;
+/// `meter` may start a progress meter on the gatherer, returned to live as long as needed.
+fn spool_all(
+    options: &Options,
+    sources: &[Source],
+    check: bool,
+    workers: usize,
+    seed: &[(String, Role)],
+    meter: impl FnOnce(&Gatherer<Spool>) -> Option<Meter>,
+) -> anyhow::Result<((Columns, Spool, Vec<IdMap>), Option<Meter>)> {
+    let pool = Pool::default();
+    let mut gatherer = gatherer(options, Spool::new(pool.clone())?, check, workers)?;
+    gatherer.seed(seed)?;
+    let meter = meter(&gatherer);
+    read_all(options, sources, check, &mut gatherer, workers, || {
+        Chunks::new(pool.clone(), CHUNK_BYTES)
+    })?;
+    Ok((gatherer.finish(), meter))
+}
+
+/// Writes the spooled rows into the dataset staged in `staging`, and renames it into place.
+fn replay_dataset(
+    staging: AtomicDir,
+    file: &FileFormat,
+    keys: &[String],
+    layout: Layout,
+    (columns, spool, maps): (Columns, Spool, Vec<IdMap>),
+) -> anyhow::Result<Columns> {
+    let mut writer = Expand::new(dataset_writer(file, keys, staging, &columns)?, layout);
+    spool.replay(&columns, &maps, &mut writer)?;
+    Box::new(writer).finish()?;
+    Ok(columns)
+}
+
+/// Flattens `sources` into a new dataset at `target`, partitioned by `keys` (replacing what
+/// is there), with the columns of `seed` first and always present; returns its columns.
+pub fn write_dataset(
+    options: &Options,
+    sources: &[Source],
+    file: &FileFormat,
+    keys: &[String],
+    target: &Path,
+    seed: &[(String, Role)],
+) -> anyhow::Result<Columns> {
+    let workers = workers::count()?;
+    let staging = AtomicDir::create(target)?;
+    let (spooled, _) = spool_all(options, sources, file.format == Format::Parquet, workers, seed, |_| {
+        None
+    })?;
+    replay_dataset(staging, file, keys, options.layout, spooled)
 }
 
 /// Renames a finished file into place (nothing to do for stdout).
@@ -516,21 +582,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // before the first row: rows wait in a spool (a temporary file) until the whole
             // input is read.
             let check = plan.file.format == Format::Parquet;
-            let pool = Pool::default();
-            let mut gatherer = gatherer(&plan.options, Spool::new(pool.clone())?, check, workers)?;
             // Through the writing of the spooled rows too, which can take as long again.
-            let _meter = plan.meter(&gatherer);
-            read_all(&plan.options, &plan.sources, check, &mut gatherer, workers, || {
-                Chunks::new(pool.clone(), CHUNK_BYTES)
-            })?;
-            let (columns, spool, maps) = gatherer.finish();
-            match opened {
-                Opened::Dataset(staging) => {
-                    let mut writer = Expand::new(plan.dataset(staging, &columns)?, layout);
-                    spool.replay(&columns, &maps, &mut writer)?;
-                    Box::new(writer).finish()
+            let (spooled, _meter) = spool_all(&plan.options, &plan.sources, check, workers, &[], |g| plan.meter(g))?;
+            match (opened, &plan.target) {
+                (Opened::Dataset(staging), Target::Dataset(_, keys)) => {
+                    replay_dataset(staging, &plan.file, keys, layout, spooled).map(drop)
                 }
-                Opened::Stream(out, atomic) => {
+                (Opened::Dataset(_), _) => anyhow::bail!("internal error: a dataset without keys"),
+                (Opened::Stream(out, atomic), _) => {
+                    let (columns, spool, maps) = spooled;
                     plan.write_spooled(out, spool, &columns, &maps, workers)?;
                     commit(atomic)
                 }

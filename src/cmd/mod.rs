@@ -7,3 +7,4 @@ pub mod man;
 pub mod names;
 pub mod regions;
 pub mod schema;
+pub mod sync;

@@ -26,5 +26,6 @@ mod progress;
 mod properties;
 mod schema;
 mod streaming;
+mod sync;
 mod warnings;
 mod workers;

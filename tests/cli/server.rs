@@ -127,6 +127,8 @@ pub struct Script {
     /// Hold each sync query (for up to 2 s) until this many are in flight at once, so a
     /// concurrent client shows its concurrency however the threads are scheduled.
     pub hold_until_in_flight: usize,
+    /// The org's data, for sync tests: when set, every aggregate query is answered from it.
+    pub lake: Option<Lake>,
 }
 
 impl Default for Script {
@@ -145,6 +147,7 @@ impl Default for Script {
             padding_results: 0,
             broken_interval: None,
             hold_until_in_flight: 0,
+            lake: None,
         }
     }
 }
@@ -419,10 +422,18 @@ impl Fake {
             return Reply::error(400, "bad.request", "Invalid JSON");
         };
         let interval = body["interval"].as_str().unwrap_or_default().to_owned();
-        let (slow, padding, broken) = {
+        let (slow, padding, broken, lake) = {
             let script = self.script.lock().unwrap();
-            (script.slow_first, script.padding_results, script.broken_interval)
+            (
+                script.slow_first,
+                script.padding_results,
+                script.broken_interval,
+                script.lake.clone(),
+            )
         };
+        if let Some(lake) = lake {
+            return Reply::json(200, lake.answer(&body).to_string());
+        }
         if broken.is_some_and(|b| interval.starts_with(b)) {
             return Reply::error(500, "internal.server.error", "The server encountered an error.");
         }
@@ -461,14 +472,18 @@ impl Fake {
     }
 
     fn job_page(&self, id: &str, query: &str) -> Reply {
-        let (pages, cursors) = {
+        // The script first, then the state: the order every handler takes them in.
+        let (pages, cursors, lake) = {
             let script = self.script.lock().unwrap();
-            (script.job_pages, script.cursors)
+            (script.job_pages, script.cursors, script.lake.clone())
         };
         let state = self.state.lock().unwrap();
         let Some((body, _)) = state.jobs.get(id) else {
             return Reply::error(404, "not.found", "Job not found");
         };
+        if let Some(lake) = lake {
+            return Reply::json(200, lake.answer(body).to_string());
+        }
         let interval = body["interval"].as_str().unwrap_or_default();
         let given = query.strip_prefix("cursor=");
         let next = match cursors {
@@ -502,6 +517,129 @@ impl Fake {
         }
         Reply::json(200, answer.to_string())
     }
+}
+
+/// An org's interval data, defined for every bucket of every day, so that a test knows
+/// exactly what a synced dataset must hold: `queues` queues (`queue-01`, ...), each with
+/// `nOffered` and `tHandle` in most buckets (a bucket without conversations is absent, as
+/// in real answers), numbers that follow from the bucket, the queue and the org.
+#[derive(Debug, Clone, Default)]
+pub struct Lake {
+    pub queues: u64,
+    /// Late-arriving data: added to every count of the buckets of that UTC day ("2024-05-02").
+    pub revisions: HashMap<String, u64>,
+    /// From this UTC day on, a metric that was not there before (`tAcw`) is in the answers.
+    pub new_metric_from: Option<String>,
+    /// Makes two orgs' numbers differ.
+    pub org: u64,
+}
+
+impl Lake {
+    /// The id of queue `q`.
+    pub fn queue(q: u64) -> String {
+        format!("queue-{q:02}")
+    }
+
+    /// `nOffered` of queue `q` in the bucket starting `start` (seconds since the epoch) that is
+    /// `bucket` seconds long; none when the queue had no conversation then.
+    pub fn offered(&self, q: u64, start: i64, bucket: i64) -> Option<u64> {
+        let slot = u64::try_from(start / bucket).unwrap();
+        if (slot + q) % 5 == 0 {
+            return None;
+        }
+        let revision = self.revisions.get(&utc_day(start)).copied().unwrap_or(0);
+        Some((slot * 7 + q * 13 + self.org * 3) % 40 + 1 + revision)
+    }
+
+    /// The sum of `nOffered` over every queue and bucket in `[from, to)` (seconds).
+    pub fn total_offered(&self, from: i64, to: i64, bucket: i64) -> u64 {
+        (from / bucket..to / bucket)
+            .flat_map(|slot| (1..=self.queues).filter_map(move |q| self.offered(q, slot * bucket, bucket)))
+            .sum()
+    }
+
+    /// The answer to an aggregate query body: its interval, granularity and metrics.
+    pub fn answer(&self, body: &Value) -> Value {
+        let interval = body["interval"].as_str().unwrap_or_default();
+        let (from, to) = interval.split_once('/').unwrap_or_default();
+        let (from, to) = (seconds(from), seconds(to));
+        let bucket = match body["granularity"].as_str().unwrap_or("PT30M") {
+            "PT15M" => 900,
+            "PT30M" => 1800,
+            "PT1H" => 3600,
+            "P1D" => 86_400,
+            other => panic!("the fake lake knows no granularity {other}"),
+        };
+        let asked = |metric: &str| {
+            body["metrics"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|x| x == metric))
+        };
+        let mut results = Vec::new();
+        for q in 1..=self.queues {
+            let mut data = Vec::new();
+            for slot in from / bucket..to / bucket {
+                let start = slot * bucket;
+                let Some(offered) = self.offered(q, start, bucket) else {
+                    continue;
+                };
+                let mut metrics = Vec::new();
+                if asked("nOffered") {
+                    metrics.push(json!({"metric": "nOffered", "stats": {"count": offered}}));
+                }
+                if asked("tHandle") {
+                    let handled = offered.saturating_sub(1).max(1);
+                    metrics.push(json!({"metric": "tHandle", "stats":
+                        {"max": 300_000 + offered, "min": 20_000, "count": handled, "sum": (handled * 181_000) as f64 + 0.5}}));
+                }
+                let new_metric = self
+                    .new_metric_from
+                    .as_deref()
+                    .is_some_and(|d| utc_day(start).as_str() >= d);
+                if asked("tAcw") && new_metric {
+                    metrics.push(json!({"metric": "tAcw", "stats": {"count": offered, "sum": offered * 15_000}}));
+                }
+                let end = start + bucket;
+                data.push(json!({"interval": format!("{}/{}", iso(start), iso(end)), "metrics": metrics}));
+            }
+            if !data.is_empty() {
+                results.push(json!({"group": {"queueId": Lake::queue(q), "mediaType": "voice"}, "data": data}));
+            }
+        }
+        if results.is_empty() {
+            // The API's answer to a query with no data: no `results` at all.
+            return json!({});
+        }
+        json!({ "results": results })
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 instant.
+fn seconds(text: &str) -> i64 {
+    text.parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .as_second()
+}
+
+/// The API's spelling of an instant: `2024-05-01T00:00:00.000Z`.
+fn iso(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        .to_string()
+}
+
+/// The UTC day of an instant (seconds).
+fn utc_day(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string()
+}
+
+/// Seconds since the epoch of midnight UTC starting `day` ("2024-05-01").
+pub fn midnight(day: &str) -> i64 {
+    seconds(&format!("{day}T00:00:00Z"))
 }
 
 /// The first day of the tests' intervals (its chunk can be made slow).
