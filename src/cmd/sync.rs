@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api::aggregates::Query;
 use crate::api::query::{self, Chunk, Fields};
 use crate::api::time::{Duration, Instant};
 use crate::api::{self, Client, Settings};
@@ -330,7 +331,7 @@ impl Definition {
             .map(|s| instant("--start", s).map(|t| t.to_string()))
             .transpose()?;
         for filter in &args.filter {
-            if !filter.split_once('=').is_some_and(|(dim, _)| !dim.trim().is_empty()) {
+            if filter.split_once('=').is_none_or(|(dim, _)| dim.trim().is_empty()) {
                 return Err(usage(format!(
                     "--filter {filter}: expected DIMENSION=VALUE, e.g. queueId=abc"
                 )));
@@ -601,6 +602,8 @@ fn days(from: Timestamp, end: Timestamp, start: Timestamp) -> anyhow::Result<Vec
 struct Plan {
     dir: PathBuf,
     definition: Definition,
+    /// The dataset is defined by this run.
+    is_new: bool,
     /// The definition must be written before any other change.
     write_first: bool,
     /// The days to fetch.
@@ -677,6 +680,7 @@ impl Plan {
         let until = watermark.map_or(until, |w| w.max(until));
         Ok(Plan {
             dir,
+            is_new: stored.is_none(),
             write_first: stored.is_none() || !changes.is_empty(),
             rebuild_all: args.rebuild || definition.rebuild_pending,
             reset_columns: query_changed || rows_changed,
@@ -731,7 +735,7 @@ impl Plan {
             out,
             "dataset {}: {} {}, {} buckets, metrics {}{}",
             self.dir.display(),
-            if self.write_first { "would define" } else { "defined:" },
+            if self.is_new { "would define" } else { "defined:" },
             d.kind,
             d.granularity,
             d.metrics.join(","),
@@ -783,6 +787,10 @@ struct Tally {
     unchanged: u64,
     removed: u64,
     rows: u64,
+    /// Every partition was rebuilt from the raw pages.
+    rebuilt: bool,
+    /// New columns, and how many older partitions lack them (kept no raw pages).
+    lacking: Option<(Vec<String>, usize)>,
 }
 
 impl Tally {
@@ -829,9 +837,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut definition = plan.definition.clone();
     let progress = Progress::new(args.quiet, args.verbose);
     // Everything that can be refused is, before the first change on disk.
-    let options = definition.row_options()?;
-    let file = definition.file_format()?;
-    let keys = definition.keys()?;
+    definition.row_options()?;
+    definition.file_format()?;
+    definition.keys()?;
     let (query_kind, policy, timeout) = args.requests.resolve(&definition.kind)?;
     let client = if plan.fetch.is_empty() {
         None
@@ -846,7 +854,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             progress,
         })))
     };
-    if plan.write_first {
+    if plan.is_new {
         check_new_folder(dir)?;
     }
     std::fs::create_dir_all(dir).map_err(|e| usage(format!("{}: cannot create: {e}", dir.display())))?;
@@ -856,11 +864,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         definition.write(dir)?;
     }
     let work = dir.join(lake::WORK);
+    let client = client.as_ref().map(|c| (c, &query_kind));
+    let done = sync_dataset(&plan, &mut definition, client, &args.requests, &progress);
+    // Nothing in the work folder is worth keeping: a failed run leaves the dataset as it was.
+    let _ = std::fs::remove_dir_all(&work);
+    let tally = done?;
+    if let Some((new, older)) = &tally.lacking {
+        eprintln!(
+            "gcagg: warning: new columns {} are missing from the {} written before them (no raw pages to \
+             rebuild them from): read the dataset with union_by_name=true (DuckDB) or mergeSchema (Spark)",
+            new.join(", "),
+            counted(*older as u64, "partition")
+        );
+    }
+    if !args.quiet {
+        eprintln!("gcagg: {}", summary(&plan, &tally));
+    }
+    Ok(())
+}
+
+/// The work of a run, once the dataset is locked: fetch, store the raw pages, rebuild the
+/// partitions, swap them in, write the definition. Returns what it did, whether every
+/// partition was rebuilt, and the new columns older partitions lack (without raw pages).
+fn sync_dataset(
+    plan: &Plan,
+    definition: &mut Definition,
+    client: Option<(&Arc<Client>, &Query)>,
+    requests: &Requests,
+    progress: &Progress,
+) -> anyhow::Result<Tally> {
+    let dir = &plan.dir;
+    let work = dir.join(lake::WORK);
     std::fs::create_dir_all(&work)?;
+    let options = definition.row_options()?;
+    let file = definition.file_format()?;
+    let keys = definition.keys()?;
 
     let mut tally = Tally::default();
     let mut sources: Vec<PathBuf> = Vec::new();
-    if let Some(client) = &client {
+    if let Some((client, query_kind)) = client {
         let fetched = work.join("fetched");
         std::fs::create_dir_all(&fetched)?;
         let chunks = plan.chunks();
@@ -868,7 +910,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let request = manifest::Request {
             kind: definition.kind.clone(),
             asynchronous: query_kind.asynchronous,
-            page_size: args.requests.page_size,
+            page_size: requests.page_size,
             region: definition.region.clone(),
             api_base: String::new(),
             split: Some("P1D".into()),
@@ -880,17 +922,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .iter()
             .zip(&plan.fetch)
             .map(|(chunk, day)| Work {
-                body: query::chunk_body(&body, chunk, args.requests.page_size),
+                body: query::chunk_body(&body, chunk, requests.page_size),
                 label: format!("day {}", day.date),
                 chunk: chunk.clone(),
             })
             .collect();
-        let concurrency = usize::from(args.requests.concurrency);
+        let concurrency = usize::from(requests.concurrency);
         let target = Target::Dir {
             path: fetched.clone(),
             manifest,
         };
-        fetching::fetch(client, &query_kind, &work_list, concurrency, target)?;
+        fetching::fetch(client, query_kind, &work_list, concurrency, target)?;
         let done = Manifest::read(&fetched)?.map(|m| m.chunks).unwrap_or_default();
         tally.pages = done.iter().map(|c| c.pages).sum();
         for (chunk, day) in chunks.iter().zip(&plan.fetch) {
@@ -906,7 +948,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut days: BTreeSet<String> = plan.fetch.iter().map(|d| d.date.clone()).collect();
     let mut rebuild_all = plan.rebuild_all;
-    let mut lacking = None;
     if !rebuild_all && !sources.is_empty() && !plan.reset_columns {
         let seen = flatten::scan(options.clone(), &crate::input::expand(&sources)?)?;
         let new = new_columns(&seen, &definition.columns);
@@ -919,7 +960,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 progress.note(format!("new columns {}: rebuilding every partition", new.join(", ")));
                 rebuild_all = true;
             } else if older > 0 {
-                lacking = Some((new, older));
+                tally.lacking = Some((new, older));
             }
         }
     }
@@ -972,18 +1013,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     definition.write(dir)?;
     std::fs::remove_dir_all(&work)?;
 
-    if let Some((new, older)) = lacking {
-        eprintln!(
-            "gcagg: warning: new columns {} are missing from the {} written before them (no raw pages to \
-             rebuild them from): read the dataset with union_by_name=true (DuckDB) or mergeSchema (Spark)",
-            new.join(", "),
-            counted(older as u64, "partition")
-        );
-    }
-    if !args.quiet {
-        eprintln!("gcagg: {}", summary(&plan, &tally, rebuild_all));
-    }
-    Ok(())
+    tally.rebuilt = rebuild_all;
+    Ok(tally)
 }
 
 /// The day of a raw file's path, if it is one.
@@ -1002,8 +1033,8 @@ fn new_columns(seen: &Columns, stored: &[StoredColumn]) -> Vec<String> {
 }
 
 /// The run's one-line summary.
-fn summary(plan: &Plan, tally: &Tally, rebuilt: bool) -> String {
-    let fetched = match (plan.fetch.first(), plan.fetch.last()) {
+fn summary(plan: &Plan, tally: &Tally) -> String {
+    let mut did = match (plan.fetch.first(), plan.fetch.last()) {
         (Some(first), _) if plan.fetch.len() == 1 => {
             format!("fetched 1 day ({}, {})", first.date, counted(tally.pages, "page"))
         }
@@ -1014,21 +1045,25 @@ fn summary(plan: &Plan, tally: &Tally, rebuilt: bool) -> String {
             last.date,
             counted(tally.pages, "page")
         ),
-        _ if rebuilt => "rebuilt from the raw pages, no API call".to_owned(),
+        _ if tally.rebuilt => "rebuilt from the raw pages, no API call".to_owned(),
         _ => "nothing to fetch".to_owned(),
     };
+    if tally.rebuilt && !plan.fetch.is_empty() {
+        did.push_str(", every other day rebuilt from its raw pages");
+    }
+    let until = if plan.fetch.is_empty() {
+        plan.definition.synced_until.clone()
+    } else {
+        Some(plan.until.to_string())
+    };
     format!(
-        "sync {}: {fetched}; partitions: {} added, {} replaced, {} unchanged, {} removed ({} written); synced until {}",
+        "sync {}: {did}; partitions: {} added, {} replaced, {} unchanged, {} removed ({} written); {}",
         plan.dir.display(),
         tally.added,
         tally.replaced,
         tally.unchanged,
         tally.removed,
         counted(tally.rows, "row"),
-        if plan.fetch.is_empty() {
-            plan.definition.synced_until.clone().unwrap_or_default()
-        } else {
-            plan.until.to_string()
-        }
+        until.map_or_else(|| "nothing synced yet".to_owned(), |u| format!("synced until {u}"))
     )
 }

@@ -544,7 +544,7 @@ impl Lake {
     /// `bucket` seconds long; none when the queue had no conversation then.
     pub fn offered(&self, q: u64, start: i64, bucket: i64) -> Option<u64> {
         let slot = u64::try_from(start / bucket).unwrap();
-        if (slot + q) % 5 == 0 {
+        if (slot + q).is_multiple_of(5) {
             return None;
         }
         let revision = self.revisions.get(&utc_day(start)).copied().unwrap_or(0);

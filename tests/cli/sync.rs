@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use crate::server::{midnight, Lake, Script, Server, CLIENT_ID, SECRET};
 use crate::util::{read_parquet, scratch, tree, Value};
@@ -59,6 +58,9 @@ fn sync(server: &Server, dataset: &Path, args: &[&str]) -> String {
 
 /// The data files of a dataset (what a lake reader reads: no `_` or `.` folder).
 fn data_files(dataset: &Path) -> Vec<PathBuf> {
+    if !dataset.exists() {
+        return Vec::new();
+    }
     tree(dataset)
         .into_iter()
         .filter(|f| f.ends_with(".parquet") && !f.split('/').any(|part| part.starts_with(['_', '.'])))
@@ -222,4 +224,543 @@ fn a_first_run_defines_the_dataset_and_holds_exactly_the_orgs_data() {
     let (_, schemas) = rows(&dataset);
     assert_eq!(schemas.len(), 1, "{schemas:?}");
     assert_eq!(schemas.into_iter().next().unwrap(), columns);
+}
+
+/// A dataset of `lake` synced up to [`UNTIL`], in a fresh folder.
+fn synced(server: &Server, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = scratch();
+    let dataset = dir.path().join("lake/queue_kpis");
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", UNTIL]);
+    args.extend(extra);
+    sync(server, &dataset, &args);
+    (dir, dataset)
+}
+
+#[test]
+fn a_second_run_with_no_new_data_changes_no_byte() {
+    let server = org(queues(4));
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    let stderr = sync(&server, &dataset, &["--until", UNTIL]);
+    // The lookback (P2D before 2024-05-04T10:00) fetches three days again.
+    assert!(
+        stderr.contains("fetched 3 days (2024-05-02 to 2024-05-04")
+            && stderr.contains("0 added, 0 replaced, 3 unchanged"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&dataset), before, "same files, same bytes");
+}
+
+#[test]
+fn late_data_replaces_exactly_the_partitions_it_touches() {
+    let mut lake = queues(4);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    lake.revisions.insert("2024-05-03".into(), 5);
+    server.script().lake = Some(lake.clone());
+    let stderr = sync(&server, &dataset, &["--until", UNTIL]);
+    assert!(stderr.contains("0 added, 1 replaced, 2 unchanged"), "{stderr}");
+    let after = snapshot(&dataset);
+    let changed: BTreeSet<&str> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|f| before.get(*f) != after.get(*f))
+        .map(|f| f.split('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        changed,
+        BTreeSet::from(["_raw", "interval_date=2024-05-03"]),
+        "only the day that changed (and its raw pages)"
+    );
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, DAYS, until_secs(UNTIL))
+    );
+
+    // A change older than the lookback is not seen (the README says how to re-pull it).
+    lake.revisions.insert("2024-05-01".into(), 3);
+    server.script().lake = Some(lake.clone());
+    sync(&server, &dataset, &["--until", UNTIL]);
+    let mut stale = expected_by_day(&lake, DAYS, until_secs(UNTIL));
+    let mut without = lake.clone();
+    without.revisions.remove("2024-05-01");
+    stale.insert(
+        "2024-05-01".into(),
+        expected_by_day(&without, DAYS, until_secs(UNTIL))["2024-05-01"],
+    );
+    assert_eq!(offered_by_day(&dataset), stale);
+}
+
+#[test]
+fn the_watermark_moves_on_and_the_lookback_is_fetched_again() {
+    let lake = queues(2);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &[]);
+    let later = "2024-05-06T00:00:00Z";
+    let stderr = sync(&server, &dataset, &["--until", later]);
+    assert!(stderr.contains("fetched 4 days (2024-05-02 to 2024-05-05"), "{stderr}");
+    // 2024-05-04 was partial (up to 10:00): now it is whole.
+    assert!(stderr.contains("1 added, 1 replaced, 2 unchanged"), "{stderr}");
+    let queries = server.requests_to("/aggregates/query");
+    let last: serde_json::Value = serde_json::from_str(&queries.last().unwrap().body).unwrap();
+    assert_eq!(last["interval"], "2024-05-05T00:00:00Z/2024-05-06T00:00:00Z");
+    let days = ["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04", "2024-05-05"];
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, &days, until_secs(later))
+    );
+}
+
+#[test]
+fn a_column_that_appears_mid_history_reaches_every_file() {
+    let mut lake = queues(3);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &[]);
+    lake.new_metric_from = Some("2024-05-04".into());
+    server.script().lake = Some(lake.clone());
+    let before = server.requests_to("/aggregates/query").len();
+    let stderr = sync(&server, &dataset, &["--until", UNTIL]);
+    // Only the lookback is fetched; the older days are rebuilt from their raw pages.
+    assert_eq!(server.requests_to("/aggregates/query").len() - before, 3);
+    assert!(stderr.contains("4 replaced"), "{stderr}");
+    let (rows, schemas) = rows(&dataset);
+    assert_eq!(schemas.len(), 1, "one schema for every file: {schemas:?}");
+    let names = schemas.into_iter().next().unwrap();
+    assert!(
+        names.ends_with(&["tAcw_count".to_owned(), "tAcw_sum".to_owned()]),
+        "{names:?}"
+    );
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, DAYS, until_secs(UNTIL))
+    );
+    // Old days have the column, with the 0 a missing value gets.
+    for file in data_files(&dataset) {
+        let table = read_parquet(&file);
+        let acw = table.column("tAcw_count");
+        let old = !file.to_string_lossy().contains("2024-05-04");
+        assert!(
+            acw.iter().all(|v| (*v == Value::Int(0)) == old),
+            "{}: {acw:?}",
+            file.display()
+        );
+    }
+    assert!(!rows.is_empty());
+    let definition = std::fs::read_to_string(dataset.join("_gcagg_sync.json")).unwrap();
+    assert!(definition.contains("\"tAcw_sum\""), "{definition}");
+}
+
+#[test]
+fn rebuild_re_flattens_the_raw_pages_without_the_api() {
+    let lake = queues(3);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    let requests = server.requests().len();
+    let stderr = sync(&server, &dataset, &["--rebuild"]);
+    assert!(
+        stderr.contains("rebuilt from the raw pages, no API call") && stderr.contains("4 unchanged"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&dataset), before);
+
+    // Other flatten options: every partition again, from the raw pages, still no API call.
+    let out = sync_cmd(&server, &dataset, &["--rebuild", "--add-column", "org=acme"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a changed definition needs --redefine");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("--add-column contradicts the dataset's definition") && message.contains("--redefine"),
+        "{message}"
+    );
+    let stderr = sync(
+        &server,
+        &dataset,
+        &["--rebuild", "--redefine", "--add-column", "org=acme"],
+    );
+    assert!(stderr.contains("4 replaced"), "{stderr}");
+    assert_eq!(server.requests().len(), requests, "no request at all");
+    let (_, schemas) = rows(&dataset);
+    assert_eq!(schemas.len(), 1);
+    assert_eq!(schemas.into_iter().next().unwrap()[0], "org");
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, DAYS, until_secs(UNTIL))
+    );
+    for file in data_files(&dataset) {
+        assert!(read_parquet(&file)
+            .column("org")
+            .iter()
+            .all(|v| *v == Value::Text("acme".into())));
+    }
+}
+
+#[test]
+fn a_changed_query_is_refused_then_fetched_again_whole_with_redefine() {
+    let lake = queues(2);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    let out = sync_cmd(
+        &server,
+        &dataset,
+        &["--metrics", "nOffered", "--granularity", "PT1H", "--until", UNTIL],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("--granularity, --metrics contradict the dataset's definition"),
+        "{message}"
+    );
+    assert_eq!(snapshot(&dataset), before, "a refused run changes nothing");
+    // Flags equal to the definition are no contradiction.
+    sync(
+        &server,
+        &dataset,
+        &[
+            "--metrics",
+            "nOffered,tHandle,tAcw",
+            "--granularity",
+            "30m",
+            "--until",
+            UNTIL,
+        ],
+    );
+
+    let stderr = sync(
+        &server,
+        &dataset,
+        &["--metrics", "nOffered", "--redefine", "--until", UNTIL],
+    );
+    assert!(stderr.contains("fetched 4 days (2024-05-01 to 2024-05-04"), "{stderr}");
+    let (_, schemas) = rows(&dataset);
+    assert_eq!(
+        schemas.into_iter().collect::<Vec<_>>(),
+        [[
+            "mediaType",
+            "queueId",
+            "interval_start",
+            "interval_end",
+            "nOffered_count"
+        ]
+        .map(String::from)
+        .to_vec()]
+    );
+}
+
+#[test]
+fn dry_run_shows_the_days_and_changes_nothing() {
+    let server = org(queues(2));
+    let dir = scratch();
+    let dataset = dir.path().join("q");
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", "2024-05-03T00:00:00Z", "--dry-run"]);
+    let out = sync_cmd(&server, &dataset, &args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("would define conversations"), "{text}");
+    assert!(
+        text.contains("fetch 2024-05-01T00:00:00Z/2024-05-02T00:00:00Z  interval_date=2024-05-01: new partition"),
+        "{text}"
+    );
+    assert!(!dataset.exists(), "nothing created");
+    assert!(server.requests().is_empty(), "nothing sent");
+
+    args.pop();
+    sync(&server, &dataset, &args);
+    let before = snapshot(&dataset);
+    let requests = server.requests().len();
+    let out = sync_cmd(&server, &dataset, &["--dry-run", "--until", "2024-05-04T00:00:00Z"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("interval_date=2024-05-02: replaces its partition"),
+        "{text}"
+    );
+    assert!(text.contains("interval_date=2024-05-03: new partition"), "{text}");
+    assert_eq!(snapshot(&dataset), before);
+    assert_eq!(server.requests().len(), requests);
+}
+
+#[test]
+fn a_second_sync_on_the_same_dataset_is_refused_while_one_runs() {
+    let server = org(queues(2));
+    let (_dir, dataset) = synced(&server, &[]);
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dataset.join("_gcagg_sync.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let before = snapshot(&dataset);
+    let out = sync_cmd(&server, &dataset, &["--until", UNTIL]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("another gcagg sync is running on this dataset"),
+        "{message}"
+    );
+    assert_eq!(snapshot(&dataset), before);
+    // The lock dies with its holder: a crashed run leaves nothing stuck.
+    drop(lock);
+    sync(&server, &dataset, &["--until", UNTIL]);
+}
+
+/// The partitions of a dataset a run was killed in must each be whole, and hold either the
+/// numbers before the run (`old`) or those after it (`new`).
+fn check_consistent(dataset: &Path, old: &BTreeMap<String, u64>, new: &BTreeMap<String, u64>) {
+    for (day, total) in offered_by_day(dataset) {
+        assert!(
+            old.get(&day) == Some(&total) || new.get(&day) == Some(&total),
+            "{day}: {total} is neither the old {:?} nor the new {:?}",
+            old.get(&day),
+            new.get(&day)
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_at_any_moment_leaves_a_consistent_dataset_the_next_run_completes() {
+    let mut lake = queues(30);
+    let server = org(lake.clone());
+    let dir = scratch();
+    let dataset = dir.path().join("q");
+    let until = "2024-05-21T00:00:00Z";
+    let days: Vec<String> = (1..=20).map(|d| format!("2024-05-{d:02}")).collect();
+    let days: Vec<&str> = days.iter().map(String::as_str).collect();
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", until, "--lookback", "P30D"]);
+    let none = BTreeMap::new();
+    let first = expected_by_day(&lake, &days, until_secs(until));
+
+    // Killed during the first run, then later ones: each leaves whole partitions only.
+    let mut kills = 0;
+    for delay_ms in [5, 30, 80, 150, 250, 400, 600, 900] {
+        let mut child = sync_process(&server, &dataset, &args).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        check_consistent(&dataset, &none, &first);
+    }
+    assert!(kills >= 3, "the runs ended too soon to be killed ({kills} kills)");
+    sync(&server, &dataset, &args);
+    assert_eq!(offered_by_day(&dataset), first);
+
+    // Killed while late data replaces partitions.
+    for day in &days[10..] {
+        lake.revisions.insert((*day).to_owned(), 2);
+    }
+    server.script().lake = Some(lake.clone());
+    let second = expected_by_day(&lake, &days, until_secs(until));
+    for delay_ms in [20, 60, 120, 200, 300, 500, 800] {
+        let mut child = sync_process(&server, &dataset, &args).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        check_consistent(&dataset, &first, &second);
+    }
+    sync(&server, &dataset, &args);
+    assert_eq!(offered_by_day(&dataset), second);
+    let leftovers: Vec<String> = tree(&dataset)
+        .into_iter()
+        .filter(|f| f.starts_with("_gcagg_tmp") || f.contains(".tmp") || f.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// [`sync_cmd`] as a process to kill.
+fn sync_process(server: &Server, dataset: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = server.process("sync");
+    cmd.arg(dataset)
+        .args(args)
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", SECRET)
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+#[test]
+fn two_orgs_feed_one_table_through_their_profiles() {
+    let acme = Lake { org: 1, ..queues(2) };
+    let globex = Lake { org: 2, ..queues(3) };
+    let (acme_api, globex_api) = (org(acme.clone()), org(globex.clone()));
+    let dir = scratch();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.acme]\napi_base = \"{}\"\nlogin_base = \"{0}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ACME_SECRET\"\n\n\
+             [profiles.globex]\napi_base = \"{}\"\nlogin_base = \"{1}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"GLOBEX_SECRET\"\n",
+            acme_api.base, globex_api.base
+        ),
+    )
+    .unwrap();
+    let table = dir.path().join("lake/queue_kpis");
+    let run = |name: &str, extra: &[&str]| {
+        let mut cmd = crate::util::gcagg();
+        for var in [
+            "GENESYS_CLIENT_ID",
+            "GENESYS_CLIENT_SECRET",
+            "GENESYS_ENVIRONMENT",
+            "GCAGG_PROFILE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("GCAGG_CONFIG", &config)
+            .env("GCAGG_WAIT_SCALE", "0.001")
+            .env("ACME_SECRET", SECRET)
+            .env("GLOBEX_SECRET", SECRET)
+            .arg("sync")
+            .arg(table.join(format!("org={name}")))
+            .args(extra)
+            .args(["--until", UNTIL]);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let mut define = DEFINE.to_vec();
+    define.extend(["--profile", "acme"]);
+    run("acme", &define);
+    define.pop();
+    define.push("globex");
+    run("globex", &define);
+    let acme_before = snapshot(&table.join("org=acme"));
+    // Later runs need only the folder: each knows its profile, and touches its own partitions.
+    run("globex", &[]);
+    assert_eq!(snapshot(&table.join("org=acme")), acme_before);
+    assert_eq!(acme_api.requests_to("/aggregates/query").len(), 4);
+    assert_eq!(globex_api.requests_to("/aggregates/query").len(), 4 + 3);
+
+    // One table: `org` from the path, each org's numbers its own.
+    let mut by_org = BTreeMap::new();
+    for file in data_files(&table) {
+        let text = file.to_string_lossy().into_owned();
+        let name = if text.contains("org=acme") { "acme" } else { "globex" };
+        let total: i64 = read_parquet(&file)
+            .column("nOffered_count")
+            .iter()
+            .map(|v| match v {
+                Value::Int(n) => *n,
+                other => panic!("{other:?}"),
+            })
+            .sum();
+        *by_org.entry(name).or_insert(0) += u64::try_from(total).unwrap();
+    }
+    let until = until_secs(UNTIL);
+    let total = |lake: &Lake| lake.total_offered(midnight("2024-05-01"), until, BUCKET);
+    assert_eq!(
+        by_org,
+        BTreeMap::from([("acme", total(&acme)), ("globex", total(&globex))])
+    );
+    assert_ne!(total(&acme), total(&globex));
+}
+
+#[test]
+fn without_raw_pages_a_run_still_syncs_and_rebuild_is_refused() {
+    let lake = queues(2);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &["--no-raw"]);
+    assert!(!dataset.join("_raw").exists());
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, DAYS, until_secs(UNTIL))
+    );
+    let out = sync_cmd(&server, &dataset, &["--rebuild"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keeps no raw pages"));
+}
+
+#[test]
+fn an_api_failure_leaves_the_dataset_as_it_was() {
+    let lake = queues(2);
+    let server = org(lake.clone());
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    server.script().faults.push_back((
+        "/aggregates/query".into(),
+        crate::server::Reply::error(400, "bad.request", "Unknown metric tWhatever"),
+    ));
+    let out = sync_cmd(&server, &dataset, &["--until", "2024-05-06T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("Unknown metric tWhatever"), "{message}");
+    assert_eq!(
+        snapshot(&dataset),
+        before,
+        "no partition, raw page or definition changed, no leftover"
+    );
+    // The next run takes the work up and leaves nothing behind.
+    sync(&server, &dataset, &["--until", "2024-05-06T00:00:00Z"]);
+    assert!(!dataset.join("_gcagg_tmp").exists());
+}
+
+#[test]
+fn async_jobs_give_the_same_dataset() {
+    let lake = queues(3);
+    let (plain, jobs) = (org(lake.clone()), org(lake.clone()));
+    let (_a, by_query) = synced(&plain, &[]);
+    let (_b, by_job) = synced(&jobs, &["--async", "--concurrency", "3"]);
+    let submitted = jobs
+        .requests_to("/aggregates/jobs")
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(submitted, 4, "one job per day");
+    assert!(jobs.requests_to("/aggregates/query").is_empty());
+    let data = |d: &Path| -> BTreeMap<String, Vec<u8>> {
+        snapshot(d)
+            .into_iter()
+            .filter(|(f, _)| f.starts_with("interval_date="))
+            .collect()
+    };
+    assert_eq!(data(&by_query), data(&by_job));
+}
+
+#[test]
+fn a_first_run_names_what_the_definition_lacks() {
+    let server = org(queues(1));
+    let dir = scratch();
+    let out = sync_cmd(&server, &dir.path().join("q"), &["--metrics", "nOffered"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("no dataset here yet; define it with --start, --granularity"),
+        "{message}"
+    );
+    let out = sync_cmd(
+        &server,
+        &dir.path().join("q"),
+        &[
+            "--metrics",
+            "nOffered",
+            "--start",
+            "2024-05-01",
+            "--granularity",
+            "PT7M",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("buckets that divide a day"));
+    // A folder with other things in it is not taken over.
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", UNTIL]);
+    let out = sync_cmd(&server, dir.path(), &args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds notes.txt but no _gcagg_sync.json"));
+    assert!(server.requests().is_empty());
 }
