@@ -1017,6 +1017,15 @@ fn sync_dataset(
     Ok(tally)
 }
 
+/// The columns of the sync dataset `dir` (in its data files' order) and its partition keys,
+/// if `dir` is one.
+pub fn dataset_columns(dir: &Path) -> anyhow::Result<Option<(Vec<(String, Role)>, Vec<String>)>> {
+    match Definition::read(dir)? {
+        Some(definition) => Ok(Some((definition.seed(), definition.keys()?))),
+        None => Ok(None),
+    }
+}
+
 /// The day of a raw file's path, if it is one.
 fn raw_day(path: &Path) -> Option<&str> {
     path.file_name()?.to_str()?.strip_suffix(".ndjson.gz")

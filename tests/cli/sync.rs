@@ -764,3 +764,56 @@ fn a_first_run_names_what_the_definition_lacks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds notes.txt but no _gcagg_sync.json"));
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn schema_prints_a_datasets_columns_and_its_create_table() {
+    let server = org(queues(2));
+    let (_dir, dataset) = synced(&server, &["--add-column", "org=acme", "--partition-by", "mediaType"]);
+    let schema = |args: &[&str]| {
+        let out = crate::util::gcagg()
+            .arg("schema")
+            .args(args)
+            .arg(&dataset)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = schema(&[]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"org             STRING (dictionary)"), "{text}");
+    assert_eq!(
+        &lines[lines.len() - 2..],
+        [
+            "interval_date   DATE (partition, from the folder names)",
+            "mediaType       STRING (partition, from the folder names)"
+        ]
+    );
+    // The data files hold exactly the columns before the partition columns.
+    let (_, schemas) = rows(&dataset);
+    let names: Vec<String> = lines[..lines.len() - 2]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(schemas.into_iter().collect::<Vec<_>>(), [names]);
+
+    let sql = schema(&["--format", "sql"]);
+    assert!(
+        sql.starts_with("CREATE TABLE \"queue_kpis\" (\n  \"org\" VARCHAR,\n"),
+        "{sql}"
+    );
+    assert!(sql.contains("  \"interval_start\" TIMESTAMPTZ,\n") && sql.contains("  \"nOffered_count\" BIGINT,\n"));
+    assert!(
+        sql.contains("  \"tHandle_sum\" DOUBLE,\n") && sql.ends_with("  \"mediaType\" VARCHAR\n);\n"),
+        "{sql}"
+    );
+    let athena = schema(&["--format", "athena", "--table", "kpis"]);
+    assert!(
+        athena.starts_with("CREATE EXTERNAL TABLE `kpis` (\n  `org` STRING,\n"),
+        "{athena}"
+    );
+    assert!(
+        athena.contains(")\nPARTITIONED BY (\n  `interval_date` DATE,\n  `mediaType` STRING\n)\nSTORED AS PARQUET\n"),
+        "{athena}"
+    );
+}
