@@ -66,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         _ => None,
     };
     let (location, described) = match dataset {
-        Some((dir, (columns, keys))) => {
+        Some((dir, super::sync::DatasetColumns { columns, keys })) => {
             let mut described: Vec<Described> = columns
                 .into_iter()
                 .filter(|(name, _)| !keys.contains(name))

@@ -1017,11 +1017,21 @@ fn sync_dataset(
     Ok(tally)
 }
 
-/// The columns of the sync dataset `dir` (in its data files' order) and its partition keys,
-/// if `dir` is one.
-pub fn dataset_columns(dir: &Path) -> anyhow::Result<Option<(Vec<(String, Role)>, Vec<String>)>> {
+/// What a sync dataset's data files hold, as its definition records it.
+pub struct DatasetColumns {
+    /// The columns of the files, in order.
+    pub columns: Vec<(String, Role)>,
+    /// The partition keys, `interval_date` first (in the folder names only).
+    pub keys: Vec<String>,
+}
+
+/// The columns of the sync dataset `dir`, if `dir` is one.
+pub fn dataset_columns(dir: &Path) -> anyhow::Result<Option<DatasetColumns>> {
     match Definition::read(dir)? {
-        Some(definition) => Ok(Some((definition.seed(), definition.keys()?))),
+        Some(definition) => Ok(Some(DatasetColumns {
+            columns: definition.seed(),
+            keys: definition.keys()?,
+        })),
         None => Ok(None),
     }
 }
