@@ -62,7 +62,7 @@ struct Described {
 /// Runs `gcagg schema`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dataset = match args.rows.inputs.as_slice() {
-        [dir] => super::sync::dataset_columns(dir)?.map(|columns| (dir.clone(), columns)),
+        [dir] if dir.is_dir() => super::sync::dataset_columns(dir)?.map(|columns| (dir.clone(), columns)),
         _ => None,
     };
     let (location, described) = match dataset {

@@ -282,6 +282,7 @@ fn man_writes_every_page_into_a_folder() {
             "gcagg-names.1",
             "gcagg-regions.1",
             "gcagg-schema.1",
+            "gcagg-sync.1",
             "gcagg.1"
         ]
     );
@@ -292,6 +293,6 @@ fn man_writes_every_page_into_a_folder() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "gcagg: gcagg man flaten: no such command; one of completions, fetch, flatten, man, names, regions, schema\n"
+        "gcagg: gcagg man flaten: no such command; one of completions, fetch, flatten, man, names, regions, schema, sync\n"
     );
 }
