@@ -480,7 +480,7 @@ fn spool_all(
     workers: usize,
     seed: &[(String, Role)],
     meter: impl FnOnce(&Gatherer<Spool>) -> Option<Meter>,
-) -> anyhow::Result<((Columns, Spool, Vec<IdMap>), Option<Meter>)> {
+) -> anyhow::Result<(Spooled, Option<Meter>)> {
     let pool = Pool::default();
     let mut gatherer = gatherer(options, Spool::new(pool.clone())?, check, workers)?;
     gatherer.seed(seed)?;
@@ -488,7 +488,15 @@ fn spool_all(
     read_all(options, sources, check, &mut gatherer, workers, || {
         Chunks::new(pool.clone(), CHUNK_BYTES)
     })?;
-    Ok((gatherer.finish(), meter))
+    let (columns, spool, maps) = gatherer.finish();
+    Ok((Spooled { columns, spool, maps }, meter))
+}
+
+/// A whole input read into a spool: its columns, its rows, and each worker's id map.
+struct Spooled {
+    columns: Columns,
+    spool: Spool,
+    maps: Vec<IdMap>,
 }
 
 /// Writes the spooled rows into the dataset staged in `staging`, and renames it into place.
@@ -497,7 +505,7 @@ fn replay_dataset(
     file: &FileFormat,
     keys: &[String],
     layout: Layout,
-    (columns, spool, maps): (Columns, Spool, Vec<IdMap>),
+    Spooled { columns, spool, maps }: Spooled,
 ) -> anyhow::Result<Columns> {
     let mut writer = Expand::new(dataset_writer(file, keys, staging, &columns)?, layout);
     spool.replay(&columns, &maps, &mut writer)?;
@@ -590,7 +598,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 (Opened::Dataset(_), _) => anyhow::bail!("internal error: a dataset without keys"),
                 (Opened::Stream(out, atomic), _) => {
-                    let (columns, spool, maps) = spooled;
+                    let Spooled { columns, spool, maps } = spooled;
                     plan.write_spooled(out, spool, &columns, &maps, workers)?;
                     commit(atomic)
                 }
