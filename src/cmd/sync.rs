@@ -27,7 +27,7 @@ use crate::api::query::{self, Chunk, Fields};
 use crate::api::time::{Duration, Instant};
 use crate::api::{self, Client, Settings};
 use crate::atomic::AtomicFile;
-use crate::cmd::fetch::{check_kind, Connection, Requests};
+use crate::cmd::fetch::{check_kind, Connection, Reporting, Requests};
 use crate::cmd::flatten::{self, FileFormat, Format};
 use crate::columns::{Columns, Role};
 use crate::exit::usage;
@@ -150,13 +150,9 @@ pub struct Args {
     #[arg(long, help_heading = "Run")]
     pub dry_run: bool,
 
-    /// No progress and no summary on stderr.
-    #[arg(short, long, conflicts_with = "verbose", help_heading = "Run")]
-    pub quiet: bool,
-
-    /// Progress and every request and answer on stderr (credentials redacted).
-    #[arg(short, long, help_heading = "Run")]
-    pub verbose: bool,
+    // `-q` also drops the summary line.
+    #[command(flatten)]
+    pub reporting: Reporting,
 
     #[command(flatten)]
     pub requests: Requests,
@@ -835,7 +831,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let dir = &plan.dir;
     let mut definition = plan.definition.clone();
-    let progress = Progress::new(args.quiet, args.verbose);
+    let progress = args.reporting.progress();
     // Everything that can be refused is, before the first change on disk.
     definition.row_options()?;
     definition.file_format()?;
@@ -877,7 +873,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             counted(*older as u64, "partition")
         );
     }
-    if !args.quiet {
+    if !args.reporting.quiet {
         eprintln!("gcagg: {}", summary(&plan, &tally));
     }
     Ok(())
