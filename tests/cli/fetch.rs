@@ -1275,12 +1275,18 @@ fn a_manifest_gcagg_did_not_write_is_a_usage_error() {
     let t = Setup::new(Script::default());
     let out = t.path("pull");
     std::fs::create_dir(&out).unwrap();
-    std::fs::write(out.join("_manifest.json"), "{\"tool\": \"other\"}").unwrap();
-    let message = failure(
-        t.fetch().arg("-o").arg(format!("{}/", out.display())).arg("--resume"),
-        2,
-    );
-    assert!(message.contains("not a gcagg manifest"), "{message}");
+    // Another tool's JSON, and no JSON at all; a fresh run as well as a resumed one.
+    for manifest in ["{\"tool\": \"other\"}", "garbage\n"] {
+        std::fs::write(out.join("_manifest.json"), manifest).unwrap();
+        for resume in [&["--resume"][..], &[]] {
+            let message = failure(t.fetch().arg("-o").arg(format!("{}/", out.display())).args(resume), 2);
+            assert!(
+                message.contains("not a gcagg manifest"),
+                "{manifest:?} {resume:?}: {message}"
+            );
+        }
+    }
+    assert!(t.server.requests().is_empty(), "no request before the manifest is read");
 }
 
 #[test]
