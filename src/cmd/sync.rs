@@ -944,20 +944,20 @@ fn sync_dataset(
 
     let mut days: BTreeSet<String> = plan.fetch.iter().map(|d| d.date.clone()).collect();
     let mut rebuild_all = plan.rebuild_all;
-    if !rebuild_all && !sources.is_empty() && !plan.reset_columns {
+    // Days fetched gain a new column anyway; the partitions of older days need a rebuild
+    // from their raw pages to gain it (a scan of the new pages tells).
+    let older = lake::partition_days(dir)?
+        .into_iter()
+        .filter(|d| !days.contains(d))
+        .count();
+    if !rebuild_all && !sources.is_empty() && !plan.reset_columns && older > 0 {
         let seen = flatten::scan(options.clone(), &crate::input::expand(&sources)?)?;
         let new = new_columns(&seen, &definition.columns);
-        if !new.is_empty() {
-            let older = lake::partition_days(dir)?
-                .into_iter()
-                .filter(|d| !days.contains(d))
-                .count();
-            if definition.raw {
-                progress.note(format!("new columns {}: rebuilding every partition", new.join(", ")));
-                rebuild_all = true;
-            } else if older > 0 {
-                tally.lacking = Some((new, older));
-            }
+        if !new.is_empty() && definition.raw {
+            progress.note(format!("new columns {}: rebuilding every partition", new.join(", ")));
+            rebuild_all = true;
+        } else if !new.is_empty() {
+            tally.lacking = Some((new, older));
         }
     }
     if rebuild_all {

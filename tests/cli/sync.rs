@@ -817,3 +817,80 @@ fn schema_prints_a_datasets_columns_and_its_create_table() {
         "{athena}"
     );
 }
+
+/// A simulated year of 30-minute KPIs for 50 queues: synced from the fake API, synced again
+/// (the steady state: the lookback only) and rebuilt from its raw pages, with the figures
+/// printed. Slow, so ignored; `scripts/sync-year` runs it in release mode. With
+/// `GCAGG_SYNC_OUT=DIR` the dataset stays in `DIR/queue_kpis`, beside `DIR/expected.json`
+/// (rows and nOffered per day), for `scripts/parquet-interop`.
+#[test]
+#[ignore = "slow: a year from the fake API; run by scripts/sync-year"]
+fn a_simulated_year_of_half_hours_for_50_queues() {
+    let lake = queues(50);
+    let server = org(lake.clone());
+    let scratch_dir = scratch();
+    let out = std::env::var_os("GCAGG_SYNC_OUT").map_or_else(|| scratch_dir.path().to_owned(), PathBuf::from);
+    let dataset = out.join("queue_kpis");
+    if dataset.exists() {
+        std::fs::remove_dir_all(&dataset).unwrap();
+    }
+    let (start, until) = ("2023-01-01", "2024-01-01T00:00:00Z");
+    let mut args = DEFINE.to_vec();
+    let last = args.len() - 1;
+    args[last] = start;
+    args.extend(["--until", until, "--concurrency", "4"]);
+    let timed = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let stderr = sync(&server, &dataset, args);
+        (started.elapsed().as_secs_f64(), stderr.trim().to_owned())
+    };
+    let (first, first_line) = timed(&args);
+    let (again, again_line) = timed(&["--until", until]);
+    let (rebuild, rebuild_line) = timed(&["--rebuild"]);
+
+    let mut expected = BTreeMap::new();
+    let mut day = midnight(start);
+    while day < until_secs(until) {
+        let slots = (day / BUCKET..(day + 86_400) / BUCKET).flat_map(|s| (1..=50).map(move |q| (s, q)));
+        let rows = slots
+            .filter(|&(s, q)| lake.offered(q, s * BUCKET, BUCKET).is_some())
+            .count();
+        let name = jiff::Timestamp::from_second(day)
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string();
+        expected.insert(name, (rows, lake.total_offered(day, day + 86_400, BUCKET)));
+        day += 86_400;
+    }
+    let by_day = offered_by_day(&dataset);
+    assert_eq!(
+        by_day,
+        expected
+            .iter()
+            .map(|(d, (_, o))| (d.clone(), *o))
+            .collect::<BTreeMap<_, _>>()
+    );
+    let rows: usize = expected.values().map(|(r, _)| r).sum();
+    let offered: u64 = expected.values().map(|(_, o)| o).sum();
+    let files = data_files(&dataset).len();
+    let bytes: u64 = data_files(&dataset).iter().map(|f| f.metadata().unwrap().len()).sum();
+    let raw: u64 = tree(&dataset.join("_raw"))
+        .iter()
+        .map(|f| dataset.join("_raw").join(f).metadata().unwrap().len())
+        .sum();
+    println!(
+        "simulated year: {rows} rows, {} partitions, {files} files, {:.1} MB of Parquet, {:.1} MB of raw pages (gzip)",
+        by_day.len(),
+        bytes as f64 / 1e6,
+        raw as f64 / 1e6
+    );
+    println!("first sync (365 days, 4 at once): {first:.1} s  -- {first_line}");
+    println!("next sync (the lookback):         {again:.1} s  -- {again_line}");
+    println!("rebuild from raw pages:            {rebuild:.1} s  -- {rebuild_line}");
+    let days: serde_json::Map<String, serde_json::Value> = expected
+        .iter()
+        .map(|(d, (r, o))| (d.clone(), serde_json::json!({"rows": r, "nOffered": o})))
+        .collect();
+    let summary = serde_json::json!({"rows": rows, "nOffered": offered, "days": days});
+    std::fs::write(out.join("expected.json"), summary.to_string()).unwrap();
+}
