@@ -29,6 +29,7 @@ use crate::api::{self, Client, Settings};
 use crate::atomic::AtomicFile;
 use crate::cmd::fetch::{check_kind, Connection, Reporting, Requests};
 use crate::cmd::flatten::{self, FileFormat, Format};
+use crate::cmd::names;
 use crate::columns::{Columns, Role};
 use crate::exit::usage;
 use crate::fetch::{self as fetching, Target, Work};
@@ -127,6 +128,12 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "CODEC", help_heading = "Definition")]
     pub compression: Option<Codec>,
 
+    /// Also keep the org's lookup tables (queues, users, wrap-up codes, ...; see `gcagg
+    /// names`) beside the dataset, refreshed on each run: lake/_names/queues.parquet next to
+    /// lake/queue_kpis, joinable on the id columns.
+    #[arg(long, help_heading = "Definition")]
+    pub names: bool,
+
     /// Keep no raw pages under _raw/ (then --rebuild is impossible, and a new column cannot
     /// reach the partitions written before it).
     #[arg(long, help_heading = "Definition")]
@@ -185,6 +192,9 @@ struct Definition {
     partition_by: Vec<String>,
     compression: String,
     raw: bool,
+    /// Refresh the lookup tables beside the dataset on each run.
+    #[serde(default)]
+    names: bool,
     region: Option<String>,
     api_base: Option<String>,
     login_base: Option<String>,
@@ -267,6 +277,7 @@ impl Definition {
             partition_by: Vec::new(),
             compression: name_of(Codec::Zstd),
             raw: true,
+            names: false,
             region: None,
             api_base: None,
             login_base: None,
@@ -388,6 +399,13 @@ impl Definition {
             &mut self.raw,
             args.no_raw.then_some(false),
             "--no-raw",
+            Setting,
+            &mut changed,
+        );
+        update(
+            &mut self.names,
+            args.names.then_some(true),
+            "--names",
             Setting,
             &mut changed,
         );
@@ -876,7 +894,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.reporting.quiet {
         eprintln!("gcagg: {}", summary(&plan, &tally));
     }
+    // After the data, which a failure to list names must not hold back.
+    if definition.names && !plan.fetch.is_empty() {
+        let target = names_dir(dir);
+        let names = names::Args {
+            types: Vec::new(),
+            output: Some(target.join("")),
+            format: Some(Format::Parquet),
+            reporting: Reporting {
+                quiet: args.reporting.quiet,
+                verbose: args.reporting.verbose,
+                progress: args.reporting.progress,
+            },
+            max_retries: args.requests.max_retries,
+            timeout: args.requests.timeout,
+            connection: definition.connection(&args.connection),
+        };
+        if let Err(e) = names::run(names) {
+            eprintln!(
+                "gcagg: warning: {}: the lookup tables were not all refreshed: {e:#}",
+                target.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// Where the lookup tables of a dataset go: beside its table folder, never inside it
+/// (DuckDB's `**` descends into `_` folders), with the dataset's `KEY=value` levels:
+/// `lake/queue_kpis` gives `lake/_names`, `lake/queue_kpis/org=acme` `lake/_names/org=acme`.
+fn names_dir(dataset: &Path) -> PathBuf {
+    let parts: Vec<_> = dataset.components().collect();
+    let keyed = parts
+        .iter()
+        .rev()
+        .take_while(|c| c.as_os_str().to_string_lossy().contains('='))
+        .count();
+    let table = parts.len().saturating_sub(keyed + 1);
+    let mut out: PathBuf = parts[..table].iter().collect();
+    out.push("_names");
+    out.extend(&parts[(table + 1).min(parts.len())..]);
+    out
 }
 
 /// The work of a run, once the dataset is locked: fetch, store the raw pages, rebuild the

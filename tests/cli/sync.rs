@@ -894,3 +894,38 @@ fn a_simulated_year_of_half_hours_for_50_queues() {
     let summary = serde_json::json!({"rows": rows, "nOffered": offered, "days": days});
     std::fs::write(out.join("expected.json"), summary.to_string()).unwrap();
 }
+
+#[test]
+fn names_keeps_the_lookup_tables_beside_the_dataset_never_inside_it() {
+    let server = org(queues(2));
+    let dir = scratch();
+    let dataset = dir.path().join("lake/queue_kpis/org=acme");
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", UNTIL, "--names"]);
+    let out = sync_cmd(&server, &dataset, &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let names = dir.path().join("lake/_names/org=acme");
+    let tables = tree(&names);
+    assert!(
+        tables.contains(&"queues.parquet".to_owned()) && tables.contains(&"users.parquet".to_owned()),
+        "{tables:?}"
+    );
+    let queues = read_parquet(&names.join("queues.parquet"));
+    assert!(
+        queues
+            .names()
+            .starts_with(&["type".to_owned(), "id".to_owned(), "name".to_owned()]),
+        "{:?}",
+        queues.names()
+    );
+    assert!(!queues.rows.is_empty());
+    assert!(
+        tree(&dataset).iter().all(|f| !f.contains("_names")),
+        "the dataset holds no lookup table"
+    );
+    // Later runs refresh them without being asked again.
+    let before = server.requests_to("/api/v2/routing/queues").len();
+    sync(&server, &dataset, &["--until", UNTIL]);
+    assert!(server.requests_to("/api/v2/routing/queues").len() > before);
+}
