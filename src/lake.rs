@@ -207,8 +207,17 @@ pub fn swap(dir: &Path, name: &str, staged: Option<&Path>) -> anyhow::Result<Swa
         return Ok(Swap::Unchanged);
     }
     if !exchange(staged, &live) {
-        let aside = set_aside(dir, name)?;
-        fs::rename(staged, &live).with_context(|| format!("{}: cannot move into place", live.display()))?;
+        // Both renames under the interrupt lock, so a signal never finds the day missing; a
+        // failed second rename puts the live partition back (a kill -9 leaves that to
+        // `recover`).
+        let aside = crate::interrupt::guarded(|| -> anyhow::Result<PathBuf> {
+            let aside = set_aside(dir, name)?;
+            if let Err(e) = fs::rename(staged, &live) {
+                let _ = fs::rename(&aside, &live);
+                return Err(e).with_context(|| format!("{}: cannot move into place", live.display()));
+            }
+            Ok(aside)
+        })?;
         sync_dir(dir);
         fs::remove_dir_all(&aside).with_context(|| format!("{}: cannot remove", aside.display()))?;
         return Ok(Swap::Replaced);

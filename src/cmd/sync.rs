@@ -645,7 +645,13 @@ impl Plan {
             }
             None => (Definition::first(args)?, Vec::new()),
         };
-        if !changes.is_empty() && !args.redefine {
+        // A first run that failed before any data (a misspelt metric, say) left a definition
+        // that nothing depends on yet: its flags may still be corrected without --redefine.
+        let unused = stored
+            .as_ref()
+            .is_some_and(|d| d.synced_until.is_none() && d.columns.is_empty())
+            && lake::partition_days(&dir)?.is_empty();
+        if !changes.is_empty() && !args.redefine && !unused {
             let flags: Vec<&str> = changes.iter().map(|(flag, _)| *flag).collect();
             return Err(usage(format!(
                 "{}: {} {} the dataset's definition ({}); add --redefine to change it, or drop {}",
@@ -673,15 +679,33 @@ impl Plan {
         let (_, step) = granularity(&definition.granularity)?;
         let (_, lookback) = fixed("--lookback", &definition.lookback, "P2D")?;
         let start = stored_instant("start", &definition.start)?;
-        let until = match &args.until {
-            Some(until) => instant("--until", until)?,
-            None => floor(Timestamp::now(), step)?,
-        };
+        // Buckets are whole: a range never ends (or starts) inside one.
+        let start = floor(start, step)?;
+        let complete = floor(Timestamp::now(), step)?;
         let watermark = definition
             .synced_until
             .as_deref()
             .map(|w| stored_instant("synced_until", w))
             .transpose()?;
+        let until = match &args.until {
+            None => complete,
+            Some(text) => {
+                let until = floor(instant("--until", text)?, step)?;
+                if until > complete {
+                    return Err(usage(format!(
+                        "--until {text}: after the last complete bucket ({complete}); later buckets are not final yet"
+                    )));
+                }
+                // Fetching less than the dataset holds would replace whole days with part of them.
+                if let Some(w) = watermark.filter(|&w| until < w) {
+                    return Err(usage(format!(
+                        "--until {text}: before the dataset's watermark ({w}); a sync never shrinks a dataset \
+                         (to fetch older days again, widen --lookback with --redefine)"
+                    )));
+                }
+                until
+            }
+        };
         let from = match watermark {
             Some(w) => Timestamp::from_second(w.as_second() - lookback)?.max(start),
             None => start,
@@ -877,11 +901,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if plan.write_first {
         definition.write(dir)?;
     }
-    let work = dir.join(lake::WORK);
     let client = client.as_ref().map(|c| (c, &query_kind));
     let done = sync_dataset(&plan, &mut definition, client, &args.requests, &progress);
-    // Nothing in the work folder is worth keeping: a failed run leaves the dataset as it was.
-    let _ = std::fs::remove_dir_all(&work);
+    // Nothing in the work folder is worth keeping but a live partition set aside by a swap
+    // that failed half way: `recover` puts that back, then removes the rest. A failed run
+    // leaves the dataset as it was.
+    if done.is_err() {
+        let _ = lake::recover(dir);
+    }
     let tally = done?;
     if let Some((new, older)) = &tally.lacking {
         eprintln!(
@@ -896,7 +923,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // After the data, which a failure to list names must not hold back.
     if definition.names && !plan.fetch.is_empty() {
-        let target = names_dir(dir);
+        // From the absolute path: `gcagg sync .` must not put them inside the dataset.
+        let target = names_dir(&std::fs::canonicalize(dir)?);
         let names = names::Args {
             types: Vec::new(),
             output: Some(target.join("")),
@@ -1034,7 +1062,14 @@ fn sync_dataset(
         definition.seed()
     };
     let build = work.join("build");
-    let columns = flatten::write_dataset(&options, &crate::input::expand(&sources)?, &file, &keys, &build, &seed)?;
+    // No source at all (nothing fetched, no raw page): nothing to flatten, and no input
+    // to read either (an empty list would mean stdin).
+    let columns = if sources.is_empty() {
+        None
+    } else {
+        let sources = crate::input::expand(&sources)?;
+        Some(flatten::write_dataset(&options, &sources, &file, &keys, &build, &seed)?)
+    };
     for day in &days {
         let name = format!("{}{day}", lake::DAY_KEY);
         let staged = build.join(&name);
@@ -1049,17 +1084,19 @@ fn sync_dataset(
         tally.count(swap);
     }
 
-    definition.columns = columns
-        .header()
-        .into_iter()
-        .map(|id| {
-            let column = columns.get(id);
-            StoredColumn {
-                name: column.name.clone(),
-                role: column.role,
-            }
-        })
-        .collect();
+    if let Some(columns) = columns {
+        definition.columns = columns
+            .header()
+            .into_iter()
+            .map(|id| {
+                let column = columns.get(id);
+                StoredColumn {
+                    name: column.name.clone(),
+                    role: column.role,
+                }
+            })
+            .collect();
+    }
     if !plan.fetch.is_empty() {
         definition.synced_until = Some(plan.until.to_string());
     }

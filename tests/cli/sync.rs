@@ -929,3 +929,67 @@ fn names_keeps_the_lookup_tables_beside_the_dataset_never_inside_it() {
     sync(&server, &dataset, &["--until", UNTIL]);
     assert!(server.requests_to("/api/v2/routing/queues").len() > before);
 }
+
+#[test]
+fn until_lies_between_the_watermark_and_the_last_complete_bucket() {
+    let server = org(queues(2));
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    for (until, says) in [
+        (
+            "2024-05-03T12:00:00Z",
+            "before the dataset's watermark (2024-05-04T10:00:00Z); a sync never shrinks",
+        ),
+        ("2999-01-01", "after the last complete bucket"),
+    ] {
+        let out = sync_cmd(&server, &dataset, &["--until", until]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "--until {until}");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(says), "{message}");
+    }
+    assert_eq!(snapshot(&dataset), before);
+    // Inside a bucket: the bucket is not complete, so the range ends before it.
+    let stderr = sync(&server, &dataset, &["--until", "2024-05-04T10:17:00Z"]);
+    assert!(stderr.contains("synced until 2024-05-04T10:00:00Z"), "{stderr}");
+}
+
+#[test]
+fn a_run_with_nothing_to_fetch_reads_no_input_and_says_so() {
+    let server = org(queues(2));
+    let dir = scratch();
+    let dataset = dir.path().join("q");
+    let mut args = DEFINE.to_vec();
+    let last = args.len() - 1;
+    args[last] = "2999-01-01";
+    let out = sync_cmd(&server, &dataset, &args)
+        .write_stdin("{not a page")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("nothing to fetch") && stderr.contains("nothing synced yet"),
+        "{stderr}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_first_run_that_failed_may_be_corrected_without_redefine() {
+    let server = org(queues(2));
+    server.script().faults.push_back((
+        "/aggregates/query".into(),
+        crate::server::Reply::error(400, "bad.request", "Unknown metric nOfered"),
+    ));
+    let dir = scratch();
+    let dataset = dir.path().join("q");
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", UNTIL]);
+    let mut wrong = args.clone();
+    let metrics = wrong.iter().position(|a| *a == "--metrics").unwrap() + 1;
+    wrong[metrics] = "nOfered";
+    let out = sync_cmd(&server, &dataset, &wrong).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = sync(&server, &dataset, &args);
+    assert!(stderr.contains("4 added"), "{stderr}");
+}
