@@ -578,6 +578,9 @@ fn stored_instant(what: &str, text: &str) -> anyhow::Result<Timestamp> {
 
 const DAY: i64 = 86_400;
 
+/// Days fetched and committed together: a month, so a failed backfill loses at most that.
+const BATCH_DAYS: usize = 31;
+
 /// `at` moved to a whole multiple of `step` seconds, back.
 fn floor(at: Timestamp, step: i64) -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from_second(at.as_second().div_euclid(step) * step)?)
@@ -612,7 +615,8 @@ fn days(from: Timestamp, end: Timestamp, start: Timestamp) -> anyhow::Result<Vec
     Ok(out)
 }
 
-/// What one run is to do.
+/// What one run is to do (or one batch of its days, see [`Plan::batches`]).
+#[derive(Clone)]
 struct Plan {
     dir: PathBuf,
     definition: Definition,
@@ -728,6 +732,31 @@ impl Plan {
         })
     }
 
+    /// The run in batches of at most [`BATCH_DAYS`] days, each committed (partitions, raw
+    /// pages, watermark) before the next is fetched: a backfill that fails on its 300th day
+    /// keeps the days before it. Only the first batch rebuilds or resets the columns.
+    fn batches(&self) -> Vec<Plan> {
+        if self.fetch.len() <= BATCH_DAYS {
+            return vec![self.clone()];
+        }
+        let count = self.fetch.len().div_ceil(BATCH_DAYS);
+        self.fetch
+            .chunks(BATCH_DAYS)
+            .enumerate()
+            .map(|(i, days)| Plan {
+                fetch: days.to_vec(),
+                until: if i + 1 == count {
+                    self.until
+                } else {
+                    days[days.len() - 1].to
+                },
+                rebuild_all: i == 0 && self.rebuild_all,
+                reset_columns: i == 0 && self.reset_columns,
+                ..self.clone()
+            })
+            .collect()
+    }
+
     /// The query body of the whole fetched range.
     fn body(&self) -> anyhow::Result<serde_json::Map<String, Value>> {
         let d = &self.definition;
@@ -832,6 +861,18 @@ struct Tally {
 }
 
 impl Tally {
+    /// Adds what a later batch did.
+    fn add(&mut self, batch: Tally) {
+        self.pages += batch.pages;
+        self.added += batch.added;
+        self.replaced += batch.replaced;
+        self.unchanged += batch.unchanged;
+        self.removed += batch.removed;
+        self.rows += batch.rows;
+        self.rebuilt |= batch.rebuilt;
+        self.lacking = self.lacking.take().or(batch.lacking);
+    }
+
     fn count(&mut self, swap: Swap) {
         match swap {
             Swap::Added => self.added += 1,
@@ -902,14 +943,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         definition.write(dir)?;
     }
     let client = client.as_ref().map(|c| (c, &query_kind));
-    let done = sync_dataset(&plan, &mut definition, client, &args.requests, &progress);
-    // Nothing in the work folder is worth keeping but a live partition set aside by a swap
-    // that failed half way: `recover` puts that back, then removes the rest. A failed run
-    // leaves the dataset as it was.
-    if done.is_err() {
-        let _ = lake::recover(dir);
+    let mut tally = Tally::default();
+    for batch in plan.batches() {
+        let done = sync_dataset(&batch, &mut definition, client, &args.requests, &progress);
+        // Nothing in the work folder is worth keeping but a live partition set aside by a
+        // swap that failed half way: `recover` puts that back, then removes the rest. A
+        // failed batch leaves the dataset as the batches before it left it.
+        if done.is_err() {
+            let _ = lake::recover(dir);
+        }
+        tally.add(done?);
     }
-    let tally = done?;
     if let Some((new, older)) = &tally.lacking {
         eprintln!(
             "gcagg: warning: new columns {} are missing from the {} written before them (no raw pages to \
@@ -1098,7 +1142,13 @@ fn sync_dataset(
             .collect();
     }
     if !plan.fetch.is_empty() {
-        definition.synced_until = Some(plan.until.to_string());
+        // An earlier batch's lookback may end before the stored watermark: never move it back.
+        let stored = definition
+            .synced_until
+            .as_deref()
+            .and_then(|w| w.parse::<Timestamp>().ok());
+        let until = stored.map_or(plan.until, |w| w.max(plan.until));
+        definition.synced_until = Some(until.to_string());
     }
     definition.rebuild_pending = false;
     definition.write(dir)?;

@@ -431,11 +431,11 @@ impl Fake {
                 script.lake.clone(),
             )
         };
-        if let Some(lake) = lake {
-            return Reply::json(200, lake.answer(&body).to_string());
-        }
         if broken.is_some_and(|b| interval.starts_with(b)) {
             return Reply::error(500, "internal.server.error", "The server encountered an error.");
+        }
+        if let Some(lake) = lake {
+            return Reply::json(200, lake.answer(&body).to_string());
         }
         if interval.starts_with(FIRST_DAY) {
             thread::sleep(slow);

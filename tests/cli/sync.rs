@@ -993,3 +993,38 @@ fn a_first_run_that_failed_may_be_corrected_without_redefine() {
     let stderr = sync(&server, &dataset, &args);
     assert!(stderr.contains("4 added"), "{stderr}");
 }
+
+#[test]
+fn a_backfill_that_fails_keeps_the_months_it_completed() {
+    let lake = queues(2);
+    let server = org(lake.clone());
+    server.script().broken_interval = Some("2024-06-05");
+    let dir = scratch();
+    let dataset = dir.path().join("q");
+    let until = "2024-06-10T00:00:00Z";
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", until]);
+    let out = sync_cmd(&server, &dataset, &args).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    // The first 31 days were committed before the batch holding 2024-06-05 was fetched.
+    let may: Vec<String> = (1..=31).map(|d| format!("2024-05-{d:02}")).collect();
+    let may: Vec<&str> = may.iter().map(String::as_str).collect();
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, &may, until_secs(until))
+    );
+    let definition: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dataset.join("_gcagg_sync.json")).unwrap()).unwrap();
+    assert_eq!(definition["synced_until"], "2024-06-01T00:00:00Z");
+
+    server.script().broken_interval = None;
+    let stderr = sync(&server, &dataset, &["--until", until]);
+    assert!(stderr.contains("fetched 11 days (2024-05-30 to 2024-06-09"), "{stderr}");
+    let mut all = may.clone();
+    let june: Vec<String> = (1..=9).map(|d| format!("2024-06-{d:02}")).collect();
+    all.extend(june.iter().map(String::as_str));
+    assert_eq!(
+        offered_by_day(&dataset),
+        expected_by_day(&lake, &all, until_secs(until))
+    );
+}
