@@ -457,15 +457,21 @@ impl<'a> Parser<'a> {
 
 fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
     let mut keys = PageKeys::default();
+    // A page that is itself a `results[]` element (a bare `results` array's element).
+    let mut own = ResultKeys::default();
     p.object("a page (a JSON object)", |p, key| match key.as_ref() {
         "results" | "entities" => {
             let results = key == "results";
-            if (results && keys.entities) || (!results && keys.results) {
-                return p.error("a page cannot hold both `results` and `entities`");
-            }
-            keys.results |= results;
-            keys.entities |= !results;
+            claim(p, &mut keys, if results { "results" } else { "entities" })?;
             list(p, scratch, sink, !results)
+        }
+        "data" => {
+            claim(p, &mut keys, "data")?;
+            own.read(p, &key, scratch, sink).map(drop)
+        }
+        "group" => {
+            keys.group = true;
+            own.read(p, &key, scratch, sink).map(drop)
         }
         "status" => p.scalar().map(|v| keys.status = Some(v.into_text())),
         "message" => p.scalar().map(|v| keys.message = Some(v.into_text())),
@@ -478,7 +484,8 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
             p.skip()
         }
     })?;
-    if keys.results || keys.entities {
+    own.finish(p, scratch, sink)?;
+    if keys.is_read() {
         return Ok(());
     }
     match keys.complaint() {
@@ -488,6 +495,11 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
             kind: Failure::Page(msg),
         }),
     }
+}
+
+/// [`PageKeys::claim`], failing at the key's value.
+fn claim(p: &Parser<'_>, keys: &mut PageKeys, key: &'static str) -> Step<()> {
+    keys.claim(key).or_else(|msg| p.error(msg))
 }
 
 /// `results` or `entities`: null, an array, or an empty object.
@@ -517,33 +529,64 @@ fn list<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn Entity
 }
 
 fn result<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
-    let Scratch { group, metrics, stats } = scratch;
-    group.clear();
-    let mut have_group = false;
-    let mut deferred = None;
+    scratch.group.clear();
+    let mut keys = ResultKeys::default();
     p.object("a result (an object with `group` and `data`)", |p, key| {
-        match key.as_ref() {
+        if !keys.read(p, &key, scratch, sink)? {
+            p.skip()?;
+        }
+        Ok(())
+    })?;
+    keys.finish(p, scratch, sink)
+}
+
+/// The `group` and `data` of a result, read in either order (into a group cleared before).
+#[derive(Default)]
+struct ResultKeys {
+    have_group: bool,
+    /// Where the data starts, when it came before the group.
+    deferred: Option<usize>,
+}
+
+impl ResultKeys {
+    /// Reads the value of `key` if it is `group` or `data` (true), else leaves it (false).
+    fn read<'a>(
+        &mut self,
+        p: &mut Parser<'a>,
+        key: &str,
+        scratch: &mut Scratch<'a>,
+        sink: &mut dyn EntitySink,
+    ) -> Step<bool> {
+        let Scratch { group, metrics, stats } = scratch;
+        match key {
             "group" => {
-                have_group = true;
-                group_entries(p, group)
+                self.have_group = true;
+                group_entries(p, group)?;
             }
-            "data" if have_group => data(p, group, metrics, stats, sink),
+            "data" if self.have_group => data(p, group, metrics, stats, sink)?,
             "data" => {
                 // `group` may still follow: come back to the data once the object is read.
                 p.peek()?;
-                deferred = Some(p.at);
-                p.skip()
+                self.deferred = Some(p.at);
+                p.skip()?;
             }
-            _ => p.skip(),
+            _ => return Ok(false),
         }
-    })?;
-    if let Some(start) = deferred {
+        Ok(true)
+    }
+
+    /// The object has been read: flattens the data that came before the group.
+    fn finish<'a>(self, p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
+        let Some(start) = self.deferred else {
+            return Ok(());
+        };
+        let Scratch { group, metrics, stats } = scratch;
         let end = p.at;
         p.at = start;
         data(p, group, metrics, stats, sink)?;
         p.at = end;
+        Ok(())
     }
-    Ok(())
 }
 
 fn group_entries<'a>(p: &mut Parser<'a>, out: &mut Vec<GroupEntry<'a>>) -> Step<()> {

@@ -621,8 +621,11 @@ fn excerpt(text: &str) -> &str {
 /// The keys of a page that decide what it is.
 #[derive(Default)]
 struct PageKeys {
-    results: bool,
-    entities: bool,
+    /// The key the page's rows come from: `results`, `entities`, or `data` for a page that
+    /// is itself a `results[]` element.
+    body: Option<&'static str>,
+    /// Whether the page has a `group` of its own (a `results[]` element without data).
+    group: bool,
     status: Option<String>,
     message: Option<String>,
     code: Option<String>,
@@ -631,8 +634,28 @@ struct PageKeys {
 }
 
 impl PageKeys {
-    /// What to say about a page that has neither `results` nor `entities`; `None` for an
-    /// empty page.
+    /// Notes that the page's rows come from `key`; a page has one such key.
+    fn claim(&mut self, key: &'static str) -> Result<(), String> {
+        match self.body {
+            Some(first) if first != key => {
+                // Named in a fixed order, whichever came first.
+                let mut pair = [first, key];
+                pair.sort_by_key(|k| BODY_KEYS.iter().position(|b| b == k));
+                Err(format!("a page cannot hold both `{}` and `{}`", pair[0], pair[1]))
+            }
+            _ => {
+                self.body = Some(key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the page holds rows, or is a result without data: nothing to complain of.
+    fn is_read(&self) -> bool {
+        self.body.is_some() || self.group
+    }
+
+    /// What to say about a page that has none of [`BODY_KEYS`]; `None` for an empty page.
     fn complaint(&self) -> Option<String> {
         if let (Some(status), true) = (&self.status, self.message.is_some() || self.code.is_some()) {
             let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
@@ -660,11 +683,14 @@ impl PageKeys {
             keys.push("contextId");
         }
         Some(format!(
-            "not an aggregate response: expected `results` or `entities`, found keys {}",
+            "not an aggregate response: expected `results`, `entities` or a result's `group` and `data`, found keys {}",
             keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
         ))
     }
 }
+
+/// The keys a page's rows can come from, in the order messages name them.
+const BODY_KEYS: [&str; 3] = ["results", "entities", "data"];
 
 /// Buffers reused by every entity of a page.
 #[derive(Default)]
@@ -776,6 +802,18 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], r#"Api [q=Text("a")] Some("s/e") n/count=1"#);
         assert_eq!(out[1], r#"Tutorial [g=Json("1")] None m/value=null k/value=3"#);
+    }
+
+    #[test]
+    fn a_page_may_be_a_result_on_its_own() {
+        let out = run(r#"[{"group":{"q":"a"},"data":[{"interval":"s/e","metrics":[]}]},{"data":[{"interval":"t/f","metrics":[]}],"group":{"q":"b"}}] {"group":{"q":"c"}}"#).unwrap();
+        assert_eq!(
+            out,
+            vec![r#"Api [q=Text("a")] Some("s/e") "#, r#"Api [q=Text("b")] Some("t/f") "#]
+        );
+        assert!(err(r#"{"results":[],"data":[]}"#).ends_with("a page cannot hold both `results` and `data`"));
+        assert!(err(r#"{"data":[],"entities":[]}"#).ends_with("a page cannot hold both `entities` and `data`"));
+        assert!(err(r#"{"entities":[],"results":[]}"#).ends_with("a page cannot hold both `results` and `entities`"));
     }
 
     #[test]
@@ -928,9 +966,11 @@ mod tests {
                 };
                 results.push(format!("{{{first},{w}{second}}}"));
             }
-            match self.next() % 6 {
+            match self.next() % 7 {
                 0 => r#"{"entities":[{"id":"e","groups":{"g.x":1},"metrics":{"a":{"value":null},"b":{"value":7},"c":2}}]}"#.into(),
                 1 => "{\"status\":403,\"code\":\"missing.permissions\",\"message\":\"no\"}".into(),
+                // A bare `results` array's element, on its own.
+                2 => results.pop().unwrap_or_else(|| "{\"group\":null}".into()),
                 _ => format!("{{{w}\"results\":{w}[{}],\"cursor\":\"c\"}}", results.join(",")),
             }
         }

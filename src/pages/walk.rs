@@ -169,15 +169,14 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
         let borrowed = self.borrowed;
         let mut keys = PageKeys::default();
         let mut scratch = Scratch::default();
+        // A page that is itself a `results[]` element (a bare `results` array's element).
+        let mut own = ResultKeys::default();
         while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
                 "results" | "entities" => {
                     let results = key == "results";
-                    if (results && keys.entities) || (!results && keys.results) {
-                        return Err(de::Error::custom("a page cannot hold both `results` and `entities`"));
-                    }
-                    keys.results |= results;
-                    keys.entities |= !results;
+                    keys.claim(if results { "results" } else { "entities" })
+                        .map_err(de::Error::custom)?;
                     let seed = ListSeed {
                         ctx: &mut *self.ctx,
                         scratch: &mut scratch,
@@ -185,6 +184,13 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
                         tutorial: !results,
                     };
                     map.next_value_seed(seed)?;
+                }
+                "data" | "group" => {
+                    if key == "data" {
+                        keys.claim("data").map_err(de::Error::custom)?;
+                    }
+                    keys.group |= key == "group";
+                    own.read(&mut map, &key, self.ctx, &mut scratch, borrowed)?;
                 }
                 "status" => keys.status = Some(message_text(&mut map, borrowed)?),
                 "message" => keys.message = Some(message_text(&mut map, borrowed)?),
@@ -198,7 +204,8 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
                 }
             }
         }
-        if keys.results || keys.entities {
+        own.finish(self.ctx, &scratch.group)?;
+        if keys.is_read() {
             return Ok(());
         }
         match keys.complaint() {
@@ -290,38 +297,64 @@ impl<'de> Visitor<'de> for ResultSeed<'_, '_, 'de> {
         f.write_str("a result (an object with `group` and `data`)")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Scratch { group, metrics, stats } = self.scratch;
-        let borrowed = self.borrowed;
-        group.clear();
-        let mut have_group = false;
-        let mut deferred = None;
+        self.scratch.group.clear();
+        let mut keys = ResultKeys::default();
         while let Some(key) = map.next_key_seed(StrSeed)? {
-            match key.as_ref() {
-                "group" => {
-                    map.next_value_seed(GroupSeed { out: group, borrowed })?;
-                    have_group = true;
-                }
-                "data" if have_group => {
-                    let seed = DataSeed {
-                        ctx: &mut *self.ctx,
-                        group,
-                        metrics,
-                        stats,
-                        borrowed,
-                    };
-                    map.next_value_seed(seed)?;
-                }
-                // `group` may still follow: keep the data's text until the object ends.
-                "data" => deferred = Some(map.next_value_seed(RawSeed { borrowed })?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            if !keys.read(&mut map, &key, self.ctx, self.scratch, self.borrowed)? {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        if let Some(text) = deferred {
+        keys.finish(self.ctx, &self.scratch.group)
+    }
+}
+
+/// The `group` and `data` of a result, read in either order (into a group cleared before).
+#[derive(Default)]
+struct ResultKeys<'de> {
+    have_group: bool,
+    /// The data's text, when it came before the group.
+    deferred: Option<Cow<'de, str>>,
+}
+
+impl<'de> ResultKeys<'de> {
+    /// Reads the value of `key` if it is `group` or `data` (true), else leaves it (false).
+    fn read<A: MapAccess<'de>>(
+        &mut self,
+        map: &mut A,
+        key: &str,
+        ctx: &mut Ctx<'_>,
+        scratch: &mut Scratch<'de>,
+        borrowed: bool,
+    ) -> Result<bool, A::Error> {
+        let Scratch { group, metrics, stats } = scratch;
+        match key {
+            "group" => {
+                map.next_value_seed(GroupSeed { out: group, borrowed })?;
+                self.have_group = true;
+            }
+            "data" if self.have_group => {
+                let seed = DataSeed {
+                    ctx,
+                    group,
+                    metrics,
+                    stats,
+                    borrowed,
+                };
+                map.next_value_seed(seed)?;
+            }
+            // `group` may still follow: keep the data's text until the object ends.
+            "data" => self.deferred = Some(map.next_value_seed(RawSeed { borrowed })?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The object has been read: flattens the data that came before the group.
+    fn finish<E: de::Error>(self, ctx: &mut Ctx<'_>, group: &[GroupEntry<'_>]) -> Result<(), E> {
+        if let Some(text) = self.deferred {
             let mut de = serde_json::Deserializer::from_str(&text);
             let seed = DataSeed {
-                ctx: &mut *self.ctx,
+                ctx,
                 group,
                 metrics: &mut Vec::new(),
                 stats: &mut Vec::new(),

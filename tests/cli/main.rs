@@ -8,6 +8,7 @@ mod util;
 
 mod server;
 
+mod bodies;
 mod conformance;
 mod conveniences;
 mod errors;
