@@ -317,3 +317,88 @@ pub fn rows(dir: &Path) -> anyhow::Result<u64> {
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let folder = dir.join(name);
+        fs::create_dir_all(&folder).unwrap();
+        for (file, text) in files {
+            fs::write(folder.join(file), text).unwrap();
+        }
+        folder
+    }
+
+    fn listing(dir: &Path) -> Vec<(String, String)> {
+        files(dir)
+            .unwrap()
+            .into_iter()
+            .map(|f| {
+                let text = fs::read_to_string(dir.join(&f)).unwrap();
+                (f.to_string_lossy().into_owned(), text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recover_puts_back_a_partition_set_aside_and_clears_the_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = dir.path();
+        partition(dataset, "interval_date=2024-05-01", &[("part-a.parquet", "live")]);
+        // A run killed between moving the live partition aside and moving the new one in.
+        set_aside(dataset, "interval_date=2024-05-01").unwrap();
+        assert!(!dataset.join("interval_date=2024-05-01").exists());
+        partition(&dataset.join(WORK), "staged", &[("part-00000.parquet", "new")]);
+        fs::write(dataset.join(".x.parquet.123456.tmp"), "half").unwrap();
+        fs::create_dir_all(dataset.join(RAW)).unwrap();
+        fs::write(dataset.join(RAW).join(".2024-05-01.ndjson.gz.abcdef.tmp"), "half").unwrap();
+
+        recover(dataset).unwrap();
+        assert_eq!(
+            listing(dataset),
+            [("interval_date=2024-05-01/part-a.parquet".to_owned(), "live".to_owned())]
+        );
+        // A second recovery finds nothing to do.
+        recover(dataset).unwrap();
+        assert_eq!(listing(dataset).len(), 1);
+    }
+
+    #[test]
+    fn a_swap_names_files_by_content_and_keeps_an_unchanged_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = dir.path();
+        let stage = |text: &str| {
+            let work = tempfile::tempdir_in(dataset).unwrap().keep();
+            partition(
+                &work,
+                "p",
+                &[("part-00000.parquet", text), ("part-00001.parquet", text)],
+            )
+        };
+        assert_eq!(swap(dataset, "p", Some(&stage("one"))).unwrap(), Swap::Added);
+        let first = listing(&dataset.join("p"));
+        let names: Vec<&str> = first.iter().map(|(f, _)| f.as_str()).collect();
+        // Same bytes, same hash: both files kept, numbered.
+        assert_eq!(names.len(), 2);
+        // (`-` sorts before `.`.)
+        assert!(names[1].starts_with("part-") && names[1].len() == "part-".len() + 16 + ".parquet".len());
+        assert_eq!(names[0], names[1].replace(".parquet", "-1.parquet"));
+
+        assert_eq!(swap(dataset, "p", Some(&stage("one"))).unwrap(), Swap::Unchanged);
+        assert_eq!(listing(&dataset.join("p")), first);
+
+        assert_eq!(swap(dataset, "p", Some(&stage("two"))).unwrap(), Swap::Replaced);
+        let second = listing(&dataset.join("p"));
+        assert!(second.iter().all(|(_, text)| text == "two"));
+        assert!(
+            second.iter().all(|(f, _)| !first.iter().any(|(g, _)| g == f)),
+            "new names for new bytes"
+        );
+
+        assert_eq!(swap(dataset, "p", None).unwrap(), Swap::Removed);
+        assert!(!dataset.join("p").exists());
+        assert_eq!(swap(dataset, "p", None).unwrap(), Swap::Absent);
+    }
+}

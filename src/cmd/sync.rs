@@ -116,9 +116,9 @@ pub struct Args {
     pub layout: Option<Layout>,
 
     /// Add the KPI columns (aht_s, asa_s, answer_rate, ...) where their inputs exist; see
-    /// `gcagg flatten --kpis`.
-    #[arg(long, help_heading = "Definition")]
-    pub kpis: bool,
+    /// `gcagg flatten --kpis` (--kpis=false to undo).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Definition")]
+    pub kpis: Option<bool>,
 
     /// Partition each day further by these columns, e.g. mediaType.
     #[arg(long, value_name = "COL[,COL]", value_delimiter = ',', help_heading = "Definition")]
@@ -130,9 +130,9 @@ pub struct Args {
 
     /// Also keep the org's lookup tables (queues, users, wrap-up codes, ...; see `gcagg
     /// names`) beside the dataset, refreshed on each run: lake/_names/queues.parquet next to
-    /// lake/queue_kpis, joinable on the id columns.
-    #[arg(long, help_heading = "Definition")]
-    pub names: bool,
+    /// lake/queue_kpis, joinable on the id columns (--names=false to stop).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Definition")]
+    pub names: Option<bool>,
 
     /// Keep no raw pages under _raw/ (then --rebuild is impossible, and a new column cannot
     /// reach the partitions written before it).
@@ -230,10 +230,12 @@ const VERSION: u32 = 1;
 impl Definition {
     /// Reads the definition of `dir`, if it has one.
     fn read(dir: &Path) -> anyhow::Result<Option<Definition>> {
+        use std::io::ErrorKind;
         let path = dir.join(lake::DEFINITION);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // No folder yet (or a file in its way, which creating it will report).
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
             Err(e) => anyhow::bail!("{}: cannot read: {e}", path.display()),
         };
         let definition: Definition = serde_json::from_str(&text)
@@ -310,13 +312,15 @@ impl Definition {
     /// each change asks of the dataset.
     fn apply(&mut self, args: &Args) -> anyhow::Result<Vec<(&'static str, Change)>> {
         let mut changed = Vec::new();
+        // Not given: unchanged. Given only empty (`--add-column ''`): cleared.
         let list = |values: &[String]| -> Option<Vec<String>> {
-            let values: Vec<String> = values
-                .iter()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .collect();
-            (!values.is_empty()).then_some(values)
+            (!values.is_empty()).then(|| {
+                values
+                    .iter()
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            })
         };
         let stats = list(&args.stats).map(|s| s.iter().map(|s| crate::flatten::api_stat_name(s).to_owned()).collect());
         if let Some(kind) = &args.kind {
@@ -355,6 +359,9 @@ impl Definition {
             &mut changed,
         );
         update(&mut self.metrics, list(&args.metrics), "--metrics", Query, &mut changed);
+        if !args.metrics.is_empty() && self.metrics.is_empty() {
+            return Err(usage("--metrics: name at least one metric, e.g. nOffered,tHandle"));
+        }
         update(&mut self.filter, list(&args.filter), "--filter", Query, &mut changed);
         update(&mut self.start, start, "--start", Query, &mut changed);
         update(&mut self.lookback, lookback, "--lookback", Setting, &mut changed);
@@ -373,7 +380,7 @@ impl Definition {
             &mut changed,
         );
         update(&mut self.stats, stats, "--stats", Rows, &mut changed);
-        update(&mut self.kpis, args.kpis.then_some(true), "--kpis", Rows, &mut changed);
+        update(&mut self.kpis, args.kpis, "--kpis", Rows, &mut changed);
         update(
             &mut self.add_column,
             list(&args.add_column),
@@ -402,13 +409,7 @@ impl Definition {
             Setting,
             &mut changed,
         );
-        update(
-            &mut self.names,
-            args.names.then_some(true),
-            "--names",
-            Setting,
-            &mut changed,
-        );
+        update(&mut self.names, args.names, "--names", Setting, &mut changed);
         let c = &args.connection;
         update(
             &mut self.region,
@@ -628,6 +629,8 @@ struct Plan {
     fetch: Vec<Day>,
     /// Rebuild every partition from the raw pages.
     rebuild_all: bool,
+    /// The definition as read before the run, to see that no other run changed it since.
+    stored: Option<Definition>,
     /// Forget the stored columns (the query or the flatten options changed).
     reset_columns: bool,
     /// The watermark after this run.
@@ -668,6 +671,20 @@ impl Plan {
         }
         let query_changed = changes.iter().any(|(_, c)| *c == Change::Query);
         let rows_changed = changes.iter().any(|(_, c)| *c == Change::Rows);
+        if args.rebuild && query_changed {
+            // The raw pages answer the stored query: re-flattening them under another one
+            // would label old numbers with the new definition.
+            let flags: Vec<&str> = changes
+                .iter()
+                .filter(|(_, c)| *c == Change::Query)
+                .map(|(flag, _)| *flag)
+                .collect();
+            return Err(usage(format!(
+                "--rebuild: {} {} the query, which the raw pages do not answer; drop --rebuild to fetch every day again",
+                flags.join(", "),
+                if flags.len() == 1 { "changes" } else { "change" },
+            )));
+        }
         if query_changed || (rows_changed && !definition.raw) {
             // Other numbers (or no pages to re-flatten): every day is fetched again.
             definition.synced_until = None;
@@ -729,6 +746,7 @@ impl Plan {
             definition,
             fetch,
             until,
+            stored,
         })
     }
 
@@ -936,8 +954,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if plan.is_new {
         check_new_folder(dir)?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| usage(format!("{}: cannot create: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
     let _lock = lake::Lock::take(dir)?;
+    // The plan was made from the definition before the lock: a run that finished in
+    // between may have moved the watermark, which this plan must not move back.
+    if Definition::read(dir)? != plan.stored {
+        anyhow::bail!(
+            "{}: another sync changed the dataset while this one started; run it again",
+            dir.display()
+        );
+    }
     lake::recover(dir)?;
     if plan.write_first {
         definition.write(dir)?;

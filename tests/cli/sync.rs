@@ -396,6 +396,66 @@ fn rebuild_re_flattens_the_raw_pages_without_the_api() {
             .iter()
             .all(|v| *v == Value::Text("acme".into())));
     }
+
+    // The raw pages answer the stored query, so a rebuild cannot take another one.
+    let defined = std::fs::read(dataset.join("_gcagg_sync.json")).unwrap();
+    let out = sync_cmd(&server, &dataset, &["--rebuild", "--redefine", "--metrics", "nOffered"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("--rebuild: --metrics changes the query") && message.contains("drop --rebuild"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(dataset.join("_gcagg_sync.json")).unwrap(), defined);
+    assert_eq!(server.requests().len(), requests, "no request at all");
+
+    // What --redefine added it can take away again: the column goes, from every file.
+    sync(&server, &dataset, &["--rebuild", "--redefine", "--add-column", ""]);
+    let (_, schemas) = rows(&dataset);
+    assert_eq!(schemas.len(), 1);
+    assert!(!schemas.into_iter().next().unwrap().contains(&"org".to_owned()));
+    assert_eq!(snapshot(&dataset), before, "back to the bytes of the first run");
+}
+
+#[test]
+fn kpis_turned_on_and_off_again_with_redefine() {
+    let server = org(queues(2));
+    let (_dir, dataset) = synced(&server, &[]);
+    let before = snapshot(&dataset);
+    let columns = |dataset: &Path| rows(dataset).1.into_iter().next().unwrap();
+    sync(&server, &dataset, &["--rebuild", "--redefine", "--kpis"]);
+    assert!(
+        columns(&dataset).contains(&"aht_s".to_owned()),
+        "{:?}",
+        columns(&dataset)
+    );
+    sync(&server, &dataset, &["--rebuild", "--redefine", "--kpis=false"]);
+    assert!(!columns(&dataset).contains(&"aht_s".to_owned()));
+    assert_eq!(snapshot(&dataset), before);
+
+    let out = sync_cmd(&server, &dataset, &["--redefine", "--metrics", ""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics: name at least one metric"));
+}
+
+#[test]
+fn a_dataset_folder_that_cannot_be_created_is_a_write_failure() {
+    let server = org(queues(1));
+    let dir = scratch();
+    std::fs::write(dir.path().join("lake"), "a file, not a folder").unwrap();
+    let mut args = DEFINE.to_vec();
+    args.extend(["--until", UNTIL]);
+    let out = sync_cmd(&server, &dir.path().join("lake/queue_kpis"), &args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("lake/queue_kpis: cannot create"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
 }
 
 #[test]
