@@ -69,6 +69,18 @@ impl AtomicFile {
     /// Flushes the finished file to disk and renames it onto the target, replacing what is
     /// there. Call it once every writer of the file has finished (flushed and closed).
     pub fn commit(self) -> anyhow::Result<()> {
+        self.finish(Temporary::persist)
+    }
+
+    /// Like [`AtomicFile::commit`], but a file at the target is never replaced: if one
+    /// appeared there since the name was chosen (another run writing into the same folder),
+    /// this fails and the temporary is removed.
+    pub fn commit_new(self) -> anyhow::Result<()> {
+        self.finish(Temporary::persist_new)
+    }
+
+    /// Flushes the file to disk, moves it into place with `persist`, then flushes the folder.
+    fn finish(self, persist: impl FnOnce(Temporary, &Path) -> io::Result<()>) -> anyhow::Result<()> {
         let Some((temp, file)) = self.temp else {
             return Ok(());
         };
@@ -76,7 +88,7 @@ impl AtomicFile {
         let context = || format!("{}: cannot move the finished file into place", target.display());
         file.sync_all().with_context(context)?;
         drop(file);
-        temp.persist(target).with_context(context)?;
+        persist(temp, target).with_context(context)?;
         sync_dir(parent(target));
         Ok(())
     }

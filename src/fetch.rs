@@ -8,11 +8,15 @@
 //! recorded in the manifest, so an interruption loses no finished chunk and leaves no
 //! partial one. The first failure stops the workers from starting new work and is the one
 //! reported.
+//!
+//! Observation polls ([`poll`]) run the same way, one poll at a time: each poll's queries
+//! are the pieces, written in order to stdout or the one `-o FILE`, or together into a new
+//! file of their own in `-o DIR`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -20,6 +24,7 @@ use std::thread;
 use anyhow::Context;
 
 use crate::api::aggregates::Query;
+use crate::api::observations;
 use crate::api::page::PageFile;
 use crate::api::query::Chunk;
 use crate::api::time::Instant;
@@ -61,11 +66,17 @@ pub fn fetch(
     concurrency: usize,
     target: Target,
 ) -> anyhow::Result<()> {
+    let fetch_one = |pos: usize, out: &mut PageFile, stop: &AtomicBool| {
+        query.fetch(client, &work[pos].label, &work[pos].body, out, stop)
+    };
     let fetcher = Fetcher {
         client,
-        query,
-        work,
+        labels: work.iter().map(|w| w.label.clone()).collect(),
+        fetch_one: &fetch_one,
         concurrency,
+        noun: "chunk",
+        summary: "done".into(),
+        whole_writes: false,
     };
     match target {
         Target::Stdout => {
@@ -79,7 +90,7 @@ pub fn fetch(
             atomic.commit()
         }
         Target::Dir { path, mut manifest } => {
-            let create = |work: &Work| AtomicFile::create(&path.join(manifest::chunk_file(&work.chunk)));
+            let create = |pos: usize| AtomicFile::create(&path.join(manifest::chunk_file(&work[pos].chunk)));
             fetcher.run(&create, &mut |pos, atomic, pages| {
                 let chunk = &work[pos].chunk;
                 let (count, rows) = (pages.pages, pages.rows);
@@ -93,20 +104,146 @@ pub fn fetch(
     }
 }
 
+/// Where observation bodies go.
+pub enum PollTarget {
+    /// Standard output, each body written whole before a signal may end the run.
+    Stdout,
+    /// One file for the whole run, renamed into place when the last poll is written.
+    File(PathBuf),
+    /// One new file per poll, named after the time it began; nothing is ever replaced.
+    Dir(PathBuf),
+}
+
+/// How often to poll: `polls` polls, one every `every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// How many polls.
+    pub polls: u64,
+    /// The time from the start of one poll to the start of the next.
+    pub every: std::time::Duration,
+}
+
+/// Runs `schedule`'s polls of the observation `bodies` (one query each) into `target`.
+///
+/// Poll `k` starts `k` times `every` after the first; one that ends late (retries, rate
+/// limits) makes the next start at once, so a run always makes every poll it announced.
+/// The signal handler ends the process whatever this thread does, so the sleep between
+/// polls never holds an interrupt back.
+pub fn poll(
+    client: &Arc<Client>,
+    request: &observations::Request,
+    bodies: &[String],
+    schedule: Schedule,
+    concurrency: usize,
+    target: PollTarget,
+) -> anyhow::Result<()> {
+    let fetch_one = |pos: usize, out: &mut PageFile, _: &AtomicBool| {
+        observations::fetch(client, &request.kind, &bodies[pos], out).map(drop)
+    };
+    let start = std::time::Instant::now();
+    let every = client.policy().scaled(schedule.every);
+    let fetcher = |k: u64| {
+        let poll = match schedule.polls {
+            1 => String::new(),
+            n => format!("poll {}/{n}", k + 1),
+        };
+        let labels = (0..bodies.len())
+            .map(|q| match (poll.as_str(), bodies.len()) {
+                ("", 1) => "observations".to_owned(),
+                ("", n) => format!("query {}/{n}", q + 1),
+                (poll, 1) => poll.to_owned(),
+                (poll, n) => format!("{poll} query {}/{n}", q + 1),
+            })
+            .collect();
+        // Due at its place in the schedule, or at once if the poll before ran late.
+        let due = start + every.saturating_mul(u32::try_from(k).unwrap_or(u32::MAX));
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        Fetcher {
+            client,
+            labels,
+            fetch_one: &fetch_one,
+            concurrency,
+            noun: "query",
+            summary: if poll.is_empty() { "done".into() } else { poll },
+            whole_writes: true,
+        }
+    };
+    match target {
+        PollTarget::Stdout => {
+            let mut out = BufWriter::new(io::stdout().lock());
+            for k in 0..schedule.polls {
+                out = fetcher(k).in_order(out)?;
+            }
+            out.flush()?;
+        }
+        PollTarget::File(path) => {
+            let (atomic, file) = AtomicFile::create(&path)?;
+            let mut out = BufWriter::new(file);
+            for k in 0..schedule.polls {
+                out = fetcher(k).in_order(out)?;
+            }
+            drop(out.into_inner().map_err(io::IntoInnerError::into_error)?);
+            atomic.commit()?;
+        }
+        PollTarget::Dir(path) => {
+            for k in 0..schedule.polls {
+                let fetcher = fetcher(k);
+                let target = path.join(poll_file(&path, &Instant::now_millis()));
+                let (atomic, file) = AtomicFile::create(&target)?;
+                let out = fetcher.in_order(BufWriter::new(file))?;
+                drop(out.into_inner().map_err(io::IntoInnerError::into_error)?);
+                atomic.commit_new()?;
+            }
+        }
+    }
+    if schedule.polls > 1 {
+        client.progress().note(format!(
+            "done: {}, {} each",
+            counted(schedule.polls, "poll"),
+            counted(bodies.len() as u64, "query")
+        ));
+    }
+    Ok(())
+}
+
+/// The file of a poll that begins `at` in `dir`: `observations-20240501T101502.123Z.ndjson`
+/// (names sort in time order), with `-2`, `-3`... if a file of that name is there already.
+pub fn poll_file(dir: &Path, at: &Instant) -> String {
+    let stamp: String = at.to_string().chars().filter(|c| !matches!(c, '-' | ':')).collect();
+    let mut name = format!("observations-{stamp}.ndjson");
+    let mut n = 1;
+    while dir.join(&name).exists() {
+        n += 1;
+        name = format!("observations-{stamp}-{n}.ndjson");
+    }
+    name
+}
+
+/// Fetches one piece of work (by its position) into its file; `stop` says another failed.
+type FetchOne<'a> = dyn Fn(usize, &mut PageFile, &AtomicBool) -> anyhow::Result<()> + Sync + 'a;
+
 struct Fetcher<'a> {
     client: &'a Arc<Client>,
-    query: &'a Query,
-    work: &'a [Work],
+    /// How progress and errors name each piece, in order.
+    labels: Vec<String>,
+    fetch_one: &'a FetchOne<'a>,
     concurrency: usize,
+    /// What a piece is called on the board and in the summary (`chunk`, `query`).
+    noun: &'static str,
+    /// How the summary line starts (`done`, `poll 3/960`).
+    summary: String,
+    /// Write each piece under the interrupt lock, so that a signal never cuts one in half
+    /// on a stream (the lock is held while the reader takes it).
+    whole_writes: bool,
 }
 
 impl Fetcher<'_> {
-    /// Fetches all chunks into temporary files and writes them to `out` in chunk order.
+    /// Fetches all pieces into temporary files and writes them to `out` in order.
     fn in_order<W: Write>(&self, mut out: W) -> anyhow::Result<W> {
-        // Chunks that finish early wait in anonymous files: nothing of them outlives the run.
+        // Pieces that finish early wait in anonymous files: nothing of them outlives the run.
         let mut ready: BTreeMap<usize, File> = BTreeMap::new();
         let mut next = 0;
-        let scratch = |_: &Work| {
+        let scratch = |_: usize| {
             crate::interrupt::scratch_file()
                 .map(|file| ((), file))
                 .map_err(Into::into)
@@ -114,41 +251,49 @@ impl Fetcher<'_> {
         self.run(&scratch, &mut |pos, (), pages| {
             ready.insert(pos, pages.into_file());
             while let Some(mut file) = ready.remove(&next) {
-                file.seek(SeekFrom::Start(0))?;
-                io::copy(&mut file, &mut out)?;
+                // Downstream (`| gcagg flatten`) gets each piece as soon as it is in order.
+                let mut write = || -> io::Result<()> {
+                    file.seek(SeekFrom::Start(0))?;
+                    io::copy(&mut file, &mut out)?;
+                    out.flush()
+                };
+                if self.whole_writes {
+                    crate::interrupt::guarded(write)?;
+                } else {
+                    write()?;
+                }
                 next += 1;
             }
-            // Downstream (`| gcagg flatten`) gets each chunk as soon as it is in order.
-            out.flush()?;
             Ok(())
         })?;
         Ok(out)
     }
 
-    /// Runs the workers; `create` gives each chunk its file (and what commits it), `done`
-    /// receives each finished chunk (by position in `work`), in the order they finish.
+    /// Runs the workers; `create` gives each piece its file (and what commits it), `done`
+    /// receives each finished piece (by position), in the order they finish.
     fn run<S: Send>(
         &self,
-        create: &(dyn Fn(&Work) -> anyhow::Result<(S, File)> + Sync),
+        create: &(dyn Fn(usize) -> anyhow::Result<(S, File)> + Sync),
         done: &mut dyn FnMut(usize, S, PageFile) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
+        let total = self.labels.len();
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel();
         let progress = self.client.progress();
-        let shown = progress.run(self.work.len() as u64, "chunk");
+        let shown = progress.run(total as u64, self.noun);
         let shown = &shown;
         thread::scope(|scope| {
-            for _ in 0..self.concurrency.clamp(1, self.work.len().max(1)) {
+            for _ in 0..self.concurrency.clamp(1, total.max(1)) {
                 let tx = tx.clone();
                 let (next, stop) = (&next, &stop);
                 scope.spawn(move || loop {
                     let pos = next.fetch_add(1, Ordering::Relaxed);
-                    if pos >= self.work.len() || stop.load(Ordering::Relaxed) {
+                    if pos >= total || stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let task = shown.task(&self.work[pos].label);
-                    let result = self.one(&self.work[pos], create, stop);
+                    let task = shown.task(&self.labels[pos]);
+                    let result = self.one(pos, create, stop);
                     drop(task);
                     if result.is_err() {
                         // Start nothing new, even before the main thread hears of it.
@@ -166,7 +311,7 @@ impl Fetcher<'_> {
                 if failure.is_some() {
                     continue;
                 }
-                let work = &self.work[pos];
+                let label = &self.labels[pos];
                 let outcome = result.and_then(|(stage, file)| {
                     let counts = (file.pages, file.rows);
                     done(pos, stage, file)?;
@@ -174,16 +319,12 @@ impl Fetcher<'_> {
                 });
                 match outcome {
                     Ok((p, r)) => {
-                        shown.finished(&work.label, p, r);
+                        shown.finished(label, p, r);
                         (pages, rows) = (pages + p, rows + r);
                     }
                     Err(e) => {
                         stop.store(true, Ordering::Relaxed);
-                        failure = Some(if self.work.len() > 1 {
-                            e.context(work.label.clone())
-                        } else {
-                            e
-                        });
+                        failure = Some(if total > 1 { e.context(label.clone()) } else { e });
                     }
                 }
             }
@@ -191,8 +332,9 @@ impl Fetcher<'_> {
                 Some(e) => Err(e),
                 None => {
                     progress.note(format!(
-                        "done: {}, {}, {}",
-                        counted(self.work.len() as u64, "chunk"),
+                        "{}: {}, {}, {}",
+                        self.summary,
+                        counted(total as u64, self.noun),
                         counted(pages, "page"),
                         counted(rows, "row")
                     ));
@@ -202,17 +344,16 @@ impl Fetcher<'_> {
         })
     }
 
-    /// Fetches one chunk into the new file `create` gives it.
+    /// Fetches piece `pos` into the new file `create` gives it.
     fn one<S>(
         &self,
-        work: &Work,
-        create: &(dyn Fn(&Work) -> anyhow::Result<(S, File)> + Sync),
+        pos: usize,
+        create: &(dyn Fn(usize) -> anyhow::Result<(S, File)> + Sync),
         stop: &AtomicBool,
     ) -> anyhow::Result<(S, PageFile)> {
-        let (stage, file) = create(work).context("creating a temporary file")?;
+        let (stage, file) = create(pos).context("creating a temporary file")?;
         let mut pages = PageFile::new(file);
-        self.query
-            .fetch(self.client, &work.label, &work.body, &mut pages, stop)?;
+        (self.fetch_one)(pos, &mut pages, stop)?;
         Ok((stage, pages))
     }
 }

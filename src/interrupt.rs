@@ -186,6 +186,26 @@ impl Temporary {
         Ok(())
     }
 
+    /// Moves it to `target`, which must not exist: a file there is never replaced, and the
+    /// error is `AlreadyExists`. (A hard link made under the lock, then the temporary name
+    /// removed: a rename would replace a file another run put there meanwhile. Where the
+    /// file system has no hard links, a rename after a look at the target.)
+    pub fn persist_new(self, target: &Path) -> io::Result<()> {
+        let mut registry = registry();
+        match std::fs::hard_link(&self.path, target) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
+            Err(_) if target.exists() => return Err(io::ErrorKind::AlreadyExists.into()),
+            Err(_) => std::fs::rename(&self.path, target)?,
+        }
+        registry.temporaries.retain(|t| t.0 != self.id);
+        drop(registry);
+        std::mem::forget(self);
+        Ok(())
+    }
+
     /// Renames this folder onto `target`, which may exist: what `target` holds is first
     /// renamed to `aside`, which is returned as a temporary (drop it to delete the old tree;
     /// a signal removes it too). If the rename fails, `target` gets its content back. The
@@ -269,6 +289,24 @@ mod tests {
         let target = dir.path().join("t");
         temp.persist(&target).unwrap();
         assert!(target.exists() && !path.exists() && !registered(&path));
+    }
+
+    #[test]
+    fn a_temporary_persisted_as_new_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        std::fs::write(&target, "earlier").unwrap();
+        let path = dir.path().join(".t.tmp");
+        let (temp, _file) = Temporary::create(path.clone(), Kind::File, |p| File::create_new(p)).unwrap();
+        let refused = temp.persist_new(&target).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "earlier");
+        assert!(!path.exists() && !registered(&path), "the temporary is dropped");
+
+        let (temp, _file) = Temporary::create(path.clone(), Kind::File, |p| File::create_new(p)).unwrap();
+        let new = dir.path().join("u");
+        temp.persist_new(&new).unwrap();
+        assert!(new.exists() && !path.exists() && !registered(&path));
     }
 
     #[test]

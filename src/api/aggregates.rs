@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::page::{CopyError, PageFile, PageInfo};
+use super::page::{PageFile, PageInfo};
 use super::{excerpt, read_json, retry, Answer, Client, Endpoints, Method, ReadError};
 use crate::exit::ApiFailure;
 use crate::interrupt;
@@ -97,13 +97,7 @@ impl Query {
         let mut page = |path: &str, cursor: Option<&str>, body: Option<&str>| -> anyhow::Result<PageInfo> {
             let method = if body.is_some() { Method::Post } else { Method::Get };
             let info = client.call(method, path, cursor.map(|c| ("cursor", c)), body, |answer: Answer| {
-                out.append(answer.into_body().into_reader()).map_err(|e| match e {
-                    CopyError::Read(_) => ReadError::Retry(e.into()),
-                    CopyError::Write(_) => ReadError::Fail(e.into()),
-                    CopyError::Invalid(_) | CopyError::NotAPage(_) => {
-                        ReadError::Fail(anyhow::Error::new(ApiFailure(e.to_string())))
-                    }
-                })
+                out.append(answer.into_body().into_reader()).map_err(ReadError::from)
             })?;
             // A sync chunk is one page: its progress line is the chunk's own.
             if self.asynchronous {

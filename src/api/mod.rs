@@ -9,6 +9,7 @@
 pub mod aggregates;
 pub mod auth;
 pub mod env;
+pub mod observations;
 pub mod page;
 pub mod profile;
 pub mod query;

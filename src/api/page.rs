@@ -7,6 +7,10 @@
 //! (the `data[]` elements under `results[]`). Because the scan validates the whole page,
 //! removing whitespace outside strings cannot change its meaning.
 //!
+//! Observation bodies ([`PageFile::append_observed`]) keep every byte instead, after an
+//! envelope line that carries their time: the body then stays exactly what the API sent, and
+//! readers tell bodies apart by the envelope and the JSON itself, not by lines.
+//!
 //! A [`PageFile`] only ever holds complete pages: a page whose body breaks off halfway is
 //! cut back out, so the request can be retried without duplicating anything.
 
@@ -18,6 +22,8 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::ReadError;
+use crate::exit::ApiFailure;
 use crate::minify::Minify;
 
 /// What a page says about itself.
@@ -63,11 +69,21 @@ impl std::error::Error for CopyError {
     }
 }
 
-/// Copies one page from `body` to `out` as one line (newline included).
-pub fn copy(body: impl Read, out: impl Write) -> Result<PageInfo, CopyError> {
+/// How a page is written: on one line, or every byte as the API sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// The whitespace outside strings removed: one line per page.
+    OneLine,
+    /// Byte for byte, whitespace and all (an observation body, whose envelope says where
+    /// it starts).
+    Raw,
+}
+
+/// Copies one page from `body` to `out` spelled as `spelling` says, then a newline.
+pub fn copy(body: impl Read, out: impl Write, spelling: Spelling) -> Result<PageInfo, CopyError> {
     let mut tee = Tee {
         body,
-        out: Compact::new(out),
+        out: Compact::new(out, spelling == Spelling::Raw),
         write_error: None,
     };
     let scanned = {
@@ -123,9 +139,12 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 /// grow without bound. Real pages hold UUIDs, names and cursors of a few hundred bytes.
 const MAX_STRING: usize = 8 << 20;
 
-/// Drops the whitespace outside JSON strings, and stops at a string over [`MAX_STRING`].
+/// Drops the whitespace outside JSON strings (unless `raw`), and stops at a string over
+/// [`MAX_STRING`].
 struct Compact<W> {
     out: W,
+    /// Keep every byte: the scan still runs, for the string limit.
+    raw: bool,
     scan: Minify,
     /// Bytes of the string being read so far.
     string_len: usize,
@@ -134,9 +153,10 @@ struct Compact<W> {
 }
 
 impl<W: Write> Compact<W> {
-    fn new(out: W) -> Compact<W> {
+    fn new(out: W, raw: bool) -> Compact<W> {
         Compact {
             out,
+            raw,
             scan: Minify::default(),
             string_len: 0,
             too_long: false,
@@ -155,7 +175,7 @@ impl<W: Write> Compact<W> {
             } else {
                 self.string_len = 0;
             }
-            if !self.scan.keeps(b) {
+            if !self.scan.keeps(b) && !self.raw {
                 self.out.write_all(&bytes[kept..i])?;
                 kept = i + 1;
             }
@@ -368,6 +388,23 @@ impl<'de, T: Deserialize<'de> + Weight> Deserialize<'de> for Sum<T> {
     }
 }
 
+/// The one key of the line written before each observation body: the time it was observed.
+pub const ENVELOPE_KEY: &str = "gcaggObservedAt";
+
+impl From<CopyError> for ReadError {
+    /// A broken connection is worth another request; a page that is no page, or a failed
+    /// write, is not.
+    fn from(e: CopyError) -> ReadError {
+        match e {
+            CopyError::Read(_) => ReadError::Retry(e.into()),
+            CopyError::Write(_) => ReadError::Fail(e.into()),
+            CopyError::Invalid(_) | CopyError::NotAPage(_) => {
+                ReadError::Fail(anyhow::Error::new(ApiFailure(e.to_string())))
+            }
+        }
+    }
+}
+
 /// A file of complete pages, one per line (a scratch file, or a chunk file's temporary).
 pub struct PageFile {
     file: File,
@@ -392,7 +429,24 @@ impl PageFile {
 
     /// Appends one page from `body`; on failure the file is cut back to its last complete page.
     pub fn append(&mut self, body: impl Read) -> Result<PageInfo, CopyError> {
-        let copied = copy(body, BufWriter::with_capacity(64 * 1024, &mut self.file));
+        self.append_spelled(&[], body, Spelling::OneLine)
+    }
+
+    /// Appends the envelope line `{"gcaggObservedAt":"<observed_at>"}`, then the page from
+    /// `body` byte for byte, then a newline; on failure the file is cut back to its last
+    /// complete page, envelope included.
+    pub fn append_observed(&mut self, observed_at: &str, body: impl Read) -> Result<PageInfo, CopyError> {
+        let envelope = format!("{{\"{ENVELOPE_KEY}\":{}}}\n", serde_json::Value::from(observed_at));
+        self.append_spelled(envelope.as_bytes(), body, Spelling::Raw)
+    }
+
+    fn append_spelled(&mut self, prefix: &[u8], body: impl Read, spelling: Spelling) -> Result<PageInfo, CopyError> {
+        let mut out = BufWriter::with_capacity(64 * 1024, &mut self.file);
+        let copied = out
+            .write_all(prefix)
+            .map_err(CopyError::Write)
+            .and_then(|()| copy(body, &mut out, spelling));
+        drop(out);
         let info = match copied {
             Ok(info) => info,
             Err(e) => {
@@ -419,7 +473,7 @@ mod tests {
 
     fn page(body: &str) -> (String, PageInfo) {
         let mut out = Vec::new();
-        let info = copy(body.as_bytes(), &mut out).unwrap();
+        let info = copy(body.as_bytes(), &mut out, Spelling::OneLine).unwrap();
         (String::from_utf8(out).unwrap(), info)
     }
 
@@ -456,7 +510,10 @@ mod tests {
             r#"{"status":"ok"}"#,
         ] {
             assert!(
-                matches!(copy(body.as_bytes(), io::sink()), Err(CopyError::NotAPage(_))),
+                matches!(
+                    copy(body.as_bytes(), io::sink(), Spelling::OneLine),
+                    Err(CopyError::NotAPage(_))
+                ),
                 "{body}"
             );
         }
@@ -465,7 +522,7 @@ mod tests {
             "{\"cursor\":null,\"x\":1}",
             "{\"results\":[],\"message\":\"m\"}",
         ] {
-            assert!(copy(body.as_bytes(), io::sink()).is_ok(), "{body}");
+            assert!(copy(body.as_bytes(), io::sink(), Spelling::OneLine).is_ok(), "{body}");
         }
     }
 
@@ -473,7 +530,10 @@ mod tests {
     fn refuses_what_is_not_one_json_document() {
         for body in ["", "{\"results\":[", "{} {}", "<html>", "{\"cursor\":3}"] {
             assert!(
-                matches!(copy(body.as_bytes(), io::sink()), Err(CopyError::Invalid(_))),
+                matches!(
+                    copy(body.as_bytes(), io::sink(), Spelling::OneLine),
+                    Err(CopyError::Invalid(_))
+                ),
                 "{body}"
             );
         }
@@ -505,5 +565,24 @@ mod tests {
         f.seek(SeekFrom::Start(0)).unwrap();
         f.read_to_string(&mut text).unwrap();
         assert_eq!(text, "{\"results\":[]}\n{}\n");
+    }
+
+    #[test]
+    fn an_observed_body_keeps_every_byte_after_its_envelope() {
+        let mut file = PageFile::new(tempfile::tempfile().unwrap());
+        let body = "{\n  \"results\" : [ {\"group\": {\"queueId\": \"a b\"}, \"data\": [ ]} ]\r\n}\n";
+        file.append_observed("2024-05-01T10:15:02.123Z", body.as_bytes())
+            .unwrap();
+        assert!(file
+            .append_observed("2024-05-01T10:15:03.000Z", &br#"{"message":"m","code":"c"}"#[..])
+            .is_err());
+        let mut text = String::new();
+        let mut f = file.into_file();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_string(&mut text).unwrap();
+        assert_eq!(
+            text,
+            format!("{{\"gcaggObservedAt\":\"2024-05-01T10:15:02.123Z\"}}\n{body}\n")
+        );
     }
 }

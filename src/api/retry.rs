@@ -68,7 +68,12 @@ impl Policy {
 
     /// Sleeps `wait` (scaled).
     pub fn sleep(&self, wait: Duration) {
-        std::thread::sleep(wait.mul_f64(self.scale));
+        std::thread::sleep(self.scaled(wait));
+    }
+
+    /// How long `wait` lasts on this policy's clock (scaled).
+    pub fn scaled(&self, wait: Duration) -> Duration {
+        wait.mul_f64(self.scale)
     }
 }
 

@@ -30,6 +30,13 @@ impl Instant {
         Instant(secs.to_zoned_datetime(TimeZone::UTC))
     }
 
+    /// The current time in UTC to the millisecond, as an observation is stamped.
+    pub fn now_millis() -> Instant {
+        let now = Timestamp::now();
+        let millis = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
+        Instant(millis.to_zoned_datetime(TimeZone::UTC))
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]]` followed by `Z` or `±HH:MM`: the form the API
     /// takes, which is also sent as written when the interval is not split.
     pub fn parse(text: &str) -> Option<Instant> {

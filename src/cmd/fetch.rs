@@ -1,4 +1,5 @@
-//! `gcagg fetch`: aggregate query pages from the Genesys Cloud API, one per line.
+//! `gcagg fetch`: aggregate query pages from the Genesys Cloud API, one per line; with
+//! `--observations`, observation bodies, each after the line that says when it was observed.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::api::aggregates::Query;
 use crate::api::auth::{Credentials, Secret};
 use crate::api::env::Env;
+use crate::api::observations;
 use crate::api::profile::Profile;
 use crate::api::query::{self, Chunk, Fields};
 use crate::api::regions::Region;
@@ -16,7 +18,7 @@ use crate::api::retry::Policy;
 use crate::api::time::{Duration, Instant};
 use crate::api::{self, Client, Endpoints, Settings};
 use crate::exit::usage;
-use crate::fetch::{self, Target, Work};
+use crate::fetch::{self, PollTarget, Schedule, Target, Work};
 use crate::manifest::{self, Manifest};
 use crate::progress::{counted, Mode, Progress};
 
@@ -38,6 +40,8 @@ Examples:
       --concurrency 3 --metrics nOffered,tTalk -o may/          one file per day + _manifest.json
   gcagg fetch ... -o may/ --resume                            fetch only the days still missing
   gcagg fetch --kind users --query body.json --dry-run        show the requests, send nothing
+  gcagg fetch --observations --kind queues --filter queueId=ID1 --filter queueId=ID2 \\
+      --metrics oWaiting,oInteracting --every 30s --for 8h -o now/      one file per poll
 
 Exit status: 0 done, 2 usage error (also: no credentials or region), 3 API, authentication
 or network failure (also: --job-timeout or --max-pages reached), 130/143 interrupted
@@ -68,7 +72,8 @@ pub struct Args {
     #[arg(long, value_name = "LIST", value_delimiter = ',', help_heading = "Query")]
     pub metrics: Vec<String>,
 
-    /// Keep only rows whose DIMENSION matches VALUE (repeatable; all must hold).
+    /// Keep only rows whose DIMENSION matches VALUE (repeatable; all must hold; with
+    /// --observations the values of one dimension are alternatives: the queues to watch).
     #[arg(long, value_name = "DIMENSION=VALUE", help_heading = "Query")]
     pub filter: Vec<String>,
 
@@ -78,13 +83,54 @@ pub struct Args {
     pub time_zone: Option<String>,
 
     /// The analytics family: conversations, users, flows, evaluations, surveys, bots,
-    /// journeys, knowledge, resolutions, transcripts, actions, ... (any with aggregates).
-    #[arg(long, value_name = "KIND", default_value = "conversations", help_heading = "Query")]
-    pub kind: String,
+    /// journeys, knowledge, resolutions, transcripts, actions, ... (any with aggregates);
+    /// with --observations: queues, users or flows [default: conversations; with
+    /// --observations: queues].
+    #[arg(long, value_name = "KIND", help_heading = "Query")]
+    pub kind: Option<String>,
 
     /// Send a --kind gcagg does not know (a family newer than its list).
     #[arg(long, help_heading = "Query")]
     pub any_kind: bool,
+
+    /// Fetch observations (what is happening now: oWaiting, oInteracting, oActiveUsers...)
+    /// instead of aggregates, each body after a line {"gcaggObservedAt":"<UTC time>"};
+    /// --filter names the queues, users or flows (repeatable; required by the API).
+    #[arg(long, help_heading = "Observations", conflicts_with_all = [
+        "query", "interval", "since", "granularity", "group_by", "time_zone", "split", "resume",
+        "any_kind", "asynchronous", "page_size", "job_timeout", "max_pages"])]
+    pub observations: bool,
+
+    /// Metrics whose observations (one per waiting or interacting conversation) are listed
+    /// too, e.g. oWaiting,oInteracting.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "observations",
+        help_heading = "Observations"
+    )]
+    pub detail_metrics: Vec<String>,
+
+    /// Predicates per observation query at most: a longer --filter list is split into
+    /// several queries, one body each [default: 100].
+    #[arg(long, value_name = "N", requires = "observations", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Observations")]
+    pub batch: Option<u32>,
+
+    /// Poll again every DURATION (at least 1s, e.g. 30s, 5m), for as long as --for says.
+    #[arg(long, value_name = "DURATION", requires_all = ["observations", "for_"], help_heading = "Observations")]
+    pub every: Option<String>,
+
+    /// How long to poll (at most 31d, e.g. 8h): ceil(FOR / EVERY) polls, the first at once.
+    #[arg(
+        long = "for",
+        id = "for_",
+        value_name = "DURATION",
+        requires = "every",
+        help_heading = "Observations"
+    )]
+    pub for_: Option<String>,
 
     /// Split the interval into consecutive chunks of this ISO-8601 duration (e.g. P1D, P7D,
     /// PT6H), each queried on its own; days end at midnight of the --time-zone.
@@ -96,7 +142,7 @@ pub struct Args {
     pub dry_run: bool,
 
     /// Write to FILE (atomically) instead of stdout; a DIR (ending in /, or existing) gets
-    /// one file per chunk and _manifest.json.
+    /// one file per chunk and _manifest.json (observations: one new file per poll).
     #[arg(short, long, value_name = "FILE|DIR", help_heading = "Output")]
     pub output: Option<PathBuf>,
 
@@ -247,6 +293,20 @@ impl Connection {
         Ok((endpoints, credentials(&connection, &env)?))
     }
 
+    /// The endpoints, the region named (if one was) and the OAuth client, which a dry run
+    /// does without (`None`).
+    fn resolve_for(&self, dry_run: bool) -> anyhow::Result<(Endpoints, Option<String>, Option<Credentials>)> {
+        let env = Env::load(&std::env::current_dir()?)?;
+        let connection = self.with_profile(&env)?;
+        let (endpoints, region) = endpoints(&connection, &env)?;
+        let credentials = if dry_run {
+            None
+        } else {
+            Some(credentials(&connection, &env)?)
+        };
+        Ok((endpoints, region, credentials))
+    }
+
     /// These flags, completed by the chosen profile (`--profile`, else `GCAGG_PROFILE`):
     /// a flag given wins over the profile's setting.
     pub fn with_profile(&self, env: &Env) -> anyhow::Result<Connection> {
@@ -304,17 +364,10 @@ enum TargetPlan {
 
 impl Plan {
     fn new(args: Args) -> anyhow::Result<Plan> {
-        let cwd = std::env::current_dir()?;
-        let env = Env::load(&cwd)?;
-        let connection = args.connection.with_profile(&env)?;
-        let (endpoints, region) = endpoints(&connection, &env)?;
-        let credentials = if args.dry_run {
-            None
-        } else {
-            Some(credentials(&connection, &env)?)
-        };
+        let (endpoints, region, credentials) = args.connection.resolve_for(args.dry_run)?;
 
-        check_kind(&args.kind, args.any_kind)?;
+        let kind = args.kind.clone().unwrap_or_else(|| "conversations".into());
+        check_kind(&kind, args.any_kind)?;
         if let Some(interval) = &args.interval {
             // The API would refuse anything else only after the login, or read a bare date in UTC.
             query::bounds("--interval", interval)?;
@@ -322,24 +375,8 @@ impl Plan {
         let granularity = duration("--granularity", args.granularity.as_deref(), "PT30M, PT1H, P1D or 30m")?;
         let since = duration("--since", args.since.as_deref(), "24h, 7d or PT36H")?;
         let split = duration("--split", args.split.as_deref(), "P1D or PT6H")?;
-        let (query, policy, timeout) = args.requests.resolve(&args.kind)?;
-        let mut filters = Vec::new();
-        for f in &args.filter {
-            match f.split_once('=') {
-                Some((dim, value)) if !dim.trim().is_empty() => filters.push((dim.trim().to_owned(), value.to_owned())),
-                _ => {
-                    return Err(usage(format!(
-                        "--filter {f}: expected DIMENSION=VALUE, e.g. queueId=abc"
-                    )))
-                }
-            }
-        }
-        let clean = |list: &[String]| -> Vec<String> {
-            list.iter()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
+        let (query, policy, timeout) = args.requests.resolve(&kind)?;
+        let filters = filters(&args.filter)?;
         let fields = Fields {
             interval: args.interval.clone(),
             since,
@@ -357,12 +394,10 @@ impl Plan {
         let target = match args.output {
             None if args.resume => return Err(usage("--resume needs -o DIR")),
             None => TargetPlan::Stdout,
-            Some(path) if args.resume || path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') => {
-                TargetPlan::Dir {
-                    path,
-                    resume: args.resume,
-                }
-            }
+            Some(path) if args.resume || is_dir_target(&path) => TargetPlan::Dir {
+                path,
+                resume: args.resume,
+            },
             Some(path) => TargetPlan::File(path),
         };
         Ok(Plan {
@@ -438,11 +473,7 @@ impl Plan {
     fn dry_run(&self) -> anyhow::Result<()> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "POST {}  (client credentials; the token is reused)",
-            self.endpoints.token_url()
-        )?;
+        token_line(&mut out, &self.endpoints)?;
         for chunk in &self.chunks {
             writeln!(out, "# {}", label(chunk, self.chunks.len()))?;
             for line in self.query.describe(&self.endpoints, &self.chunk_body(chunk)) {
@@ -452,6 +483,40 @@ impl Plan {
         out.flush()?;
         Ok(())
     }
+}
+
+/// A dry run's first line: the token request, made once.
+fn token_line(out: &mut impl std::io::Write, endpoints: &Endpoints) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "POST {}  (client credentials; the token is reused)",
+        endpoints.token_url()
+    )
+}
+
+/// Whether `-o PATH` names a folder: one that exists, or a path ending in `/`.
+fn is_dir_target(path: &Path) -> bool {
+    path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/')
+}
+
+/// `--filter DIMENSION=VALUE` flags, checked.
+fn filters(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    list.iter()
+        .map(|f| match f.split_once('=') {
+            Some((dim, value)) if !dim.trim().is_empty() => Ok((dim.trim().to_owned(), value.to_owned())),
+            _ => Err(usage(format!(
+                "--filter {f}: expected DIMENSION=VALUE, e.g. queueId=abc"
+            ))),
+        })
+        .collect()
+}
+
+/// A list flag's items, trimmed, empty ones dropped.
+fn clean(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The analytics families with aggregate queries, as the API spells them in
@@ -640,8 +705,145 @@ fn label(chunk: &Chunk, total: usize) -> String {
     format!("chunk {}/{total} ({})", chunk.index + 1, chunk.interval)
 }
 
+/// The longest `--for`: a month of polls.
+const LONGEST_POLL: u64 = 31 * 86_400;
+
+/// Everything an observation fetch needs, checked before the first request.
+struct Observe {
+    endpoints: Endpoints,
+    /// `None` on a dry run, which needs no credentials.
+    credentials: Option<Credentials>,
+    request: observations::Request,
+    bodies: Vec<String>,
+    schedule: Schedule,
+    target: PollTarget,
+    concurrency: usize,
+    policy: Policy,
+    timeout: StdDuration,
+    progress: Progress,
+}
+
+impl Observe {
+    fn new(args: Args) -> anyhow::Result<Observe> {
+        let (endpoints, _, credentials) = args.connection.resolve_for(args.dry_run)?;
+        let kind = args.kind.clone().unwrap_or_else(|| "queues".into());
+        if observations::entity_dimension(&kind).is_none() {
+            let known: Vec<&str> = observations::KINDS.iter().map(|(k, _)| *k).collect();
+            return Err(usage(format!(
+                "--kind {kind}: observation queries exist for {} only",
+                known.join(", ")
+            )));
+        }
+        let (_, policy, timeout) = args.requests.resolve(&kind)?;
+        let request = observations::Request {
+            kind,
+            filters: filters(&args.filter)?,
+            metrics: clean(&args.metrics),
+            detail_metrics: clean(&args.detail_metrics),
+            batch: args.batch.map_or(observations::DEFAULT_BATCH, |b| b as usize),
+        };
+        let bodies = request.bodies()?;
+        let schedule = match (&args.every, &args.for_) {
+            (Some(every), Some(span)) => {
+                let every = fixed_duration("--every", every, "30s, 5m or PT1M")?;
+                let span = fixed_duration("--for", span, "8h, 30m or P1D")?;
+                if every < StdDuration::from_secs(1) {
+                    return Err(usage("--every: at least 1s between polls"));
+                }
+                if span.as_secs() > LONGEST_POLL {
+                    return Err(usage("--for: at most 31d of polls; start another run after it"));
+                }
+                Schedule {
+                    polls: span.as_secs().div_ceil(every.as_secs()).max(1),
+                    every,
+                }
+            }
+            // Clap requires both or neither.
+            _ => Schedule {
+                polls: 1,
+                every: StdDuration::ZERO,
+            },
+        };
+        let target = match args.output {
+            None => PollTarget::Stdout,
+            Some(path) if is_dir_target(&path) => {
+                std::fs::create_dir_all(&path).map_err(|e| usage(format!("-o {}: {e}", path.display())))?;
+                if path.join(manifest::FILE_NAME).exists() {
+                    return Err(usage(format!(
+                        "-o {}: holds an aggregate fetch ({}); use another directory for observations",
+                        path.display(),
+                        manifest::FILE_NAME
+                    )));
+                }
+                PollTarget::Dir(path)
+            }
+            Some(path) => PollTarget::File(path),
+        };
+        Ok(Observe {
+            endpoints,
+            credentials,
+            request,
+            bodies,
+            schedule,
+            target,
+            concurrency: usize::from(args.requests.concurrency),
+            policy,
+            timeout,
+            progress: args.reporting.progress(),
+        })
+    }
+
+    /// Prints what a run would send.
+    fn dry_run(&self) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        token_line(&mut out, &self.endpoints)?;
+        if self.schedule.polls > 1 {
+            writeln!(
+                out,
+                "# {} polls, one every {}",
+                self.schedule.polls,
+                api::retry::spoken(self.schedule.every)
+            )?;
+        }
+        for (q, body) in self.bodies.iter().enumerate() {
+            writeln!(out, "# query {}/{}", q + 1, self.bodies.len())?;
+            for line in self.request.describe(&self.endpoints, body) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    fn run(self) -> anyhow::Result<()> {
+        let Some(credentials) = self.credentials.clone() else {
+            return self.dry_run();
+        };
+        let client = std::sync::Arc::new(Client::new(Settings {
+            endpoints: self.endpoints,
+            credentials,
+            timeout: self.timeout,
+            policy: self.policy,
+            permission: observations::permission(&self.request.kind),
+            progress: self.progress,
+        }));
+        fetch::poll(
+            &client,
+            &self.request,
+            &self.bodies,
+            self.schedule,
+            self.concurrency,
+            self.target,
+        )
+    }
+}
+
 /// Runs `gcagg fetch`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.observations {
+        return Observe::new(args)?.run();
+    }
     let plan = Plan::new(args)?;
     let Some(credentials) = plan.credentials.clone() else {
         return plan.dry_run();

@@ -14,13 +14,13 @@ const DAY1: &str = "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z";
 const THREE_DAYS: &str = "2024-05-01T00:00:00.000Z/2024-05-04T00:00:00.000Z";
 
 /// A fake API and a scratch working directory for one test.
-struct Setup {
-    server: Server,
-    dir: TempDir,
+pub struct Setup {
+    pub server: Server,
+    pub dir: TempDir,
 }
 
 impl Setup {
-    fn new(script: Script) -> Setup {
+    pub fn new(script: Script) -> Setup {
         Setup {
             server: Server::start(script),
             dir: TempDir::new().unwrap(),
@@ -34,7 +34,7 @@ impl Setup {
         cmd
     }
 
-    fn with_credentials(&self) -> Command {
+    pub fn with_credentials(&self) -> Command {
         let mut cmd = self.bare();
         cmd.env("GENESYS_CLIENT_ID", CLIENT_ID)
             .env("GENESYS_CLIENT_SECRET", SECRET);
@@ -62,12 +62,12 @@ impl Setup {
         cmd
     }
 
-    fn path(&self, name: &str) -> std::path::PathBuf {
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
 }
 
-fn stdout_of(cmd: &mut Command) -> String {
+pub fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -87,7 +87,7 @@ fn verbose(cmd: &mut Command) -> (String, String) {
 }
 
 /// Runs a command that must fail with `code`; returns its stderr.
-fn failure(cmd: &mut Command, code: i32) -> String {
+pub fn failure(cmd: &mut Command, code: i32) -> String {
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
@@ -907,7 +907,7 @@ fn flatten_refuses_a_fetch_folder_with_chunks_missing_unless_allowed() {
 }
 
 /// Every name in `dir`, hidden ones included, sorted.
-fn listing(dir: &Path) -> Vec<String> {
+pub fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -983,11 +983,25 @@ fn wait_for_job(t: &Setup, job: &str, child: &mut std::process::Child) {
     }
 }
 
+/// Sends `signal` (`INT`, `TERM`) to the child and checks that it died of it (what a shell
+/// reports as 128 + the signal's number); returns its stderr.
+pub fn kill_and_wait(child: std::process::Child, signal: &str, number: i32) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let kill = std::process::Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let ended = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&ended.stderr).into_owned();
+    assert_eq!(ended.status.signal(), Some(number), "{}: {stderr}", ended.status);
+    stderr
+}
+
 /// Starts `gcagg fetch ARGS` against a fake whose jobs run for ever, sends `signal` (`INT`,
 /// `TERM`) once job-1 is polled, and checks that gcagg died of it (what a shell reports as
 /// 130 or 143) after cancelling the job. Returns the fake, to go on with.
 fn interrupted(args: &[&str], signal: &str, number: i32) -> Setup {
-    use std::os::unix::process::ExitStatusExt;
     let t = Setup::new(Script {
         job_runs_forever: true,
         ..Script::default()
@@ -1004,14 +1018,7 @@ fn interrupted(args: &[&str], signal: &str, number: i32) -> Setup {
         .spawn()
         .unwrap();
     wait_for_job(&t, "job-1", &mut child);
-    let kill = std::process::Command::new("kill")
-        .args(["-s", signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let ended = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&ended.stderr);
-    assert_eq!(ended.status.signal(), Some(number), "{}: {stderr}", ended.status);
+    let stderr = kill_and_wait(child, signal, number);
     assert!(stderr.lines().all(|l| l.starts_with("gcagg: ")), "{stderr}");
     assert_eq!(t.server.cancelled_jobs(), ["job-1"], "SIG{signal}");
     let deleted = t.server.requests_to("/aggregates/jobs/job-1");

@@ -218,21 +218,8 @@ fn rate_limits_gateway_errors_and_an_expired_token_are_survived() {
         revoke_after: Some(3),
         ..Script::default()
     }
-    .fault(
-        "/api/v2/users",
-        1,
-        Reply::error(
-            429,
-            "too.many.requests",
-            "Rate limit exceeded the maximum. Retry the request in [1] seconds",
-        )
-        .header("Retry-After", "1"),
-    )
-    .fault(
-        "/api/v2/flows",
-        2,
-        Reply::error(503, "service.unavailable", "Service Unavailable"),
-    );
+    .fault("/api/v2/users", 1, Reply::rate_limited(1))
+    .fault("/api/v2/flows", 2, Reply::unavailable());
     let (server, dir) = start(script);
     let out = success(names(&server, &dir).args(["--types", "users,flows"]));
     let counts = count_by_type(&records(&out));

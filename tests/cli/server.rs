@@ -7,6 +7,12 @@
 //! in order to the paths they name (429 with `Retry-After`, 503 bursts, error bodies, hang-ups,
 //! bodies cut short), tokens revoked after some calls, slow or huge pages. Every request is
 //! recorded for the test to inspect. HTTP/1.1 by hand: one request per connection.
+//!
+//! Observation queries (`POST /api/v2/analytics/{queues,users,flows}/observations/query`)
+//! are checked as the real API checks them (a filter is required, and so are metrics;
+//! dimensions outside the family's; more predicates than the cap) and answered with bodies
+//! shaped like `fixtures/observations/`, pretty-printed, numbers changing from answer to
+//! answer; every body sent is kept for the test to compare byte for byte.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -69,6 +75,17 @@ impl Reply {
         self
     }
 
+    /// The API's 429: its message and `Retry-After` give the same number of seconds.
+    pub fn rate_limited(seconds: u32) -> Reply {
+        let message = format!("Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds");
+        Reply::error(429, "too.many.requests", &message).header("Retry-After", &seconds.to_string())
+    }
+
+    /// The gateway's 503, which is worth a retry.
+    pub fn unavailable() -> Reply {
+        Reply::error(503, "service.unavailable", "Service Unavailable")
+    }
+
     /// An API error body shaped like the real one.
     pub fn error(status: u16, code: &str, message: &str) -> Reply {
         Reply::json(
@@ -129,6 +146,8 @@ pub struct Script {
     pub hold_until_in_flight: usize,
     /// The org's data, for sync tests: when set, every aggregate query is answered from it.
     pub lake: Option<Lake>,
+    /// Predicates an observation query may carry at most.
+    pub observation_cap: usize,
 }
 
 impl Default for Script {
@@ -148,6 +167,7 @@ impl Default for Script {
             broken_interval: None,
             hold_until_in_flight: 0,
             lake: None,
+            observation_cap: OBSERVATION_CAP,
         }
     }
 }
@@ -174,6 +194,8 @@ struct State {
     /// Sync queries being answered now, and the most at once.
     queries_in_flight: usize,
     most_queries_at_once: usize,
+    /// The bodies of the observation answers sent with 200, in order.
+    observation_bodies: Vec<String>,
 }
 
 struct Fake {
@@ -219,6 +241,11 @@ impl Server {
     /// The jobs cancelled with `DELETE .../jobs/{jobId}`, in order.
     pub fn cancelled_jobs(&self) -> Vec<String> {
         self.fake.state.lock().unwrap().cancelled.clone()
+    }
+
+    /// The observation bodies the fake answered with (200), in the order sent.
+    pub fn observation_bodies(&self) -> Vec<String> {
+        self.fake.state.lock().unwrap().observation_bodies.clone()
     }
 
     /// The most sync queries the fake was answering at the same time.
@@ -399,6 +426,9 @@ impl Fake {
                 Reply::json(202, "")
             }
             ("GET", [_, "aggregates", "jobs", id, "results"]) => self.job_page(id, &req.query),
+            ("POST", [kind @ ("queues" | "users" | "flows"), "observations", "query"]) => {
+                self.observation_query(kind, req)
+            }
             _ => Reply::error(404, "not.found", "The requested resource was not found."),
         }
     }
@@ -517,6 +547,146 @@ impl Fake {
         }
         Reply::json(200, answer.to_string())
     }
+}
+
+// ---- Observation queries -------------------------------------------------------------
+
+/// The predicates the fake allows per observation query unless a test says otherwise.
+pub const OBSERVATION_CAP: usize = 100;
+
+/// Metrics counted per conversation, answered in a group with `mediaType` (as the real API
+/// does); the others in a group of the entity alone.
+const CONVERSATION_METRICS: [&str; 3] = ["oWaiting", "oInteracting", "oAlerting"];
+
+impl Fake {
+    fn observation_query(&self, kind: &str, req: &Request) -> Reply {
+        let Ok(body) = serde_json::from_str::<Value>(&req.body) else {
+            return Reply::error(
+                400,
+                "bad.request",
+                "The request could not be understood by the server due to malformed syntax.",
+            );
+        };
+        let entity = match kind {
+            "queues" => "queueId",
+            "users" => "userId",
+            _ => "flowId",
+        };
+        let Some(filter) = body.get("filter").filter(|f| f.is_object()) else {
+            return Reply::error(400, "bad.request", "filter: may not be null");
+        };
+        let metrics: Vec<&str> = body["metrics"]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if metrics.is_empty() {
+            return Reply::error(400, "bad.request", "metrics: may not be empty");
+        }
+        let mut predicates = Vec::new();
+        collect_predicates(filter, &mut predicates);
+        if predicates.is_empty() {
+            return Reply::error(400, "bad.request", "filter: requires at least one predicate");
+        }
+        let cap = self.script.lock().unwrap().observation_cap;
+        if predicates.len() > cap {
+            return Reply::error(
+                400,
+                "bad.request",
+                &format!("filter: {} predicates exceed the maximum of {cap}", predicates.len()),
+            );
+        }
+        for p in &predicates {
+            let dimension = p["dimension"].as_str().unwrap_or_default();
+            if dimension != entity && dimension != "mediaType" {
+                return Reply::error(
+                    400,
+                    "bad.request",
+                    &format!("filter: {dimension} is not a valid dimension for {kind} observations"),
+                );
+            }
+        }
+        let details: Vec<&str> = body["detailMetrics"]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let ids: Vec<&str> = predicates
+            .iter()
+            .filter(|p| p["dimension"] == entity)
+            .filter_map(|p| p["value"].as_str())
+            .collect();
+        let mut state = self.state.lock().unwrap();
+        let answer = observation_answer(kind, entity, &ids, &metrics, &details, state.observation_bodies.len());
+        state.observation_bodies.push(answer.clone());
+        Reply::json(200, answer)
+    }
+}
+
+/// Every predicate of a filter, its clauses' included.
+fn collect_predicates<'a>(filter: &'a Value, out: &mut Vec<&'a Value>) {
+    out.extend(filter["predicates"].as_array().into_iter().flatten());
+    for clause in filter["clauses"].as_array().into_iter().flatten() {
+        collect_predicates(clause, out);
+    }
+}
+
+/// An observation answer for `ids`, pretty-printed as a real answer may be, with counts
+/// that follow from the answer's number `n` (so every answer differs from the one before).
+pub fn observation_answer(
+    kind: &str,
+    entity: &str,
+    ids: &[&str],
+    metrics: &[&str],
+    details: &[&str],
+    n: usize,
+) -> String {
+    let mut results = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let count = |m: usize| (n * 7 + i * 3 + m + 2) % 9;
+        let own: Vec<Value> = metrics
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !CONVERSATION_METRICS.contains(m))
+            .map(|(m, metric)| match *metric {
+                "oUserRoutingStatuses" | "oOnQueueUsers" => {
+                    json!({"metric": metric, "qualifier": "IDLE", "stats": {"count": count(m)}})
+                }
+                _ => json!({"metric": metric, "stats": {"count": count(m)}}),
+            })
+            .collect();
+        let conversations: Vec<Value> = metrics
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| CONVERSATION_METRICS.contains(m))
+            .map(|(m, metric)| {
+                let mut data = json!({"metric": metric, "stats": {"count": count(m)}});
+                if details.contains(metric) {
+                    let observations: Vec<Value> = (0..count(m).min(2))
+                        .map(|o| {
+                            json!({"observationDate": format!("2024-05-01T10:{:02}:{:02}.000Z", n % 60, o),
+                                   "conversationId": format!("c0ffee00-0000-4000-8000-{n:06}{i:03}{o:03}"),
+                                   "sessionId": format!("5e551000-0000-4000-8000-{n:06}{i:03}{o:03}"),
+                                   "routingPriority": 0, "direction": "inbound", "requestedRoutings": ["Standard"]})
+                        })
+                        .collect();
+                    data["truncated"] = json!(false);
+                    data["observations"] = json!(observations);
+                }
+                data
+            })
+            .collect();
+        if !own.is_empty() {
+            results.push(json!({"group": {entity: id}, "data": own}));
+        }
+        if !conversations.is_empty() {
+            results.push(json!({"group": {entity: id, "mediaType": "voice"}, "data": conversations}));
+        }
+    }
+    let mut answer = json!({"results": results});
+    if kind == "queues" {
+        answer["systemToOrganizationMappings"] = json!({"AVAILABLE": ["6a3af858-942f-489d-9700-5f9bcdcdae9b"]});
+    }
+    // Real answers may be pretty-printed and end with a newline: fetch keeps every byte.
+    format!("{}\n", serde_json::to_string_pretty(&answer).unwrap())
 }
 
 /// An org's interval data, defined for every bucket of every day, so that a test knows
