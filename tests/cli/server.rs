@@ -728,6 +728,31 @@ impl Lake {
             .sum()
     }
 
+    /// The `metrics` of queue `q`'s data point for the bucket starting `start` (seconds),
+    /// `bucket` seconds long, holding those of `nOffered`, `tHandle` and `tAcw` that `asked`
+    /// accepts; none when the queue had no conversation then. One place, so that a test can
+    /// total every stat the API served.
+    pub fn metrics(&self, q: u64, start: i64, bucket: i64, asked: impl Fn(&str) -> bool) -> Option<Vec<Value>> {
+        let offered = self.offered(q, start, bucket)?;
+        let mut metrics = Vec::new();
+        if asked("nOffered") {
+            metrics.push(json!({"metric": "nOffered", "stats": {"count": offered}}));
+        }
+        if asked("tHandle") {
+            let handled = offered.saturating_sub(1).max(1);
+            metrics.push(json!({"metric": "tHandle", "stats":
+                {"max": 300_000 + offered, "min": 20_000, "count": handled, "sum": (handled * 181_000) as f64 + 0.5}}));
+        }
+        let new_metric = self
+            .new_metric_from
+            .as_deref()
+            .is_some_and(|d| utc_day(start).as_str() >= d);
+        if asked("tAcw") && new_metric {
+            metrics.push(json!({"metric": "tAcw", "stats": {"count": offered, "sum": offered * 15_000}}));
+        }
+        Some(metrics)
+    }
+
     /// The answer to an aggregate query body: its interval, granularity and metrics.
     pub fn answer(&self, body: &Value) -> Value {
         let interval = body["interval"].as_str().unwrap_or_default();
@@ -750,25 +775,9 @@ impl Lake {
             let mut data = Vec::new();
             for slot in from / bucket..to / bucket {
                 let start = slot * bucket;
-                let Some(offered) = self.offered(q, start, bucket) else {
+                let Some(metrics) = self.metrics(q, start, bucket, asked) else {
                     continue;
                 };
-                let mut metrics = Vec::new();
-                if asked("nOffered") {
-                    metrics.push(json!({"metric": "nOffered", "stats": {"count": offered}}));
-                }
-                if asked("tHandle") {
-                    let handled = offered.saturating_sub(1).max(1);
-                    metrics.push(json!({"metric": "tHandle", "stats":
-                        {"max": 300_000 + offered, "min": 20_000, "count": handled, "sum": (handled * 181_000) as f64 + 0.5}}));
-                }
-                let new_metric = self
-                    .new_metric_from
-                    .as_deref()
-                    .is_some_and(|d| utc_day(start).as_str() >= d);
-                if asked("tAcw") && new_metric {
-                    metrics.push(json!({"metric": "tAcw", "stats": {"count": offered, "sum": offered * 15_000}}));
-                }
                 let end = start + bucket;
                 data.push(json!({"interval": format!("{}/{}", iso(start), iso(end)), "metrics": metrics}));
             }

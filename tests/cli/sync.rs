@@ -882,7 +882,8 @@ fn schema_prints_a_datasets_columns_and_its_create_table() {
 /// (the steady state: the lookback only) and rebuilt from its raw pages, with the figures
 /// printed. Slow, so ignored; `scripts/sync-year` runs it in release mode. With
 /// `GCAGG_SYNC_OUT=DIR` the dataset stays in `DIR/queue_kpis`, beside `DIR/expected.json`
-/// (rows and nOffered per day), for `scripts/parquet-interop`.
+/// (rows and nOffered per day, and the total of every value column), for
+/// `scripts/parquet-interop`.
 #[test]
 #[ignore = "slow: a year from the fake API; run by scripts/sync-year"]
 fn a_simulated_year_of_half_hours_for_50_queues() {
@@ -908,13 +909,27 @@ fn a_simulated_year_of_half_hours_for_50_queues() {
     let (again, again_line) = timed(&["--until", until]);
     let (rebuild, rebuild_line) = timed(&["--rebuild"]);
 
+    let metrics = DEFINE[DEFINE.iter().position(|a| *a == "--metrics").unwrap() + 1];
+    let asked = |m: &str| metrics.split(',').any(|x| x == m);
+    // Every stat the API served, totalled by the column it flattens to (`tHandle_sum`).
+    let mut sums = BTreeMap::<String, f64>::new();
     let mut expected = BTreeMap::new();
     let mut day = midnight(start);
     while day < until_secs(until) {
         let slots = (day / BUCKET..(day + 86_400) / BUCKET).flat_map(|s| (1..=50).map(move |q| (s, q)));
-        let rows = slots
-            .filter(|&(s, q)| lake.offered(q, s * BUCKET, BUCKET).is_some())
-            .count();
+        let mut rows = 0;
+        for (s, q) in slots {
+            let Some(served) = lake.metrics(q, s * BUCKET, BUCKET, asked) else {
+                continue;
+            };
+            rows += 1;
+            for metric in served {
+                for (stat, value) in metric["stats"].as_object().unwrap() {
+                    let column = format!("{}_{stat}", metric["metric"].as_str().unwrap());
+                    *sums.entry(column).or_default() += value.as_f64().unwrap();
+                }
+            }
+        }
         let name = jiff::Timestamp::from_second(day)
             .unwrap()
             .strftime("%Y-%m-%d")
@@ -951,7 +966,7 @@ fn a_simulated_year_of_half_hours_for_50_queues() {
         .iter()
         .map(|(d, (r, o))| (d.clone(), serde_json::json!({"rows": r, "nOffered": o})))
         .collect();
-    let summary = serde_json::json!({"rows": rows, "nOffered": offered, "days": days});
+    let summary = serde_json::json!({"rows": rows, "nOffered": offered, "sums": sums, "days": days});
     std::fs::write(out.join("expected.json"), summary.to_string()).unwrap();
 }
 
