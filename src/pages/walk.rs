@@ -56,14 +56,39 @@ fn failure(err: serde_json::Error, kept: Option<Failure>) -> PageFailure {
             let text = err.to_string();
             let suffix = format!(" at line {} column {}", err.line(), err.column());
             let msg = text.strip_suffix(&suffix).unwrap_or(&text);
-            Failure::Syntax(if err.is_eof() {
-                format!("truncated input: {msg}")
-            } else {
-                msg.to_owned()
-            })
+            Failure::Syntax(fast_wording(msg, err.is_eof()))
         }
     };
     PageFailure::new(err.line(), err.column(), kind)
+}
+
+/// serde_json's message for a syntax error in the words of the fast parser, so that a page
+/// fails alike at any size: serde names what it was parsing at the end of the input and
+/// quotes the value of a wrong type, the fast parser does neither.
+fn fast_wording(msg: &str, eof: bool) -> String {
+    if eof {
+        return "truncated input: EOF while parsing a value".to_owned();
+    }
+    if msg == "invalid unicode code point" {
+        // What serde_json says of a string that is not UTF-8, when reading from a stream.
+        return "invalid UTF-8 in the input".to_owned();
+    }
+    let Some((found, expected)) = msg
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.rsplit_once(", expected "))
+    else {
+        return msg.to_owned();
+    };
+    let kind = if found.starts_with("integer `") || found.starts_with("floating point `") {
+        "number"
+    } else if found.starts_with("boolean `") {
+        "boolean"
+    } else if found.starts_with("string \"") {
+        "string"
+    } else {
+        found
+    };
+    format!("invalid type: {kind}, expected {expected}")
 }
 
 /// Captures a value's JSON text: borrowed from a buffered page, copied from a streamed one.

@@ -206,3 +206,40 @@ fn an_observation_element_in_a_page_over_16_mib_is_refused_at_the_same_place() {
     let want = crate::errors::observation_message(&path.display().to_string(), &page);
     assert_eq!(message_of(&out, 1), want);
 }
+
+#[test]
+fn a_malformed_page_over_16_mib_fails_in_the_words_it_fails_in_below() {
+    // Each page once as written and once padded past the in-memory page buffer with
+    // whitespace after its `{`: the two runs must give the same message.
+    let interval = r#""interval":"2024-05-01T00:00:00Z/2024-05-02T00:00:00Z""#;
+    let pages: Vec<Vec<u8>> = vec![
+        br#"{"results":[{"group":{"q":"a"},"data":["#.to_vec(),
+        br#"{"results":[{"group":{"q":"a"#.to_vec(),
+        br#"{"results":[{"group":"#.to_vec(),
+        br#"{"results":[5]}"#.to_vec(),
+        br#"{"results":[1.5]}"#.to_vec(),
+        br#"{"results":[true]}"#.to_vec(),
+        br#"{"results":["a, expected b"]}"#.to_vec(),
+        br#"{"results":"x"}"#.to_vec(),
+        br#"{"results":[{"group":{},"data":[{"interval":7,"metrics":[]}]}]}"#.to_vec(),
+        format!(r#"{{"results":[{{"group":{{}},"data":[{{{interval},"metrics":[{{"metric":5}}]}}]}}]}}"#).into_bytes(),
+        b"{\"results\":[{\"group\":{\"q\":\"\xff\"},\"data\":[]}]}".to_vec(),
+    ];
+    let dir = scratch();
+    let (small, big) = (dir.path().join("small.json"), dir.path().join("big.json"));
+    // The message without its `FILE:LINE:COLUMN: ` (the padding moves the column).
+    let message = |path: &std::path::Path| {
+        let message = message_of(&flatten(&[path], ""), 1);
+        let at = message.find(": page ").expect("a page position");
+        message[at + 2..].to_owned()
+    };
+    for page in pages {
+        std::fs::write(&small, &page).unwrap();
+        let mut padded = b"{".to_vec();
+        padded.resize(17 << 20, b' ');
+        padded.extend_from_slice(&page[1..]);
+        std::fs::write(&big, &padded).unwrap();
+        let want = message(&small);
+        assert_eq!(message(&big), want, "{}", String::from_utf8_lossy(&page));
+    }
+}
