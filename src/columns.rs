@@ -27,8 +27,14 @@ pub enum Role {
     IntervalStart,
     /// The second half of the entity's interval.
     IntervalEnd,
+    /// When an observation was observed.
+    ObservedAt,
     /// The tutorial shape's entity `id`.
     AggregateId,
+    /// `--layout observations`: whether the entry's metric's list was truncated.
+    Truncated,
+    /// `--layout observations`: a field of an `observations[]` entry.
+    Field,
     /// A wide-layout value column; `integer` for the count stats (INT64 in Parquet).
     Value {
         /// Whether every stat seen in this column is a count.
@@ -62,7 +68,11 @@ impl Role {
             Role::Group | Role::Name => (1, 0),
             Role::IntervalStart => (2, 0),
             Role::IntervalEnd => (3, 0),
+            Role::ObservedAt => (3, 1),
             Role::AggregateId => (4, 0),
+            // The observations layout: metric, qualifier, truncated, then the fields.
+            Role::Truncated => (6, 2),
+            Role::Field => (8, 1),
             Role::Value { .. } | Role::Metric => (5, 0),
             Role::Kpi { order } => (6, order),
             Role::Qualifier => (6, 0),

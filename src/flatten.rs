@@ -23,6 +23,9 @@ pub enum Layout {
     Wide,
     /// One row per stat: `metric`, `qualifier`, `stat`, `value`.
     Long,
+    /// One row per `observations[]` entry of an observation query (a waiting or
+    /// interacting conversation): `metric`, `qualifier`, `truncated`, then its fields.
+    Observations,
 }
 
 /// The row rules chosen on the command line.
@@ -40,6 +43,25 @@ pub struct Options {
     pub kpis: bool,
     /// `--names`: the lookup tables that name the ids of [`lookup::ID_COLUMNS`].
     pub names: Option<Arc<Lookup>>,
+    /// `--observed-at`: when observations without an envelope before them were observed.
+    pub observed_at: Option<String>,
+}
+
+/// What a run met besides rows, counted as pages are flattened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Observation rows with no observed time (no envelope, no event time, no `--observed-at`).
+    pub unobserved: u64,
+    /// Notification control messages skipped.
+    pub skipped: u64,
+}
+
+impl Tally {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: Tally) {
+        self.unobserved += other.unobserved;
+        self.skipped += other.skipped;
+    }
 }
 
 /// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
@@ -65,7 +87,7 @@ pub struct Flattener {
     opts: Options,
     columns: Columns,
     constant_ids: Vec<ColumnId>,
-    fixed: [Option<ColumnId>; 3],
+    fixed: [Option<ColumnId>; 4],
     /// Per group key: its column, and its name column with the type that names it.
     group_ids: FxHashMap<String, (ColumnId, Option<(ColumnId, Kind)>)>,
     /// Per group entry of the current entity: the type that names it, if it has a name column.
@@ -95,11 +117,16 @@ pub struct Flattener {
     kpi_values: kpis::Values,
     /// Rows made since [`Flattener::take_rows`] last took them (long rows counted one by one).
     rows: u64,
+    /// What was met since [`Flattener::take_tally`] last took it.
+    tally: Tally,
+    /// With `--layout observations`: the column of each entry field, by its input name.
+    field_ids: FxHashMap<Box<str>, ColumnId>,
 }
 
 const INTERVAL_START: usize = 0;
 const INTERVAL_END: usize = 1;
 const AGGREGATE_ID: usize = 2;
+const OBSERVED_AT: usize = 3;
 
 /// A [`Flattener`] and the writer of its rows: an [`EntitySink`].
 pub struct Feed<'a> {
@@ -109,7 +136,14 @@ pub struct Feed<'a> {
 
 impl EntitySink for Feed<'_> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+        if self.flattener.opts.layout == Layout::Observations {
+            return self.flattener.observation_rows(e, self.out);
+        }
         self.flattener.entity(e, self.out)
+    }
+
+    fn skipped(&mut self) {
+        self.flattener.tally.skipped += 1;
     }
 }
 
@@ -124,6 +158,15 @@ impl Flattener {
                 bail!("--add-column {name} is given twice");
             }
             constant_ids.push(id);
+        }
+        if opts.layout == Layout::Observations {
+            for (name, role) in [
+                ("metric", Role::Metric),
+                ("qualifier", Role::Qualifier),
+                ("truncated", Role::Truncated),
+            ] {
+                columns.intern(name, role, || format!("the observations layout's `{name}` column"))?;
+            }
         }
         if opts.layout == Layout::Long {
             // Qualifiers are named when the tables name some metric's qualifiers.
@@ -149,7 +192,7 @@ impl Flattener {
             opts,
             columns,
             constant_ids,
-            fixed: [None; 3],
+            fixed: [None; 4],
             group_ids: FxHashMap::default(),
             named: Vec::new(),
             unnamed: FxHashSet::default(),
@@ -167,6 +210,8 @@ impl Flattener {
             kpi_ids: [None; KPIS.len()],
             kpi_values: kpis::Values::default(),
             rows: 0,
+            tally: Tally::default(),
+            field_ids: FxHashMap::default(),
         })
     }
 
@@ -194,6 +239,11 @@ impl Flattener {
     /// The rows made since the last call, for progress.
     pub fn take_rows(&mut self) -> u64 {
         std::mem::take(&mut self.rows)
+    }
+
+    /// What was met since the last call.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.tally)
     }
 
     /// Ends the flattening, returning every column seen.
@@ -246,6 +296,7 @@ impl Flattener {
         let (name, role, source) = match which {
             INTERVAL_START => ("interval_start", Role::IntervalStart, "the start of `interval`"),
             INTERVAL_END => ("interval_end", Role::IntervalEnd, "the end of `interval`"),
+            OBSERVED_AT => ("observed_at", Role::ObservedAt, "the time of an observation"),
             _ => ("aggregate_id", Role::AggregateId, "the entity `id`"),
         };
         let id = self.columns.intern(name, role, || source.to_owned())?;
@@ -371,7 +422,7 @@ impl Flattener {
             (_, false, Some(q)) => safe_name(&format!("{metric}_{q}_{stat}")).into_owned(),
             (_, false, None) => safe_name(&format!("{metric}_{stat}")).into_owned(),
         };
-        let integer = shape == Shape::Api && is_count_stat(stat);
+        let integer = api_stats(shape) && is_count_stat(stat);
         let source = || match (shape, view, qualifier) {
             (Shape::Tutorial, ..) => format!("metric `{metric}`"),
             (_, true, _) => format!("view `{metric}` stat `{stat}`"),
@@ -384,9 +435,107 @@ impl Flattener {
     }
 }
 
-/// Whether `--stats` keeps this stat (it filters the API shape only).
+impl Flattener {
+    /// An observation's `observed_at` column, claimed and added to `ids`: whether the row
+    /// has one. A row with no time for it is counted for the warning.
+    fn observed_column(&mut self, e: &Entity<'_>, ids: &mut Vec<ColumnId>) -> anyhow::Result<bool> {
+        if e.shape != Shape::Observation {
+            return Ok(false);
+        }
+        if e.observed_at.is_none() && self.opts.observed_at.is_none() {
+            self.tally.unobserved += 1;
+        }
+        let id = self.fixed_column(OBSERVED_AT)?;
+        self.claim(id);
+        ids.push(id);
+        Ok(true)
+    }
+
+    /// With `--layout observations`: one row per `observations[]` entry of `e` (an entity
+    /// of another shape has none): constants, group, `observed_at`, the entry's metric,
+    /// qualifier and `truncated` flag, then its fields, arrays and objects as JSON text.
+    fn observation_rows(&mut self, e: &Entity<'_>, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+        for entry in e.observations {
+            self.generation = self.generation.wrapping_add(1);
+            if self.generation == 0 {
+                self.stamp.iter_mut().for_each(|s| *s = u32::MAX);
+            }
+            let mut ids = std::mem::take(&mut self.ids);
+            ids.clear();
+            for i in 0..self.constant_ids.len() {
+                let id = self.constant_ids[i];
+                self.claim(id);
+                ids.push(id);
+            }
+            for g in e.group {
+                let (id, _) = self.group_column(&g.key)?;
+                if !self.claim(id) {
+                    bail!("column `{}` would hold two group keys", self.columns.get(id).name);
+                }
+                ids.push(id);
+            }
+            self.observed_column(e, &mut ids)?;
+            for name in ["metric", "qualifier", "truncated"] {
+                let id = self.columns.find(name).expect("registered by Flattener::new");
+                self.claim(id);
+                ids.push(id);
+            }
+            for field in &e.fields[entry.fields.clone()] {
+                let id = match self.field_ids.get(field.key.as_ref()) {
+                    Some(&id) => id,
+                    None => {
+                        let key = &field.key;
+                        let id = self
+                            .columns
+                            .intern(&safe_name(key), Role::Field, || format!("observation field `{key}`"))?;
+                        self.field_ids.insert(key.as_ref().into(), id);
+                        id
+                    }
+                };
+                if !self.claim(id) {
+                    bail!(
+                        "column `{}` gets two values in one observation (the second from field `{}`)",
+                        self.columns.get(id).name,
+                        field.key
+                    );
+                }
+                ids.push(id);
+            }
+            let metric = &e.metrics[entry.metric];
+            let mut row = recycle(std::mem::take(&mut self.cells));
+            let mut next_id = ids.iter().copied();
+            let mut next = || next_id.next().expect("a column for every cell");
+            for (_, value) in &self.opts.constants {
+                row.push((next(), Cell::Text(value)));
+            }
+            for g in e.group {
+                row.push((next(), scalar_cell(&g.value)));
+            }
+            let at = e.observed_at.or(self.opts.observed_at.as_deref());
+            row.push((next(), at.map_or(Cell::Null, Cell::Text)));
+            row.push((next(), Cell::Text(&metric.name)));
+            row.push((next(), metric.qualifier.as_deref().map_or(Cell::Null, Cell::Text)));
+            row.push((next(), Cell::Raw(if entry.truncated { "true" } else { "false" })));
+            for field in &e.fields[entry.fields.clone()] {
+                row.push((next(), scalar_cell(&field.value)));
+            }
+            out.row(&self.columns, &row, 0)?;
+            self.cells = recycle(row);
+            self.ids = ids;
+            self.rows += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `--stats` keeps this stat (it filters the API and observation shapes only).
 fn keeps(filter: &[String], shape: Shape, stat: &str) -> bool {
     shape == Shape::Tutorial || filter.is_empty() || filter.iter().any(|s| s == stat)
+}
+
+/// Whether stats of this shape are the API's (named `metric_stat`, counts as integers).
+fn api_stats(shape: Shape) -> bool {
+    shape != Shape::Tutorial
 }
 
 /// Splits `start/end`.
@@ -456,6 +605,7 @@ impl Flattener {
             self.claim(id);
             ids.push(id);
         }
+        let observed = self.observed_column(e, &mut ids)?;
         let head = ids.len();
         let mut kept = std::mem::take(&mut self.kept);
         kept.clear();
@@ -464,7 +614,7 @@ impl Flattener {
             let slot = self.metric_slot(nth_metric, e.shape, &m.name, m.view, m.qualifier.as_deref());
             for (nth, s) in e.stats[m.stats.clone()].iter().enumerate() {
                 let stat = api_stat_name(&s.name);
-                if !self.opts.stats.is_empty() && e.shape == Shape::Api && !self.stats_seen.contains(stat) {
+                if !self.opts.stats.is_empty() && api_stats(e.shape) && !self.stats_seen.contains(stat) {
                     self.stats_seen.insert(stat.into());
                 }
                 if !keeps(&self.opts.stats, e.shape, stat) {
@@ -537,6 +687,10 @@ impl Flattener {
         }
         if let Some(id) = e.id {
             row.push((next(), scalar_cell(id)));
+        }
+        if observed {
+            let at = e.observed_at.or(opts.observed_at.as_deref());
+            row.push((next(), at.map_or(Cell::Null, Cell::Text)));
         }
         debug_assert_eq!(row.len(), head);
         let zero_nulls = !opts.keep_nulls;
@@ -657,6 +811,9 @@ mod tests {
             id: None,
             metrics: &metrics,
             stats: &values,
+            observed_at: None,
+            observations: &[],
+            fields: &[],
         };
         let mut rows = Expand::new(Rows::default(), layout);
         let opts = Options {
@@ -666,6 +823,7 @@ mod tests {
             constants: vec![("org".into(), "acme".into())],
             kpis: false,
             names: None,
+            observed_at: None,
         };
         Flattener::new(opts)?.feed(&mut rows).entity(&entity)?;
         Ok(rows.into_inner().0)
@@ -713,6 +871,7 @@ mod tests {
             constants: vec![("queue_id".into(), "x".into())],
             kpis: false,
             names: None,
+            observed_at: None,
         };
         let group = [GroupEntry {
             key: Cow::Borrowed("queue.id"),
@@ -725,6 +884,9 @@ mod tests {
             id: None,
             metrics: &[],
             stats: &[],
+            observed_at: None,
+            observations: &[],
+            fields: &[],
         };
         let err = Flattener::new(opts)
             .unwrap()

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::columns::{Changes, IdMap};
-use crate::flatten::{Flattener, Options};
+use crate::flatten::{Flattener, Options, Tally};
 use crate::output::parquet::Checked;
 use crate::output::spool::Render;
 use crate::output::{Append, RowWriter};
@@ -67,6 +67,10 @@ impl<W: RowWriter> EntitySink for Rows<W> {
             self.flattener.feed(&mut self.out).entity(e)
         }
     }
+
+    fn skipped(&mut self) {
+        self.flattener.feed(&mut self.out).skipped();
+    }
 }
 
 /// A worker thread's flattener, rendering rows with `L` into memory.
@@ -100,11 +104,16 @@ pub struct Made<P> {
     changes: Changes,
     part: Option<P>,
     rows: u64,
+    tally: Tally,
 }
 
 impl<L: RowWriter> EntitySink for Worker<L> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
         self.0.entity(e)
+    }
+
+    fn skipped(&mut self) {
+        self.0.skipped();
     }
 }
 
@@ -126,6 +135,7 @@ where
             changes,
             part,
             rows: self.0.flattener.take_rows(),
+            tally: self.0.flattener.take_tally(),
         }
     }
 }
@@ -139,6 +149,8 @@ pub struct Gatherer<O> {
     refused: Changes,
     /// Rows made of the pages gathered so far, for progress.
     made: Arc<AtomicU64>,
+    /// What the pages gathered since [`Gatherer::take_tally`] met.
+    tally: Tally,
 }
 
 impl<O> Gatherer<O> {
@@ -154,6 +166,7 @@ impl<O> Gatherer<O> {
             maps: (0..workers).map(|_| IdMap::default()).collect(),
             refused: Changes::default(),
             made: Arc::default(),
+            tally: Tally::default(),
         })
     }
 
@@ -161,6 +174,14 @@ impl<O> Gatherer<O> {
     /// their batch is taken, those of a refused batch as each one runs here).
     pub fn rows_made(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.made)
+    }
+
+    /// What the pages gathered since the last call met (those of a refused batch count
+    /// once, as they run here).
+    pub fn take_tally(&mut self) -> Tally {
+        let mut tally = std::mem::take(&mut self.tally);
+        tally.add(self.rows.flattener.take_tally());
+        tally
     }
 
     /// The stats `--stats` looked at on the main thread.
@@ -207,6 +228,10 @@ impl<O: RowWriter> EntitySink for Gatherer<O> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
         self.rows.entity(e)
     }
+
+    fn skipped(&mut self) {
+        self.rows.skipped();
+    }
 }
 
 impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
@@ -218,6 +243,7 @@ impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
             Some(part) if merged => {
                 self.rows.out.append(columns, worker, map, part)?;
                 self.counted(made.rows);
+                self.tally.add(made.tally);
                 Ok(true)
             }
             _ => {

@@ -82,9 +82,15 @@ pub struct RowArgs {
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
-    /// One row per entity (wide) or one row per stat (long).
+    /// One row per entity (wide), one row per stat (long), or one row per `observations[]`
+    /// entry of an observation query (observations).
     #[arg(long, value_enum, default_value = "wide")]
     pub layout: Layout,
+
+    /// When observation bodies saved without a `gcaggObservedAt` envelope were observed
+    /// (RFC 3339, e.g. 2024-05-01T10:15:02Z): their rows' observed_at.
+    #[arg(long, value_name = "TIME")]
+    pub observed_at: Option<String>,
 
     /// Write null where a missing value would be written as 0.
     #[arg(long)]
@@ -123,6 +129,14 @@ impl RowArgs {
     pub fn resolve(self) -> anyhow::Result<(Options, Vec<Source>)> {
         let mut options = row_options(self.layout, self.keep_nulls, &self.stats, &self.add_column, self.kpis)?;
         options.names = self.names.as_deref().map(Lookup::load).transpose()?.map(Arc::new);
+        if let Some(at) = &self.observed_at {
+            if crate::output::epoch_millis(at).is_none() {
+                return Err(usage(format!(
+                    "--observed-at {at}: not an RFC 3339 time; e.g. 2024-05-01T10:15:02Z or 2024-05-01T12:15:02+02:00"
+                )));
+            }
+        }
+        options.observed_at = self.observed_at;
         for dir in self.inputs.iter().filter(|p| p.is_dir()) {
             check_fetched(dir, self.allow_incomplete)?;
         }
@@ -153,7 +167,7 @@ pub fn row_options(
     if !stats.is_empty() && names.is_empty() {
         return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
     }
-    if kpis && layout == Layout::Long {
+    if kpis && layout != Layout::Wide {
         return Err(usage(
             "--kpis: KPIs are columns of a wide row; use --layout wide (the default), or roll the long rows' sums and counts up yourself",
         ));
@@ -165,6 +179,7 @@ pub fn row_options(
         constants,
         kpis,
         names: None,
+        observed_at: None,
     })
 }
 
@@ -572,9 +587,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let _meter = plan.meter(&gatherer);
             // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
             let read = match layout {
-                Layout::Wide => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
-                    Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
-                }),
+                Layout::Wide | Layout::Observations => {
+                    read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+                        Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
+                    })
+                }
                 Layout::Long => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
                     Chunks::new(pool.clone(), CHUNK_BYTES)
                 }),
@@ -631,8 +648,24 @@ where
         .map(|_| Worker::new(options.clone(), local(), check))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pages = 0;
+    let mut skipped = 0;
     for source in sources {
         pages += pages::read_source_on(source, &mut workers, gatherer)?;
+        let tally = gatherer.take_tally();
+        skipped += tally.skipped;
+        if tally.unobserved > 0 {
+            say(format!(
+                "warning: {}: {} without an observed time (no gcaggObservedAt envelope before them): observed_at left empty; give it with --observed-at TIME",
+                source.name,
+                counted(tally.unobserved, "observation row")
+            ));
+        }
+    }
+    if skipped > 0 {
+        say(format!(
+            "skipped {} (heartbeats, subscription answers, closing warnings): they hold no data",
+            counted(skipped, "notification control message")
+        ));
     }
     // An empty folder has been named already; empty files or stdin are said here.
     if pages == 0 && !sources.is_empty() {

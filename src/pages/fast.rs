@@ -11,12 +11,13 @@ use std::borrow::Cow;
 use super::lanes::mask16;
 
 use super::{
-    byte_table, excerpt, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar,
-    Scratch, Stat,
+    byte_table, excerpt, scalar, Element, ElementKind, Entity, EntitySink, Failure, GroupEntry, Metric, Observation,
+    PageFailure, PageKeys, Scalar, Scratch, Stat,
 };
 
-/// Parses one page (which starts with `{`) and hands its entities to `sink`.
-pub(super) fn parse(page: &[u8], sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+/// Parses one page (which starts with `{`) and hands its entities to `sink`; `observed`:
+/// when the observations in it were observed, if its source said.
+pub(super) fn parse(page: &[u8], observed: Option<&str>, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
     let text = match std::str::from_utf8(page) {
         Ok(text) => text,
         Err(e) => {
@@ -29,6 +30,7 @@ pub(super) fn parse(page: &[u8], sink: &mut dyn EntitySink) -> Result<(), PageFa
         bytes: page,
         at: 0,
         stack: Vec::new(),
+        observed: observed.map(Cow::Borrowed),
     };
     let mut scratch = Scratch::default();
     walk_page(&mut parser, &mut scratch, sink).map_err(|stop| failure(page, stop.at, stop.kind))
@@ -62,6 +64,8 @@ struct Parser<'a> {
     at: usize,
     /// Closing brackets of the containers `skip` is inside.
     stack: Vec<u8>,
+    /// When the observations being read were observed.
+    observed: Option<Cow<'a, str>>,
 }
 
 impl<'a> Parser<'a> {
@@ -459,6 +463,10 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
     let mut keys = PageKeys::default();
     // A page that is itself a `results[]` element (a bare `results` array's element).
     let mut own = ResultKeys::default();
+    // A notification's `eventBody`, or an EventBridge event's `detail` and `time`: read
+    // once the page is, when the topic that names the group's id is known.
+    let mut event = None;
+    let mut time = None;
     p.object("a page (a JSON object)", |p, key| match key.as_ref() {
         "results" | "entities" => {
             let results = key == "results";
@@ -473,6 +481,18 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
             keys.group = true;
             own.read(p, &key, scratch, sink).map(drop)
         }
+        "eventBody" | "detail" => {
+            claim(p, &mut keys, if key == "detail" { "detail" } else { "eventBody" })?;
+            p.peek()?;
+            event = Some(p.at);
+            p.skip()
+        }
+        "topicName" => p.scalar().map(|v| keys.topic = Some(v.into_text())),
+        "time" => p.scalar().map(|v| time = Some(v.into_text())),
+        "result" => {
+            keys.result = true;
+            p.skip()
+        }
         "status" => p.scalar().map(|v| keys.status = Some(v.into_text())),
         "message" => p.scalar().map(|v| keys.message = Some(v.into_text())),
         "code" => p.scalar().map(|v| keys.code = Some(v.into_text())),
@@ -485,6 +505,21 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
         }
     })?;
     own.finish(p, scratch, sink)?;
+    if keys.is_control() {
+        sink.skipped();
+        return Ok(());
+    }
+    if let Some(at) = event {
+        let end = p.at;
+        p.at = at;
+        if keys.body == Some("detail") {
+            detail(p, scratch, sink, time)?;
+        } else {
+            event_body(p, scratch, sink, keys.topic.as_deref())?;
+        }
+        p.at = end;
+        return Ok(());
+    }
     if keys.is_read() {
         return Ok(());
     }
@@ -495,6 +530,60 @@ fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn E
             kind: Failure::Page(msg),
         }),
     }
+}
+
+/// An EventBridge event's `detail`: the notification, observed at the event's `time`.
+fn detail<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Scratch<'a>,
+    sink: &mut dyn EntitySink,
+    time: Option<String>,
+) -> Step<()> {
+    let mut topic = None;
+    let mut body = None;
+    p.object(
+        "an event's detail (an object with `topicName` and `eventBody`)",
+        |p, key| match key.as_ref() {
+            "topicName" => p.scalar().map(|v| topic = Some(v.into_text())),
+            "eventBody" => {
+                p.peek()?;
+                body = Some(p.at);
+                p.skip()
+            }
+            _ => p.skip(),
+        },
+    )?;
+    if topic.as_deref().is_some_and(super::is_control_topic) {
+        sink.skipped();
+        return Ok(());
+    }
+    let Some(at) = body else {
+        return p.fail(p.at - 1, "an event's `detail` without an `eventBody`");
+    };
+    let end = p.at;
+    p.at = at;
+    let page = std::mem::replace(&mut p.observed, time.map(Cow::Owned));
+    let read = event_body(p, scratch, sink, topic.as_deref());
+    p.observed = page;
+    read?;
+    p.at = end;
+    Ok(())
+}
+
+/// A notification's `eventBody`: a `results[]` element, its group completed with the id
+/// its topic names.
+fn event_body<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Scratch<'a>,
+    sink: &mut dyn EntitySink,
+    topic: Option<&str>,
+) -> Step<()> {
+    let data = result(p, scratch, sink, super::topic_entry(topic))?;
+    if !data {
+        let topic = topic.unwrap_or("none");
+        return p.fail(p.at - 1, format!("an event of topic `{topic}` whose `eventBody` has no `data`: flatten reads the analytics topics' events"));
+    }
+    Ok(())
 }
 
 /// [`PageKeys::claim`], failing at the key's value.
@@ -523,29 +612,44 @@ fn list<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn Entity
         if tutorial {
             tutorial_entity(p, scratch, sink)
         } else {
-            result(p, scratch, sink)
+            result(p, scratch, sink, None).map(drop)
         }
     })
 }
 
-fn result<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
+/// One `results[]` element, its group completed with `topic`'s id; returns whether it had
+/// a `data`.
+fn result<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Scratch<'a>,
+    sink: &mut dyn EntitySink,
+    topic: Option<GroupEntry<'static>>,
+) -> Step<bool> {
     scratch.group.clear();
-    let mut keys = ResultKeys::default();
+    let mut keys = ResultKeys {
+        topic,
+        ..ResultKeys::default()
+    };
     p.object("a result (an object with `group` and `data`)", |p, key| {
         if !keys.read(p, &key, scratch, sink)? {
             p.skip()?;
         }
         Ok(())
     })?;
-    keys.finish(p, scratch, sink)
+    let data = keys.have_data;
+    keys.finish(p, scratch, sink)?;
+    Ok(data)
 }
 
 /// The `group` and `data` of a result, read in either order (into a group cleared before).
 #[derive(Default)]
 struct ResultKeys {
     have_group: bool,
+    have_data: bool,
     /// Where the data starts, when it came before the group.
     deferred: Option<usize>,
+    /// The id a notification's topic names, for a group that lacks it.
+    topic: Option<GroupEntry<'static>>,
 }
 
 impl ResultKeys {
@@ -557,15 +661,19 @@ impl ResultKeys {
         scratch: &mut Scratch<'a>,
         sink: &mut dyn EntitySink,
     ) -> Step<bool> {
-        let Scratch { group, metrics, stats } = scratch;
         match key {
             "group" => {
                 self.have_group = true;
-                group_entries(p, group)?;
+                group_entries(p, &mut scratch.group)?;
+                super::add_topic_id(&mut scratch.group, &self.topic);
             }
-            "data" if self.have_group => data(p, group, metrics, stats, sink)?,
+            "data" if self.have_group => {
+                self.have_data = true;
+                data(p, scratch, sink)?;
+            }
             "data" => {
                 // `group` may still follow: come back to the data once the object is read.
+                self.have_data = true;
                 p.peek()?;
                 self.deferred = Some(p.at);
                 p.skip()?;
@@ -580,10 +688,12 @@ impl ResultKeys {
         let Some(start) = self.deferred else {
             return Ok(());
         };
-        let Scratch { group, metrics, stats } = scratch;
+        if !self.have_group {
+            super::add_topic_id(&mut scratch.group, &self.topic);
+        }
         let end = p.at;
         p.at = start;
-        data(p, group, metrics, stats, sink)?;
+        data(p, scratch, sink)?;
         p.at = end;
         Ok(())
     }
@@ -601,18 +711,41 @@ fn group_entries<'a>(p: &mut Parser<'a>, out: &mut Vec<GroupEntry<'a>>) -> Step<
     })
 }
 
-fn data<'a>(
-    p: &mut Parser<'a>,
-    group: &[GroupEntry<'a>],
-    metrics: &mut Vec<Metric<'a>>,
-    stats: &mut Vec<Stat<'a>>,
-    sink: &mut dyn EntitySink,
-) -> Step<()> {
+/// `data[]`: one entity per data point of an aggregate, one for all the metrics of an
+/// observation.
+fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
+    let Scratch {
+        group,
+        metrics,
+        stats,
+        observations,
+        fields,
+    } = scratch;
+    metrics.clear();
+    stats.clear();
+    observations.clear();
+    fields.clear();
+    let mut kinds = super::Kinds::default();
+    let observed = p.observed.clone();
     p.array_or_null("an array of data points", |p| {
-        let interval = point(p, metrics, stats)?;
-        let entity = Entity::api(group, interval.as_deref(), metrics, stats);
-        deliver(p, sink, &entity)
-    })
+        let element = point(p, metrics, stats, observations, fields)?;
+        let kind = element.kind().or_else(|why| p.fail(p.at - 1, why))?;
+        kinds.note(&kind).or_else(|why| p.fail(p.at - 1, why))?;
+        if kind == ElementKind::Observation {
+            return Ok(());
+        }
+        super::views_last(metrics);
+        let entity = Entity::api(group, element.interval.as_deref(), metrics, stats);
+        deliver(p, sink, &entity)?;
+        metrics.clear();
+        stats.clear();
+        Ok(())
+    })?;
+    if kinds.observation {
+        let entity = Entity::observation(group, observed.as_deref(), (metrics, stats), (observations, fields));
+        deliver(p, sink, &entity)?;
+    }
+    Ok(())
 }
 
 /// Hands an entity to the sink; its error is reported at the entity's closing brace.
@@ -623,30 +756,103 @@ fn deliver(p: &Parser<'_>, sink: &mut dyn EntitySink, entity: &Entity<'_>) -> St
     })
 }
 
-/// One `data[]` element: fills `metrics` and `stats`, returns the interval.
+/// One `data[]` element: an aggregate's data point fills `metrics` and `stats`; an
+/// observation's metric is added to them, its entries to `observations` and `fields`.
 fn point<'a>(
     p: &mut Parser<'a>,
     metrics: &mut Vec<Metric<'a>>,
     stats: &mut Vec<Stat<'a>>,
-) -> Step<Option<Cow<'a, str>>> {
-    metrics.clear();
-    stats.clear();
-    let mut interval = None;
-    let mut unread = super::UnreadKeys::default();
+    observations: &mut Vec<Observation>,
+    fields: &mut Vec<GroupEntry<'a>>,
+) -> Step<Element<'a>> {
+    let mut element = Element::default();
+    let (first_stat, first_entry) = (stats.len(), observations.len());
+    let first_metric = metrics.len();
     p.object(
         "a data point (an object with `interval` and `metrics`)",
         |p, key| match key.as_ref() {
-            "interval" => p.opt_string().map(|v| interval = v),
+            "interval" => p.opt_string().map(|v| element.interval = v),
             "metrics" => metric_list(p, metrics, stats, false),
             "views" => metric_list(p, metrics, stats, true),
-            _ => p.raw().map(|value| unread.note(&key, value)),
+            "metric" => p.opt_string().map(|v| element.metric = v),
+            "qualifier" => {
+                element.qualifier = p.opt_string()?;
+                if element.qualifier.is_some() {
+                    element.observed("qualifier");
+                }
+                Ok(())
+            }
+            "stats" => {
+                let before = stats.len();
+                stat_values(p, stats)?;
+                if stats.len() > before {
+                    element.observed("stats");
+                }
+                Ok(())
+            }
+            "truncated" => {
+                element.truncated = match p.peek()? {
+                    b't' => p.literal(b"true").map(|()| true)?,
+                    b'f' => p.literal(b"false").map(|()| false)?,
+                    b'n' => p.literal(b"null").map(|()| false)?,
+                    _ => return p.type_error("a boolean"),
+                };
+                if element.truncated {
+                    element.observed("truncated");
+                }
+                Ok(())
+            }
+            "observations" => {
+                let before = observations.len();
+                entries(p, observations, fields, first_metric)?;
+                if observations.len() > before {
+                    element.observed("observations");
+                }
+                Ok(())
+            }
+            _ => p.raw().map(|value| element.note(&key, value)),
         },
     )?;
-    if let Some(why) = unread.refusal(interval.is_some()) {
-        return p.fail(p.at - 1, why);
+    element.aggregate = metrics.len() > first_metric;
+    if let Some(name) = element.metric.clone() {
+        if !element.aggregate {
+            // Entries are listed before their metric is: they point at where it goes.
+            for entry in &mut observations[first_entry..] {
+                entry.truncated = element.truncated;
+            }
+            metrics.push(Metric {
+                name,
+                qualifier: element.qualifier.clone(),
+                view: false,
+                stats: first_stat..stats.len(),
+            });
+        }
     }
-    super::views_last(metrics);
-    Ok(interval)
+    Ok(element)
+}
+
+/// An observation metric's `observations[]` (or null): each entry's fields, for the
+/// metric that will be `metrics[metric]`.
+fn entries<'a>(
+    p: &mut Parser<'a>,
+    observations: &mut Vec<Observation>,
+    fields: &mut Vec<GroupEntry<'a>>,
+    metric: usize,
+) -> Step<()> {
+    p.array_or_null("an array of observations", |p| {
+        let start = fields.len();
+        p.object("an observation (an object of fields)", |p, key| {
+            let value = p.scalar()?;
+            fields.push(GroupEntry { key, value });
+            Ok(())
+        })?;
+        observations.push(Observation {
+            metric,
+            truncated: false,
+            fields: start..fields.len(),
+        });
+        Ok(())
+    })
 }
 
 fn metric_list<'a>(
@@ -719,7 +925,9 @@ fn stat_values<'a>(p: &mut Parser<'a>, stats: &mut Vec<Stat<'a>>) -> Step<()> {
 }
 
 fn tutorial_entity<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
-    let Scratch { group, metrics, stats } = scratch;
+    let Scratch {
+        group, metrics, stats, ..
+    } = scratch;
     group.clear();
     metrics.clear();
     stats.clear();

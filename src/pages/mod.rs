@@ -43,6 +43,8 @@ pub enum Shape {
     Api,
     /// The seed tutorial's `entities[]`.
     Tutorial,
+    /// An observation query response: `results[].data[]` holds metrics, with no interval.
+    Observation,
 }
 
 /// A group value or entity id: a string, other JSON (kept as its text), or null.
@@ -98,6 +100,18 @@ pub struct Stat<'a> {
     pub value: Option<Cow<'a, str>>,
 }
 
+/// One `observations[]` entry of an observation metric: a waiting or interacting
+/// conversation.
+#[derive(Debug)]
+pub struct Observation {
+    /// Its metric, an index into [`Entity::metrics`].
+    pub metric: usize,
+    /// Its metric's `truncated` flag: the list of entries holds the oldest and the newest only.
+    pub truncated: bool,
+    /// Its fields, in [`Entity::fields`].
+    pub fields: Range<usize>,
+}
+
 /// One entity: everything that becomes one wide row.
 #[derive(Debug)]
 pub struct Entity<'a> {
@@ -113,6 +127,12 @@ pub struct Entity<'a> {
     pub metrics: &'a [Metric<'a>],
     /// The stats of all metrics, indexed by [`Metric::stats`].
     pub stats: &'a [Stat<'a>],
+    /// When an observation was observed: its envelope's time or its event's (RFC 3339).
+    pub observed_at: Option<&'a str>,
+    /// An observation's `observations[]` entries, in input order.
+    pub observations: &'a [Observation],
+    /// The fields of every entry, indexed by [`Observation::fields`] (named as in the input).
+    pub fields: &'a [GroupEntry<'a>],
 }
 
 impl<'a> Entity<'a> {
@@ -130,6 +150,29 @@ impl<'a> Entity<'a> {
             id: None,
             metrics,
             stats,
+            observed_at: None,
+            observations: &[],
+            fields: &[],
+        }
+    }
+
+    /// An entity of the observation shape: every `data[]` element of a result.
+    fn observation(
+        group: &'a [GroupEntry<'a>],
+        observed_at: Option<&'a str>,
+        (metrics, stats): (&'a [Metric<'a>], &'a [Stat<'a>]),
+        (observations, fields): (&'a [Observation], &'a [GroupEntry<'a>]),
+    ) -> Self {
+        Entity {
+            shape: Shape::Observation,
+            group,
+            interval: None,
+            id: None,
+            metrics,
+            stats,
+            observed_at,
+            observations,
+            fields,
         }
     }
 
@@ -148,6 +191,9 @@ impl<'a> Entity<'a> {
             id,
             metrics,
             stats,
+            observed_at: None,
+            observations: &[],
+            fields: &[],
         }
     }
 }
@@ -156,6 +202,9 @@ impl<'a> Entity<'a> {
 pub trait EntitySink {
     /// Takes one entity; an error stops the parse and is reported at this entity's position.
     fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()>;
+    /// A notification control message (a heartbeat, a subscription answer, ...) was
+    /// skipped: it holds no data.
+    fn skipped(&mut self) {}
 }
 
 /// A sink on a thread of its own: it takes whole pages, a batch at a time, and what it made
@@ -237,7 +286,7 @@ fn read_pages<R: BufRead, W: PageWorker>(
                     // The first failure ends the batch: it all runs again on the main thread.
                     let ok = batch
                         .pages()
-                        .all(|p| fast::parse(p.bytes, worker).is_ok() && worker.page_end().is_ok());
+                        .all(|p| fast::parse(p.bytes, p.observed, worker).is_ok() && worker.page_end().is_ok());
                     let made = worker.made(ok);
                     if done.send((batch, made)).is_err() {
                         return;
@@ -306,7 +355,12 @@ impl<M> Pieces<'_, M> {
                     next = (next + 1) % workers;
                 }
                 Piece::Pages(batch) => self.run_here(batch)?,
-                Piece::Streamed { start, page, bytes } => {
+                Piece::Streamed {
+                    start,
+                    page,
+                    bytes,
+                    observed,
+                } => {
                     self.gather_all()?;
                     let mut stream = Parts {
                         bytes,
@@ -315,7 +369,8 @@ impl<M> Pieces<'_, M> {
                         rx: &self.rx,
                     };
                     let name = self.name;
-                    walk::parse(&mut stream, self.gather).map_err(|f| report(name, start, page, f))?;
+                    walk::parse(&mut stream, observed.as_deref(), self.gather)
+                        .map_err(|f| report(name, start, page, f))?;
                     // The scan and the parse agree on where a valid page ends; drain what is left.
                     while !stream.done {
                         stream.next_part()?;
@@ -338,8 +393,14 @@ impl<M> Pieces<'_, M> {
 
     /// Parses a batch of pages here, each reporting its own failure.
     fn run_here(&mut self, batch: Batch) -> anyhow::Result<()> {
-        for PageBytes { start, page, bytes } in batch.pages() {
-            fast::parse(bytes, self.gather).map_err(|f| report(self.name, start, page, f))?;
+        for PageBytes {
+            start,
+            page,
+            bytes,
+            observed,
+        } in batch.pages()
+        {
+            fast::parse(bytes, observed, self.gather).map_err(|f| report(self.name, start, page, f))?;
             self.gather.page_end()?;
         }
         let _ = self.spare.send(batch);
@@ -538,40 +599,128 @@ fn views_last(metrics: &mut [Metric<'_>]) {
     }
 }
 
-/// Keys of a `data[]` element that gcagg does not read, gathered as the element is parsed:
-/// a value under one would be lost, so the element is refused instead (see
-/// [`UnreadKeys::refusal`]). Keys that hold nothing (no number, string or `true` anywhere in
-/// them: the SDKs write `views: null`, observation responses `truncated: false`) are let
-/// through.
+/// What one `data[]` element held, as either parser reads it: an aggregate's data point
+/// (`interval`, `metrics`, `views`) or an observation's metric (`metric`, `qualifier`,
+/// `stats`, `truncated`, `observations`). Which one it is shows once the element is read.
 #[derive(Default)]
-struct UnreadKeys {
-    /// The first unread key that holds a value.
-    first: Option<String>,
-    /// Whether `metric` or `stats` holds one: the element is an observation's.
+struct Element<'a> {
+    interval: Option<Cow<'a, str>>,
+    /// Whether `metrics` or `views` held a metric.
+    aggregate: bool,
+    /// An observation's metric name.
+    metric: Option<Cow<'a, str>>,
+    qualifier: Option<Cow<'a, str>>,
+    truncated: bool,
+    /// The first observation key holding a value (`qualifier`, `stats`, `truncated`,
+    /// `observations`): without a `metric` it would be lost.
+    observation_key: Option<&'static str>,
+    /// The first key gcagg does not read that holds a value (see [`Element::note`]).
+    unread: Option<String>,
+}
+
+/// Which kind of `data[]` element was read.
+#[derive(Debug, PartialEq, Eq)]
+enum ElementKind {
+    Aggregate,
+    Observation,
+}
+
+impl Element<'_> {
+    /// Notes a key gcagg does not read, whose value's JSON text is `value`: a value under
+    /// it would be lost, so the element is refused. Keys that hold nothing (no number,
+    /// string or `true` anywhere in them: the SDKs write `views: null`) are let through.
+    fn note(&mut self, key: &str, value: &str) {
+        if serde_json::from_str(value).is_ok_and(|v| holds_a_value(&v)) {
+            self.unread.get_or_insert_with(|| key.to_owned());
+        }
+    }
+
+    /// Notes that observation key `key` held a value.
+    fn observed(&mut self, key: &'static str) {
+        self.observation_key.get_or_insert(key);
+    }
+
+    /// Which kind of element this is, or why it cannot be flattened.
+    fn kind(&self) -> Result<ElementKind, String> {
+        if self.metric.is_some() && (self.interval.is_some() || self.aggregate) {
+            return Err(
+                "data[] element has both an observation's \"metric\" and an aggregate's \"interval\"/\"metrics\""
+                    .into(),
+            );
+        }
+        if let Some(key) = &self.unread {
+            return Err(format!("data[] element has {key:?}, a key flatten does not read; its value would be lost (flatten reads \"interval\", \"metrics\" and \"views\", or an observation's \"metric\", \"qualifier\", \"stats\", \"truncated\" and \"observations\")"));
+        }
+        match (&self.metric, self.observation_key) {
+            (Some(_), _) => Ok(ElementKind::Observation),
+            (None, Some(key)) => Err(format!("data[] element has {key:?} but no \"metric\" name")),
+            (None, None) => Ok(ElementKind::Aggregate),
+        }
+    }
+}
+
+/// Where the kinds of a `data[]` array's elements meet: an observation result's elements
+/// make one entity together, an aggregate's one each, and one array holds one kind.
+#[derive(Default)]
+struct Kinds {
+    aggregate: bool,
     observation: bool,
 }
 
-impl UnreadKeys {
-    /// Notes `key`, whose value's JSON text is `value`.
-    fn note(&mut self, key: &str, value: &str) {
-        if !serde_json::from_str(value).is_ok_and(|v| holds_a_value(&v)) {
-            return;
+impl Kinds {
+    /// Notes the next element's kind; an error if the array now mixes them.
+    fn note(&mut self, kind: &ElementKind) -> Result<(), String> {
+        match kind {
+            ElementKind::Aggregate => self.aggregate = true,
+            ElementKind::Observation => self.observation = true,
         }
-        self.observation |= key == "metric" || key == "stats";
-        self.first.get_or_insert_with(|| key.to_owned());
+        if self.aggregate && self.observation {
+            return Err("data[] mixes observation metrics and aggregate data points".into());
+        }
+        Ok(())
     }
+}
 
-    /// Why the element cannot be flattened, if it cannot (`interval`: whether it had one).
-    fn refusal(&self, interval: bool) -> Option<String> {
-        if self.observation && !interval {
-            return Some(
-                "data[] element has \"metric\"/\"stats\" but no \"interval\": this is an observation-query body, which flatten does not read yet".to_owned(),
-            );
+/// The group key a notification topic names by its id (`v2.analytics.queues.<id>.observations`
+/// names a `queueId`), and the id.
+fn topic_id(topic: &str) -> Option<(&'static str, &str)> {
+    let rest = topic.strip_prefix("v2.analytics.")?;
+    let (family, rest) = rest.split_once('.')?;
+    let (id, _) = rest.split_once('.')?;
+    let key = match family {
+        "queues" => "queueId",
+        "users" => "userId",
+        "flow" => "flowId",
+        "flowoutcome" => "flowOutcomeId",
+        "wrapupcodes" => "wrapUpCode",
+        "campaigns" => "campaignId",
+        _ => return None,
+    };
+    (!id.is_empty()).then_some((key, id))
+}
+
+/// Whether a notification topic carries control messages, never data (heartbeats,
+/// `pong`s, the closing warning).
+fn is_control_topic(topic: &str) -> bool {
+    topic == "channel.metadata" || topic.starts_with("v2.system.")
+}
+
+/// Adds the topic's id to a group that lacks it.
+fn add_topic_id<'a>(group: &mut Vec<GroupEntry<'a>>, topic: &Option<GroupEntry<'a>>) {
+    if let Some(entry) = topic {
+        if !group.iter().any(|g| g.key == entry.key) {
+            group.push(entry.clone());
         }
-        self.first.as_ref().map(|key| {
-            format!("data[] element has {key:?}, a key flatten does not read; its value would be lost (flatten reads \"interval\", \"metrics\" and \"views\")")
-        })
     }
+}
+
+/// The group entry a notification topic names, for [`add_topic_id`].
+fn topic_entry(topic: Option<&str>) -> Option<GroupEntry<'static>> {
+    let (key, id) = topic_id(topic?)?;
+    Some(GroupEntry {
+        key: Cow::Borrowed(key),
+        value: Scalar::Text(Cow::Owned(id.to_owned())),
+    })
 }
 
 /// Whether any number, string or `true` is in `value` (object keys aside).
@@ -626,6 +775,10 @@ struct PageKeys {
     body: Option<&'static str>,
     /// Whether the page has a `group` of its own (a `results[]` element without data).
     group: bool,
+    /// A notification's `topicName`.
+    topic: Option<String>,
+    /// Whether the page has a `result`: a notification channel's answer to a request.
+    result: bool,
     status: Option<String>,
     message: Option<String>,
     code: Option<String>,
@@ -653,6 +806,12 @@ impl PageKeys {
     /// Whether the page holds rows, or is a result without data: nothing to complain of.
     fn is_read(&self) -> bool {
         self.body.is_some() || self.group
+    }
+
+    /// Whether the page is a notification control message that holds no event: a
+    /// subscription answer (`result`, `status`), or a message of a control topic.
+    fn is_control(&self) -> bool {
+        (self.result && self.body.is_none()) || self.topic.as_deref().is_some_and(is_control_topic)
     }
 
     /// What to say about a page that has none of [`BODY_KEYS`]; `None` for an empty page.
@@ -690,7 +849,7 @@ impl PageKeys {
 }
 
 /// The keys a page's rows can come from, in the order messages name them.
-const BODY_KEYS: [&str; 3] = ["results", "entities", "data"];
+const BODY_KEYS: [&str; 5] = ["results", "entities", "data", "eventBody", "detail"];
 
 /// Buffers reused by every entity of a page.
 #[derive(Default)]
@@ -698,6 +857,9 @@ struct Scratch<'de> {
     group: Vec<GroupEntry<'de>>,
     metrics: Vec<Metric<'de>>,
     stats: Vec<Stat<'de>>,
+    /// An observation's `observations[]` entries and their fields.
+    observations: Vec<Observation>,
+    fields: Vec<GroupEntry<'de>>,
 }
 
 #[cfg(test)]
@@ -766,12 +928,24 @@ mod tests {
                     })
                 })
                 .collect();
+            let entries: Vec<String> = e
+                .observations
+                .iter()
+                .map(|o| {
+                    let fields: Vec<String> = e.fields[o.fields.clone()]
+                        .iter()
+                        .map(|f| format!("{}={:?}", f.key, f.value))
+                        .collect();
+                    format!("{}:{}:{}", e.metrics[o.metric].name, o.truncated, fields.join(","))
+                })
+                .collect();
             self.0.push(format!(
-                "{:?} [{}] {:?} {}",
+                "{:?} [{}] {:?} {}{}",
                 e.shape,
                 group.join(","),
-                e.interval,
-                values.join(" ")
+                e.interval.or(e.observed_at),
+                values.join(" "),
+                entries.join(" ")
             ));
             Ok(())
         }
@@ -966,7 +1140,15 @@ mod tests {
                 };
                 results.push(format!("{{{first},{w}{second}}}"));
             }
-            match self.next() % 7 {
+            let observation = self.pick(&[
+                r#"{"results":[{"group":{"queueId":"q"},"data":[{"metric":"oWaiting","stats":{"count":2},"truncated":false,"observations":[{"observationDate":"d","routingPriority":0,"skills":["a"]}]},{"metric":"oUserRoutingStatuses","qualifier":"IDLE","stats":{"count":1}}]}]}"#,
+                r#"{"topicName":"v2.analytics.queues.q9.observations","eventBody":{"group":{"mediaType":"voice"},"data":[{"interval":"s/e","metrics":[{"metric":"oWaiting","stats":{"count":1}}]}]}}"#,
+                r#"{"time":"2024-05-01T10:15:03Z","detail-type":"x","detail":{"eventBody":{"data":[{"metric":"oWaiting","stats":{"count":3}}]},"topicName":"v2.analytics.users.u1.observations"}}"#,
+                r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#,
+                r#"{"result":"200","status":"subscribed"}"#,
+            ]);
+            match self.next() % 9 {
+                7 | 8 => observation.into(),
                 0 => r#"{"entities":[{"id":"e","groups":{"g.x":1},"metrics":{"a":{"value":null},"b":{"value":7},"c":2}}]}"#.into(),
                 1 => "{\"status\":403,\"code\":\"missing.permissions\",\"message\":\"no\"}".into(),
                 // A bare `results` array's element, on its own.
@@ -999,8 +1181,8 @@ mod tests {
                 }
             }
             let (mut fast_sink, mut walk_sink) = (Recorder::default(), Recorder::default());
-            let fast_result = fast::parse(&page, &mut fast_sink);
-            let walk_result = walk::parse_slice(&page, &mut walk_sink);
+            let fast_result = fast::parse(&page, Some("t0"), &mut fast_sink);
+            let walk_result = walk::parse_slice(&page, Some("t0"), &mut walk_sink);
             let text = String::from_utf8_lossy(&page);
             assert_eq!(fast_sink.0, walk_sink.0, "entities differ for {text}");
             assert_eq!(fast_result.is_ok(), walk_result.is_ok(), "verdicts differ for {text}");

@@ -10,6 +10,7 @@
 
 use std::io::{self, BufRead};
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
 
 use super::lanes::mask16;
 use super::{byte_table, describe_start, located, read_error, Pos};
@@ -19,7 +20,12 @@ pub(super) enum Piece {
     /// Whole pages, one or more.
     Pages(Batch),
     /// The start of a page too large to buffer; its remaining bytes follow as `Part`s.
-    Streamed { start: Pos, page: u64, bytes: Vec<u8> },
+    Streamed {
+        start: Pos,
+        page: u64,
+        bytes: Vec<u8>,
+        observed: Option<Arc<str>>,
+    },
     /// More bytes of a streamed page; `last` marks the part that ends it.
     Part { bytes: Vec<u8>, last: bool },
     /// The source could not be read, or is not a sequence of pages.
@@ -52,6 +58,7 @@ struct Placed {
     start: Pos,
     page: u64,
     end: usize,
+    observed: Option<Arc<str>>,
 }
 
 /// One page of a [`Batch`], as [`Batch::pages`] gives it.
@@ -62,6 +69,8 @@ pub(super) struct PageBytes<'a> {
     pub page: u64,
     /// The page.
     pub bytes: &'a [u8],
+    /// When its observations were observed: the time of the last envelope before it.
+    pub observed: Option<&'a str>,
 }
 
 impl Batch {
@@ -85,6 +94,7 @@ impl Batch {
                 start: p.start,
                 page: p.page,
                 bytes,
+                observed: p.observed.as_deref(),
             }
         })
     }
@@ -151,6 +161,8 @@ fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut
     let mut page = 0u64;
     let mut in_array = false;
     let mut after_page = false;
+    // The time of the last envelope: when the observations that follow were observed.
+    let mut observed: Option<Arc<str>> = None;
     skip_bom(reader).map_err(read_failed)?;
     loop {
         let Some(byte) = skip_whitespace(reader, &mut pos).map_err(read_failed)? else {
@@ -204,7 +216,22 @@ fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut
         pos.advance(&batch.bytes[from..]);
         if complete {
             let end = batch.bytes.len();
-            batch.pages.push(Placed { start, page, end });
+            if let Some(at) = envelope(&batch.bytes[from..]) {
+                let at = at.map_err(|msg| Some(located(name, start, None, &msg)))?;
+                // Not a page: it numbers none, and gives no row.
+                observed = Some(at);
+                batch.bytes.truncate(from);
+                page -= 1;
+                after_page = in_array;
+                continue;
+            }
+            let observed = observed.clone();
+            batch.pages.push(Placed {
+                start,
+                page,
+                end,
+                observed,
+            });
             if batch.is_full() {
                 filling.flush()?;
             }
@@ -216,7 +243,16 @@ fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut
             };
             filling.flush()?;
             let tx = filling.tx;
-            send(tx, Piece::Streamed { start, page, bytes })?;
+            let observed = observed.clone();
+            send(
+                tx,
+                Piece::Streamed {
+                    start,
+                    page,
+                    bytes,
+                    observed,
+                },
+            )?;
             loop {
                 let mut part = Vec::with_capacity(PART);
                 let last = fill(reader, &mut scanner, &mut part, PART).map_err(read_failed)?;
@@ -229,6 +265,29 @@ fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut
         }
         after_page = in_array;
     }
+}
+
+/// The envelope `gcagg fetch --observations` writes before each body, `{"gcaggObservedAt":
+/// "<RFC 3339 time>"}`: its time if `page` is one (an error if the time is not one), else `None`.
+fn envelope(page: &[u8]) -> Option<Result<Arc<str>, String>> {
+    /// The envelope: exactly one key.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Envelope {
+        #[serde(rename = "gcaggObservedAt")]
+        at: serde_json::Value,
+    }
+    // An envelope is one short line: the search is cheap, and skips every other page at once.
+    if page.len() > 4096 || memchr::memmem::find(page, b"\"gcaggObservedAt\"").is_none() {
+        return None;
+    }
+    let Envelope { at } = serde_json::from_slice(page).ok()?;
+    Some(match at.as_str() {
+        Some(text) if crate::output::epoch_millis(text).is_some() => Ok(text.into()),
+        _ => Err(format!(
+            "gcaggObservedAt {at} is not an RFC 3339 time (e.g. \"2024-05-01T10:15:02.123Z\")"
+        )),
+    })
 }
 
 /// Tracks where a page ends: bracket depth, and whether the scan is inside a string.

@@ -12,14 +12,23 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    excerpt, is_number, scalar, Entity, EntitySink, Failure, GroupEntry, Metric, PageFailure, PageKeys, Scalar,
-    Scratch, Stat,
+    excerpt, is_number, scalar, Element, ElementKind, Entity, EntitySink, Failure, GroupEntry, Metric, Observation,
+    PageFailure, PageKeys, Scalar, Scratch, Stat,
 };
 
-/// Walks one page read from `reader`, which must start at the page's `{`.
-pub(super) fn parse<R: std::io::Read>(reader: R, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+/// Walks one page read from `reader`, which must start at the page's `{`; `observed`: when
+/// the observations in it were observed, if its source said.
+pub(super) fn parse<R: std::io::Read>(
+    reader: R,
+    observed: Option<&str>,
+    sink: &mut dyn EntitySink,
+) -> Result<(), PageFailure> {
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let mut ctx = Ctx { sink, failure: None };
+    let mut ctx = Ctx {
+        sink,
+        failure: None,
+        observed: observed.map(str::to_owned),
+    };
     let parsed = PageSeed {
         ctx: &mut ctx,
         borrowed: false,
@@ -30,9 +39,13 @@ pub(super) fn parse<R: std::io::Read>(reader: R, sink: &mut dyn EntitySink) -> R
 
 /// Walks one page held in memory (the reference the fast parser is tested against).
 #[cfg(test)]
-pub(super) fn parse_slice(page: &[u8], sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+pub(super) fn parse_slice(page: &[u8], observed: Option<&str>, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
     let mut de = serde_json::Deserializer::from_slice(page);
-    let mut ctx = Ctx { sink, failure: None };
+    let mut ctx = Ctx {
+        sink,
+        failure: None,
+        observed: observed.map(str::to_owned),
+    };
     let parsed = PageSeed {
         ctx: &mut ctx,
         borrowed: true,
@@ -46,6 +59,8 @@ struct Ctx<'s> {
     sink: &'s mut dyn EntitySink,
     /// The real reason behind a custom serde error, when there is one.
     failure: Option<Failure>,
+    /// When the observations being read were observed.
+    observed: Option<String>,
 }
 
 fn failure(err: serde_json::Error, kept: Option<Failure>) -> PageFailure {
@@ -196,6 +211,10 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
         let mut scratch = Scratch::default();
         // A page that is itself a `results[]` element (a bare `results` array's element).
         let mut own = ResultKeys::default();
+        // A notification's `eventBody`, or an EventBridge event's `detail` and `time`: read
+        // once the page is, when the topic that names the group's id is known.
+        let mut event = None;
+        let mut time = None;
         while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
                 "results" | "entities" => {
@@ -217,6 +236,17 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
                     keys.group |= key == "group";
                     own.read(&mut map, &key, self.ctx, &mut scratch, borrowed)?;
                 }
+                "eventBody" | "detail" => {
+                    keys.claim(if key == "detail" { "detail" } else { "eventBody" })
+                        .map_err(de::Error::custom)?;
+                    event = Some(map.next_value_seed(RawSeed { borrowed })?);
+                }
+                "topicName" => keys.topic = Some(message_text(&mut map, borrowed)?),
+                "time" => time = Some(message_text(&mut map, borrowed)?),
+                "result" => {
+                    keys.result = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
                 "status" => keys.status = Some(message_text(&mut map, borrowed)?),
                 "message" => keys.message = Some(message_text(&mut map, borrowed)?),
                 "code" => keys.code = Some(message_text(&mut map, borrowed)?),
@@ -229,7 +259,18 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
                 }
             }
         }
-        own.finish(self.ctx, &scratch.group)?;
+        own.finish(self.ctx, &mut scratch.group)?;
+        if keys.is_control() {
+            self.ctx.sink.skipped();
+            return Ok(());
+        }
+        if let Some(text) = event {
+            return if keys.body == Some("detail") {
+                detail(self.ctx, &text, time)
+            } else {
+                event_body(self.ctx, &text, keys.topic.as_deref())
+            };
+        }
         if keys.is_read() {
             return Ok(());
         }
@@ -241,6 +282,77 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
             }
         }
     }
+}
+
+/// An EventBridge event's `detail` (its JSON text): the notification, observed at the
+/// event's `time`.
+fn detail<E: de::Error>(ctx: &mut Ctx<'_>, text: &str, time: Option<String>) -> Result<(), E> {
+    /// The keys of a notification that matter: its topic and (the text of) its body.
+    struct Notification<'a> {
+        topic: Option<String>,
+        body: Option<&'a RawValue>,
+    }
+    impl<'de> Deserialize<'de> for Notification<'de> {
+        fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+            struct Keys;
+            impl<'de> Visitor<'de> for Keys {
+                type Value = Notification<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an event's detail (an object with `topicName` and `eventBody`)")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Notification<'de>, A::Error> {
+                    let mut found = Notification {
+                        topic: None,
+                        body: None,
+                    };
+                    while let Some(key) = map.next_key_seed(StrSeed)? {
+                        match key.as_ref() {
+                            "topicName" => found.topic = Some(message_text(&mut map, true)?),
+                            "eventBody" => found.body = Some(map.next_value()?),
+                            _ => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    Ok(found)
+                }
+            }
+            de.deserialize_map(Keys)
+        }
+    }
+    let found: Notification = serde_json::from_str(text).map_err(de::Error::custom)?;
+    if found.topic.as_deref().is_some_and(super::is_control_topic) {
+        ctx.sink.skipped();
+        return Ok(());
+    }
+    let Some(body) = found.body else {
+        return Err(de::Error::custom("an event's `detail` without an `eventBody`"));
+    };
+    let page = std::mem::replace(&mut ctx.observed, time);
+    let read = event_body(ctx, body.get(), found.topic.as_deref());
+    ctx.observed = page;
+    read
+}
+
+/// A notification's `eventBody` (its JSON text): a `results[]` element, its group completed
+/// with the id its topic names.
+fn event_body<E: de::Error>(ctx: &mut Ctx<'_>, text: &str, topic: Option<&str>) -> Result<(), E> {
+    let mut scratch = Scratch::default();
+    let seed = ResultSeed {
+        ctx: &mut *ctx,
+        scratch: &mut scratch,
+        borrowed: true,
+        topic: super::topic_entry(topic),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let data = seed.deserialize(&mut de).map_err(de::Error::custom)?;
+    if !data {
+        let topic = topic.unwrap_or("none");
+        return Err(de::Error::custom(format!(
+            "an event of topic `{topic}` whose `eventBody` has no `data`: flatten reads the analytics topics' events"
+        )));
+    }
+    Ok(())
 }
 
 /// `results` (API shape) or `entities` (tutorial shape): null, an array, or an empty object.
@@ -294,6 +406,7 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_, 'de> {
                     ctx: &mut *self.ctx,
                     scratch: &mut *self.scratch,
                     borrowed,
+                    topic: None,
                 })?
                 .is_some()
             {}
@@ -302,34 +415,41 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_, 'de> {
     }
 }
 
-/// One `results[]` element: `group` and `data`, in either order.
+/// One `results[]` element: `group` and `data`, in either order, the group completed with
+/// the id `topic` names; gives whether it had a `data`.
 struct ResultSeed<'c, 's, 'de> {
     ctx: &'c mut Ctx<'s>,
     scratch: &'c mut Scratch<'de>,
     borrowed: bool,
+    topic: Option<GroupEntry<'static>>,
 }
 
 impl<'de> DeserializeSeed<'de> for ResultSeed<'_, '_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
         de.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for ResultSeed<'_, '_, 'de> {
-    type Value = ();
+    type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a result (an object with `group` and `data`)")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         self.scratch.group.clear();
-        let mut keys = ResultKeys::default();
+        let mut keys = ResultKeys {
+            topic: self.topic,
+            ..ResultKeys::default()
+        };
         while let Some(key) = map.next_key_seed(StrSeed)? {
             if !keys.read(&mut map, &key, self.ctx, self.scratch, self.borrowed)? {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        keys.finish(self.ctx, &self.scratch.group)
+        let data = keys.have_data;
+        keys.finish(self.ctx, &mut self.scratch.group)?;
+        Ok(data)
     }
 }
 
@@ -337,8 +457,11 @@ impl<'de> Visitor<'de> for ResultSeed<'_, '_, 'de> {
 #[derive(Default)]
 struct ResultKeys<'de> {
     have_group: bool,
+    have_data: bool,
     /// The data's text, when it came before the group.
     deferred: Option<Cow<'de, str>>,
+    /// The id a notification's topic names, for a group that lacks it.
+    topic: Option<GroupEntry<'static>>,
 }
 
 impl<'de> ResultKeys<'de> {
@@ -351,38 +474,43 @@ impl<'de> ResultKeys<'de> {
         scratch: &mut Scratch<'de>,
         borrowed: bool,
     ) -> Result<bool, A::Error> {
-        let Scratch { group, metrics, stats } = scratch;
         match key {
             "group" => {
-                map.next_value_seed(GroupSeed { out: group, borrowed })?;
+                map.next_value_seed(GroupSeed {
+                    out: &mut scratch.group,
+                    borrowed,
+                })?;
+                super::add_topic_id(&mut scratch.group, &self.topic);
                 self.have_group = true;
             }
             "data" if self.have_group => {
-                let seed = DataSeed {
-                    ctx,
-                    group,
-                    metrics,
-                    stats,
-                    borrowed,
-                };
-                map.next_value_seed(seed)?;
+                self.have_data = true;
+                map.next_value_seed(DataSeed { ctx, scratch, borrowed })?;
             }
             // `group` may still follow: keep the data's text until the object ends.
-            "data" => self.deferred = Some(map.next_value_seed(RawSeed { borrowed })?),
+            "data" => {
+                self.have_data = true;
+                self.deferred = Some(map.next_value_seed(RawSeed { borrowed })?);
+            }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
     /// The object has been read: flattens the data that came before the group.
-    fn finish<E: de::Error>(self, ctx: &mut Ctx<'_>, group: &[GroupEntry<'_>]) -> Result<(), E> {
+    fn finish<E: de::Error>(self, ctx: &mut Ctx<'_>, group: &mut Vec<GroupEntry<'_>>) -> Result<(), E> {
         if let Some(text) = self.deferred {
+            if !self.have_group {
+                super::add_topic_id(group, &self.topic);
+            }
+            let mut scratch = Scratch {
+                group: group.clone(),
+                ..Scratch::default()
+            };
             let mut de = serde_json::Deserializer::from_str(&text);
             let seed = DataSeed {
                 ctx,
-                group,
-                metrics: &mut Vec::new(),
-                stats: &mut Vec::new(),
+                scratch: &mut scratch,
                 borrowed: true,
             };
             seed.deserialize(&mut de).map_err(de::Error::custom)?;
@@ -414,6 +542,13 @@ impl<'de> Visitor<'de> for GroupSeed<'_, 'de> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         self.out.clear();
+        self.entries(&mut map)
+    }
+}
+
+impl<'de> GroupSeed<'_, 'de> {
+    /// Appends every entry of `map`, each value as a [`Scalar`].
+    fn entries<A: MapAccess<'de>>(self, map: &mut A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key_seed(StrSeed)? {
             let text = map.next_value_seed(RawSeed {
                 borrowed: self.borrowed,
@@ -425,23 +560,22 @@ impl<'de> Visitor<'de> for GroupSeed<'_, 'de> {
     }
 }
 
-/// `data[]`: one entity per element.
-struct DataSeed<'c, 's, 'g, 'de> {
+/// `data[]`: one entity per data point of an aggregate, one for all the metrics of an
+/// observation.
+struct DataSeed<'c, 's, 'de> {
     ctx: &'c mut Ctx<'s>,
-    group: &'g [GroupEntry<'g>],
-    metrics: &'c mut Vec<Metric<'de>>,
-    stats: &'c mut Vec<Stat<'de>>,
+    scratch: &'c mut Scratch<'de>,
     borrowed: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, '_, 'de> {
+impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
         de.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DataSeed<'_, '_, '_, 'de> {
+impl<'de> Visitor<'de> for DataSeed<'_, '_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of data points")
@@ -450,18 +584,46 @@ impl<'de> Visitor<'de> for DataSeed<'_, '_, '_, 'de> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Scratch {
+            group,
+            metrics,
+            stats,
+            observations,
+            fields,
+        } = self.scratch;
+        metrics.clear();
+        stats.clear();
+        observations.clear();
+        fields.clear();
+        let mut kinds = super::Kinds::default();
         loop {
             let point = PointSeed {
-                metrics: &mut *self.metrics,
-                stats: &mut *self.stats,
+                metrics: &mut *metrics,
+                stats: &mut *stats,
+                observations: &mut *observations,
+                fields: &mut *fields,
                 borrowed: self.borrowed,
             };
-            let Some(interval) = seq.next_element_seed(point)? else {
-                return Ok(());
+            let Some(element) = seq.next_element_seed(point)? else {
+                break;
             };
-            let entity = Entity::api(self.group, interval.as_deref(), self.metrics, self.stats);
+            let kind = element.kind().map_err(de::Error::custom)?;
+            kinds.note(&kind).map_err(de::Error::custom)?;
+            if kind == ElementKind::Observation {
+                continue;
+            }
+            super::views_last(metrics);
+            let entity = Entity::api(group, element.interval.as_deref(), metrics, stats);
+            deliver(self.ctx, &entity)?;
+            metrics.clear();
+            stats.clear();
+        }
+        if kinds.observation {
+            let observed = self.ctx.observed.clone();
+            let entity = Entity::observation(group, observed.as_deref(), (metrics, stats), (observations, fields));
             deliver(self.ctx, &entity)?;
         }
+        Ok(())
     }
 }
 
@@ -474,33 +636,35 @@ fn deliver<E: de::Error>(ctx: &mut Ctx<'_>, entity: &Entity<'_>) -> Result<(), E
     })
 }
 
-/// One `data[]` element: fills the metric and stat buffers, returns the interval.
+/// One `data[]` element: an aggregate's data point fills the metric and stat buffers; an
+/// observation's metric is added to them, its entries to the observation buffers.
 struct PointSeed<'c, 'de> {
     metrics: &'c mut Vec<Metric<'de>>,
     stats: &'c mut Vec<Stat<'de>>,
+    observations: &'c mut Vec<Observation>,
+    fields: &'c mut Vec<GroupEntry<'de>>,
     borrowed: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for PointSeed<'_, 'de> {
-    type Value = Option<Cow<'de, str>>;
+    type Value = Element<'de>;
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
         de.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
-    type Value = Option<Cow<'de, str>>;
+    type Value = Element<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a data point (an object with `interval` and `metrics`)")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        self.metrics.clear();
-        self.stats.clear();
-        let mut interval = None;
-        let mut unread = super::UnreadKeys::default();
+        let mut element = Element::default();
+        let (first_stat, first_entry) = (self.stats.len(), self.observations.len());
+        let first_metric = self.metrics.len();
         while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
-                "interval" => interval = map.next_value_seed(OptStrSeed)?,
+                "interval" => element.interval = map.next_value_seed(OptStrSeed)?,
                 "metrics" | "views" => {
                     let seed = MetricsSeed {
                         metrics: &mut *self.metrics,
@@ -510,19 +674,127 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
                     };
                     map.next_value_seed(seed)?;
                 }
+                "metric" => element.metric = map.next_value_seed(OptStrSeed)?,
+                "qualifier" => {
+                    element.qualifier = map.next_value_seed(OptStrSeed)?;
+                    if element.qualifier.is_some() {
+                        element.observed("qualifier");
+                    }
+                }
+                "stats" => {
+                    let before = self.stats.len();
+                    map.next_value_seed(StatsSeed {
+                        stats: &mut *self.stats,
+                        borrowed: self.borrowed,
+                    })?;
+                    if self.stats.len() > before {
+                        element.observed("stats");
+                    }
+                }
+                "truncated" => {
+                    element.truncated = map.next_value::<Option<bool>>()?.unwrap_or(false);
+                    if element.truncated {
+                        element.observed("truncated");
+                    }
+                }
+                "observations" => {
+                    let before = self.observations.len();
+                    map.next_value_seed(EntriesSeed {
+                        observations: &mut *self.observations,
+                        fields: &mut *self.fields,
+                        metric: first_metric,
+                        borrowed: self.borrowed,
+                    })?;
+                    if self.observations.len() > before {
+                        element.observed("observations");
+                    }
+                }
                 _ => {
                     let value = map.next_value_seed(RawSeed {
                         borrowed: self.borrowed,
                     })?;
-                    unread.note(&key, &value);
+                    element.note(&key, &value);
                 }
             }
         }
-        if let Some(why) = unread.refusal(interval.is_some()) {
-            return Err(de::Error::custom(why));
+        element.aggregate = self.metrics.len() > first_metric;
+        if let Some(name) = element.metric.clone() {
+            if !element.aggregate {
+                for entry in &mut self.observations[first_entry..] {
+                    entry.truncated = element.truncated;
+                }
+                self.metrics.push(Metric {
+                    name,
+                    qualifier: element.qualifier.clone(),
+                    view: false,
+                    stats: first_stat..self.stats.len(),
+                });
+            }
         }
-        super::views_last(self.metrics);
-        Ok(interval)
+        Ok(element)
+    }
+}
+
+/// An observation metric's `observations[]` (or null), for the metric that will be
+/// `metrics[metric]`.
+struct EntriesSeed<'c, 'de> {
+    observations: &'c mut Vec<Observation>,
+    fields: &'c mut Vec<GroupEntry<'de>>,
+    metric: usize,
+    borrowed: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of observations")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let start = self.fields.len();
+            let entry = GroupSeed {
+                out: &mut *self.fields,
+                borrowed: self.borrowed,
+            };
+            if seq.next_element_seed(EntrySeed(entry))?.is_none() {
+                return Ok(());
+            }
+            self.observations.push(Observation {
+                metric: self.metric,
+                truncated: false,
+                fields: start..self.fields.len(),
+            });
+        }
+    }
+}
+
+/// One `observations[]` entry: an object of fields, appended to the fields read so far.
+struct EntrySeed<'c, 'de>(GroupSeed<'c, 'de>);
+
+impl<'de> DeserializeSeed<'de> for EntrySeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an observation (an object of fields)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.entries(&mut map)
     }
 }
 
@@ -691,7 +963,9 @@ impl<'de> Visitor<'de> for TutorialSeed<'_, '_, 'de> {
         f.write_str("an entity (an object with `groups` and `metrics`)")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Scratch { group, metrics, stats } = self.scratch;
+        let Scratch {
+            group, metrics, stats, ..
+        } = self.scratch;
         let borrowed = self.borrowed;
         group.clear();
         metrics.clear();

@@ -81,7 +81,9 @@ pub struct Settings {
 /// The Arrow type of a column, which the Parquet type follows.
 pub fn data_type(role: Role) -> DataType {
     match role {
-        Role::IntervalStart | Role::IntervalEnd => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        Role::IntervalStart | Role::IntervalEnd | Role::ObservedAt => {
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        }
         Role::Value { integer: true } => DataType::Int64,
         Role::Value { integer: false } | Role::LongValue | Role::Kpi { .. } => DataType::Float64,
         Role::Constant
@@ -91,6 +93,8 @@ pub fn data_type(role: Role) -> DataType {
         | Role::Metric
         | Role::Qualifier
         | Role::QualifierName
+        | Role::Truncated
+        | Role::Field
         | Role::Stat => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
     }
 }
@@ -166,7 +170,7 @@ fn plain_decimal(text: &str) -> Option<f64> {
 /// Says why `text` does not fit a column of this role, if it does not.
 fn fits(role: Role, text: &str) -> Result<(), &'static str> {
     match role {
-        Role::IntervalStart | Role::IntervalEnd => timestamp(text).map(drop),
+        Role::IntervalStart | Role::IntervalEnd | Role::ObservedAt => timestamp(text).map(drop),
         Role::Value { integer: true } => parse_count(text).map(drop),
         // A plain decimal of fewer than 300 characters is always a finite DOUBLE: only
         // exponents reach beyond, so only they need the parse.
