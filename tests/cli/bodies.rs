@@ -8,7 +8,7 @@ use crate::util::{fixture, gcagg, ndjson_rows, read_parquet, scratch, stdout_of}
 
 /// What `gcagg flatten ARGS INPUT` writes in NDJSON, CSV and Parquet (read back), in both
 /// layouts.
-fn every_format(input: &Path) -> Vec<String> {
+pub fn every_format(input: &Path) -> Vec<String> {
     let dir = scratch();
     let mut out = Vec::new();
     for layout in ["wide", "long"] {
@@ -30,7 +30,7 @@ fn every_format(input: &Path) -> Vec<String> {
 }
 
 /// Writes `text` to a file of its own.
-fn written(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+pub fn written(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
@@ -60,9 +60,11 @@ fn stat_numbers(input: &Path) -> Vec<f64> {
 }
 
 /// Asserts that every stat of `input` is a `value` of its long NDJSON output, and nothing
-/// else is.
-fn assert_every_stat_kept(input: &Path) {
-    let long = stdout_of(&["--layout", "long", input.to_str().unwrap()], "");
+/// else is (what the run says on stderr aside).
+pub fn assert_every_stat_kept(input: &Path) {
+    let out = crate::util::flatten(&["--layout", "long", input.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let long = String::from_utf8(out.stdout).unwrap();
     let mut values: Vec<f64> = ndjson_rows(&long)
         .iter()
         .map(|r| r.text("value").parse().unwrap())

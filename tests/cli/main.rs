@@ -19,6 +19,7 @@ mod interrupt;
 mod kpis;
 mod name_columns;
 mod names;
+mod observations;
 mod observations_fetch;
 mod outputs;
 mod parquet;
