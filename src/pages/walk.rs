@@ -602,13 +602,12 @@ impl<'de> Visitor<'de> for DataSeed<'_, '_, 'de> {
                 stats: &mut *stats,
                 observations: &mut *observations,
                 fields: &mut *fields,
+                kinds: &mut kinds,
                 borrowed: self.borrowed,
             };
-            let Some(element) = seq.next_element_seed(point)? else {
+            let Some((element, kind)) = seq.next_element_seed(point)? else {
                 break;
             };
-            let kind = element.kind().map_err(de::Error::custom)?;
-            kinds.note(&kind).map_err(de::Error::custom)?;
             if kind == ElementKind::Observation {
                 continue;
             }
@@ -643,18 +642,20 @@ struct PointSeed<'c, 'de> {
     stats: &'c mut Vec<Stat<'de>>,
     observations: &'c mut Vec<Observation>,
     fields: &'c mut Vec<GroupEntry<'de>>,
+    /// The kinds of the array's elements so far: this one must not mix with them.
+    kinds: &'c mut super::Kinds,
     borrowed: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for PointSeed<'_, 'de> {
-    type Value = Element<'de>;
+    type Value = (Element<'de>, ElementKind);
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
         de.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
-    type Value = Element<'de>;
+    type Value = (Element<'de>, ElementKind);
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a data point (an object with `interval` and `metrics`)")
     }
@@ -731,7 +732,10 @@ impl<'de> Visitor<'de> for PointSeed<'_, 'de> {
                 });
             }
         }
-        Ok(element)
+        // Refused here, while the position is still the element's closing brace.
+        let kind = element.kind().map_err(de::Error::custom)?;
+        self.kinds.note(&kind).map_err(de::Error::custom)?;
+        Ok((element, kind))
     }
 }
 
