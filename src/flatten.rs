@@ -251,6 +251,23 @@ impl Flattener {
         self.columns
     }
 
+    /// Starts a row: no column is claimed yet but the constants', which the returned ids
+    /// (the buffer of [`Flattener::ids`]) begin with.
+    fn start_row(&mut self) -> Vec<ColumnId> {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = u32::MAX);
+        }
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        for i in 0..self.constant_ids.len() {
+            let id = self.constant_ids[i];
+            self.claim(id);
+            ids.push(id);
+        }
+        ids
+    }
+
     /// Marks `id` as used by the current row; false if it already was.
     fn claim(&mut self, id: ColumnId) -> bool {
         if self.stamp.len() <= id {
@@ -456,17 +473,7 @@ impl Flattener {
     /// qualifier and `truncated` flag, then its fields, arrays and objects as JSON text.
     fn observation_rows(&mut self, e: &Entity<'_>, out: &mut dyn RowWriter) -> anyhow::Result<()> {
         for entry in e.observations {
-            self.generation = self.generation.wrapping_add(1);
-            if self.generation == 0 {
-                self.stamp.iter_mut().for_each(|s| *s = u32::MAX);
-            }
-            let mut ids = std::mem::take(&mut self.ids);
-            ids.clear();
-            for i in 0..self.constant_ids.len() {
-                let id = self.constant_ids[i];
-                self.claim(id);
-                ids.push(id);
-            }
+            let mut ids = self.start_row();
             for g in e.group {
                 let (id, _) = self.group_column(&g.key)?;
                 if !self.claim(id) {
@@ -557,18 +564,8 @@ fn scalar_cell<'a>(value: &'a Scalar<'a>) -> Cell<'a> {
 impl Flattener {
     /// Writes the row(s) of one entity to `out`.
     fn entity<'e>(&mut self, e: &Entity<'e>, out: &mut dyn RowWriter) -> anyhow::Result<()> {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = u32::MAX);
-        }
         // Pass 1: resolve every column of the row, so no half row is ever written.
-        let mut ids = std::mem::take(&mut self.ids);
-        ids.clear();
-        for i in 0..self.constant_ids.len() {
-            let id = self.constant_ids[i];
-            self.claim(id);
-            ids.push(id);
-        }
+        let mut ids = self.start_row();
         let mut named = std::mem::take(&mut self.named);
         named.clear();
         for entry in e.group {
