@@ -180,9 +180,7 @@ impl Temporary {
     pub fn persist(self, target: &Path) -> io::Result<()> {
         let mut registry = registry();
         std::fs::rename(&self.path, target)?;
-        registry.temporaries.retain(|t| t.0 != self.id);
-        drop(registry);
-        std::mem::forget(self);
+        self.disarm(&mut registry);
         Ok(())
     }
 
@@ -200,9 +198,7 @@ impl Temporary {
             Err(_) if target.exists() => return Err(io::ErrorKind::AlreadyExists.into()),
             Err(_) => std::fs::rename(&self.path, target)?,
         }
-        registry.temporaries.retain(|t| t.0 != self.id);
-        drop(registry);
-        std::mem::forget(self);
+        self.disarm(&mut registry);
         Ok(())
     }
 
@@ -224,7 +220,6 @@ impl Temporary {
             }
             return Err(e);
         }
-        registry.temporaries.retain(|t| t.0 != self.id);
         let previous = replaced.then(|| {
             let id = registry.id();
             registry.temporaries.push((id, aside.to_owned(), Kind::Dir));
@@ -234,9 +229,16 @@ impl Temporary {
                 kind: Kind::Dir,
             }
         });
-        drop(registry);
-        std::mem::forget(self);
+        self.disarm(&mut registry);
         Ok(previous)
+    }
+
+    /// Ends it without its `Drop`, once what it names is the target's: out of `registry`,
+    /// and its path freed (`mem::forget` alone would leak it, once per file persisted).
+    fn disarm(mut self, registry: &mut Registry) {
+        registry.temporaries.retain(|t| t.0 != self.id);
+        drop(std::mem::take(&mut self.path));
+        std::mem::forget(self);
     }
 }
 
