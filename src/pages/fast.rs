@@ -714,6 +714,7 @@ fn group_entries<'a>(p: &mut Parser<'a>, out: &mut Vec<GroupEntry<'a>>) -> Step<
 /// `data[]`: one entity per data point of an aggregate, one for all the metrics of an
 /// observation.
 fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
+    scratch.start_data();
     let Scratch {
         group,
         metrics,
@@ -721,10 +722,6 @@ fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn Entity
         observations,
         fields,
     } = scratch;
-    metrics.clear();
-    stats.clear();
-    observations.clear();
-    fields.clear();
     let mut kinds = super::Kinds::default();
     let observed = p.observed.clone();
     p.array_or_null("an array of data points", |p| {

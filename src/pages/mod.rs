@@ -862,6 +862,16 @@ struct Scratch<'de> {
     fields: Vec<GroupEntry<'de>>,
 }
 
+impl Scratch<'_> {
+    /// Empties what one `data[]` fills (the group stays: it belongs to the result).
+    fn start_data(&mut self) {
+        self.metrics.clear();
+        self.stats.clear();
+        self.observations.clear();
+        self.fields.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

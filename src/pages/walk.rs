@@ -584,6 +584,7 @@ impl<'de> Visitor<'de> for DataSeed<'_, '_, 'de> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.scratch.start_data();
         let Scratch {
             group,
             metrics,
@@ -591,10 +592,6 @@ impl<'de> Visitor<'de> for DataSeed<'_, '_, 'de> {
             observations,
             fields,
         } = self.scratch;
-        metrics.clear();
-        stats.clear();
-        observations.clear();
-        fields.clear();
         let mut kinds = super::Kinds::default();
         loop {
             let point = PointSeed {
