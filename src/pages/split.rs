@@ -270,22 +270,18 @@ fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut
 /// The envelope `gcagg fetch --observations` writes before each body, `{"gcaggObservedAt":
 /// "<RFC 3339 time>"}`: its time if `page` is one (an error if the time is not one), else `None`.
 fn envelope(page: &[u8]) -> Option<Result<Arc<str>, String>> {
-    /// The envelope: exactly one key.
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Envelope {
-        #[serde(rename = "gcaggObservedAt")]
-        at: serde_json::Value,
-    }
+    use crate::api::page::ENVELOPE_KEY;
     // An envelope is one short line: the search is cheap, and skips every other page at once.
-    if page.len() > 4096 || memchr::memmem::find(page, b"\"gcaggObservedAt\"").is_none() {
+    if page.len() > 4096 || memchr::memmem::find(page, ENVELOPE_KEY.as_bytes()).is_none() {
         return None;
     }
-    let Envelope { at } = serde_json::from_slice(page).ok()?;
+    // Exactly one key, the envelope's.
+    let envelope: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(page).ok()?;
+    let at = envelope.get(ENVELOPE_KEY).filter(|_| envelope.len() == 1)?;
     Some(match at.as_str() {
         Some(text) if crate::output::epoch_millis(text).is_some() => Ok(text.into()),
         _ => Err(format!(
-            "gcaggObservedAt {at} is not an RFC 3339 time (e.g. \"2024-05-01T10:15:02.123Z\")"
+            "{ENVELOPE_KEY} {at} is not an RFC 3339 time (e.g. \"2024-05-01T10:15:02.123Z\")"
         )),
     })
 }
