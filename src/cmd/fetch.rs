@@ -767,7 +767,6 @@ impl Observe {
         let target = match args.output {
             None => PollTarget::Stdout,
             Some(path) if is_dir_target(&path) => {
-                std::fs::create_dir_all(&path).map_err(|e| usage(format!("-o {}: {e}", path.display())))?;
                 if path.join(manifest::FILE_NAME).exists() {
                     return Err(usage(format!(
                         "-o {}: holds an aggregate fetch ({}); use another directory for observations",
@@ -820,6 +819,10 @@ impl Observe {
         let Some(credentials) = self.credentials.clone() else {
             return self.dry_run();
         };
+        // Only now: a dry run creates nothing.
+        if let PollTarget::Dir(path) = &self.target {
+            std::fs::create_dir_all(path).map_err(|e| usage(format!("-o {}: {e}", path.display())))?;
+        }
         let client = std::sync::Arc::new(Client::new(Settings {
             endpoints: self.endpoints,
             credentials,

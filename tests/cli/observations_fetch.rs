@@ -468,7 +468,7 @@ fn dry_run_shows_each_query_and_sends_nothing() {
     cmd.current_dir(t.dir.path())
         .args(["--observations", "--dry-run", "--metrics", "oWaiting"])
         .args(queue_filters(3))
-        .args(["--batch", "2", "--every", "30s", "--for", "8h"]);
+        .args(["--batch", "2", "--every", "30s", "--for", "8h", "-o", "now/"]);
     let out = stdout_of(&mut cmd);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 8, "{out}");
@@ -479,6 +479,7 @@ fn dry_run_shows_each_query_and_sends_nothing() {
         format!("POST {}/api/v2/analytics/queues/observations/query", t.server.base)
     );
     assert!(t.server.requests().is_empty());
+    assert!(!t.dir.path().join("now").exists(), "a dry run creates no folder");
 }
 
 #[test]
