@@ -310,6 +310,52 @@ fn read_pages<R: BufRead, W: PageWorker>(
     })
 }
 
+/// Reads every page of `bytes` on this thread into `sink`, buffering pages of up to `limit`
+/// bytes and streaming larger ones: how the fuzz targets drive both parsers in-process.
+pub(crate) fn read_bytes(name: &str, bytes: &[u8], limit: usize, sink: &mut dyn EntitySink) -> anyhow::Result<u64> {
+    read_pages::<_, NoWorker>(name, || Ok(bytes), &mut [], &mut Alone(sink), limit)
+}
+
+/// The whole work of a run without workers: a sink.
+pub(crate) struct Alone<'a>(&'a mut dyn EntitySink);
+
+impl EntitySink for Alone<'_> {
+    fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()> {
+        self.0.entity(entity)
+    }
+}
+
+/// The worker of a run without workers: there is none.
+pub(crate) enum NoWorker {}
+
+impl EntitySink for NoWorker {
+    fn entity(&mut self, _: &Entity<'_>) -> anyhow::Result<()> {
+        match *self {}
+    }
+}
+
+impl PageWorker for NoWorker {
+    type Made = std::convert::Infallible;
+    fn page_end(&mut self) -> anyhow::Result<()> {
+        match *self {}
+    }
+    fn made(&mut self, _: bool) -> Self::Made {
+        match *self {}
+    }
+}
+
+impl Gather<std::convert::Infallible> for Alone<'_> {
+    fn gather(&mut self, _: usize, made: std::convert::Infallible) -> anyhow::Result<bool> {
+        match made {}
+    }
+    fn reran(&mut self, _: usize) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn page_end(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 /// The main thread's loop of [`read_pages`].
 struct Pieces<'a, M> {
     name: &'a str,
@@ -875,46 +921,6 @@ impl Scratch<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The whole work of a run without workers: a sink.
-    struct Alone<'a>(&'a mut dyn EntitySink);
-
-    impl EntitySink for Alone<'_> {
-        fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()> {
-            self.0.entity(entity)
-        }
-    }
-
-    /// The worker of a run without workers: there is none.
-    enum NoWorker {}
-
-    impl EntitySink for NoWorker {
-        fn entity(&mut self, _: &Entity<'_>) -> anyhow::Result<()> {
-            match *self {}
-        }
-    }
-
-    impl PageWorker for NoWorker {
-        type Made = std::convert::Infallible;
-        fn page_end(&mut self) -> anyhow::Result<()> {
-            match *self {}
-        }
-        fn made(&mut self, _: bool) -> Self::Made {
-            match *self {}
-        }
-    }
-
-    impl Gather<std::convert::Infallible> for Alone<'_> {
-        fn gather(&mut self, _: usize, made: std::convert::Infallible) -> anyhow::Result<bool> {
-            match made {}
-        }
-        fn reran(&mut self, _: usize) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn page_end(&mut self) -> anyhow::Result<()> {
-            Ok(())
-        }
-    }
 
     /// Records what the sink saw, one line per entity.
     #[derive(Default)]
