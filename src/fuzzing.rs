@@ -32,7 +32,9 @@ impl EntitySink for Collect {
 
 /// An entity as JSON, every value as serde_json reads the text the parser kept:
 /// `{"shape", "group": [[key, value]], "interval", "id", "metrics": [{"name", "qualifier",
-/// "view", "stats": [[name, value]]}]}`. Text that is not JSON becomes `{"not JSON": text}`.
+/// "view", "stats": [[name, value]]}], "observed_at", "observations": [{"metric",
+/// "truncated", "fields": [[key, value]]}]}`. Text that is not JSON becomes
+/// `{"not JSON": text}`.
 fn entity(e: &Entity<'_>) -> Value {
     let group: Vec<Value> = e.group.iter().map(|g| json!([g.key, scalar(&g.value)])).collect();
     let metrics: Vec<Value> = e
@@ -46,12 +48,25 @@ fn entity(e: &Entity<'_>) -> Value {
             json!({"name": m.name, "qualifier": m.qualifier, "view": m.view, "stats": stats})
         })
         .collect();
+    let observations: Vec<Value> = e
+        .observations
+        .iter()
+        .map(|o| {
+            let fields: Vec<Value> = e.fields[o.fields.clone()]
+                .iter()
+                .map(|f| json!([f.key, scalar(&f.value)]))
+                .collect();
+            json!({"metric": o.metric, "truncated": o.truncated, "fields": fields})
+        })
+        .collect();
     json!({
         "shape": format!("{:?}", e.shape),
         "group": group,
         "interval": e.interval,
         "id": e.id.map_or(Value::Null, scalar),
         "metrics": metrics,
+        "observed_at": e.observed_at,
+        "observations": observations,
     })
 }
 
