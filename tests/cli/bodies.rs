@@ -1,10 +1,11 @@
 //! Bodies other than whole aggregate responses: bare `results` arrays (and their elements
-//! one per line). Each shape in NDJSON, CSV and Parquet, with every stat of the input found
-//! in the long output.
+//! one per line), observation bodies, notification events. Each shape in NDJSON, CSV and
+//! Parquet, with every number of the input found in the output: stats in the long layout,
+//! `observations[]` entries' numbers in the observations layout.
 
 use std::path::Path;
 
-use crate::util::{fixture, gcagg, ndjson_rows, read_parquet, scratch, stdout_of};
+use crate::util::{fixture, gcagg, ndjson_rows, read_csv, read_parquet, scratch, stdout_of, Json, Value};
 
 /// What `gcagg flatten ARGS INPUT` writes in NDJSON, CSV and Parquet (read back), in both
 /// layouts.
@@ -36,43 +37,166 @@ pub fn written(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::Pa
     path
 }
 
-/// Every number under a `stats` key of the input, as f64, sorted.
-fn stat_numbers(input: &Path) -> Vec<f64> {
-    fn walk(value: &serde_json::Value, in_stats: bool, out: &mut Vec<f64>) {
+/// Every number of the input, as f64, sorted, in two heaps: those under a `stats` key, and
+/// those in `observations[]` entries. A number anywhere else fails the check, so none goes
+/// uncounted.
+fn numbers_of(input: &Path) -> (Vec<f64>, Vec<f64>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Under {
+        Nothing,
+        Stats,
+        Entries,
+    }
+    fn walk(value: &serde_json::Value, under: Under, out: &mut (Vec<f64>, Vec<f64>)) {
         match value {
-            serde_json::Value::Number(n) if in_stats => out.push(n.as_f64().unwrap()),
-            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, in_stats, out)),
+            serde_json::Value::Number(n) => match under {
+                Under::Stats => out.0.push(n.as_f64().unwrap()),
+                Under::Entries => out.1.push(n.as_f64().unwrap()),
+                Under::Nothing => panic!("a number outside `stats` and `observations`: {n}"),
+            },
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, under, out)),
             serde_json::Value::Object(fields) => {
                 for (key, v) in fields {
-                    walk(v, in_stats || key == "stats", out);
+                    let under = match key.as_str() {
+                        _ if under != Under::Nothing => under,
+                        "stats" => Under::Stats,
+                        "observations" => Under::Entries,
+                        _ => Under::Nothing,
+                    };
+                    walk(v, under, out);
                 }
             }
             _ => {}
         }
     }
     let text = std::fs::read_to_string(input).unwrap();
-    let mut out = Vec::new();
+    let mut out = (Vec::new(), Vec::new());
     for doc in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
-        walk(&doc.unwrap(), false, &mut out);
+        walk(&doc.unwrap(), Under::Nothing, &mut out);
     }
-    out.sort_by(f64::total_cmp);
+    out.0.sort_by(f64::total_cmp);
+    out.1.sort_by(f64::total_cmp);
     out
 }
 
-/// Asserts that every stat of `input` is a `value` of its long NDJSON output, and nothing
-/// else is (what the run says on stderr aside).
-pub fn assert_every_stat_kept(input: &Path) {
-    let out = crate::util::flatten(&["--layout", "long", input.to_str().unwrap()], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let long = String::from_utf8(out.stdout).unwrap();
-    let mut values: Vec<f64> = ndjson_rows(&long)
-        .iter()
-        .map(|r| r.text("value").parse().unwrap())
-        .collect();
-    values.sort_by(f64::total_cmp);
-    let want = stat_numbers(input);
-    assert!(!want.is_empty(), "{}", input.display());
-    assert_eq!(values, want, "{}", input.display());
+/// The numbers of one output cell, as text: a number, or the numbers inside JSON text (an
+/// entry's array or object field); none for any other text.
+fn numbers_in_text(text: &str, out: &mut Vec<f64>) {
+    fn walk(value: &serde_json::Value, out: &mut Vec<f64>) {
+        match value {
+            serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            serde_json::Value::Object(fields) => fields.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    if text.starts_with(['[', '{']) || text.parse::<f64>().is_ok() {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+            walk(&value, out);
+        }
+    }
+}
+
+/// The numbers `gcagg flatten --layout LAYOUT` writes for `input`, sorted, in NDJSON, CSV
+/// and Parquet (read back): of the `value` column alone when `column` names it, of every
+/// column otherwise.
+fn numbers_written(input: &Path, layout: &str, column: Option<&str>) -> [Vec<f64>; 3] {
+    // The time only spares the warning of observation rows without one: it is no number.
+    let at = ["--observed-at", "2024-05-01T10:15:02Z"];
+    let args = |format: &'static str| {
+        let mut args = vec!["--layout", layout, "--format", format];
+        args.extend(at);
+        args.push(input.to_str().unwrap());
+        args
+    };
+    // What the run says on stderr (skipped control messages) is checked elsewhere.
+    let stdout = |format| {
+        let out = crate::util::flatten(&args(format), "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let wanted = |name: &str| column.is_none_or(|c| c == name);
+    let mut ndjson = Vec::new();
+    for row in ndjson_rows(&stdout("ndjson")) {
+        for (key, value) in &row.0 {
+            if wanted(key) {
+                if let Json::Raw(text) = value {
+                    numbers_in_text(text, &mut ndjson);
+                }
+            }
+        }
+    }
+    let mut csv = Vec::new();
+    let (header, rows) = read_csv(stdout("csv").as_bytes());
+    for row in rows {
+        for (name, cell) in header.iter().zip(&row) {
+            if wanted(name) {
+                numbers_in_text(cell, &mut csv);
+            }
+        }
+    }
+    let dir = scratch();
+    let path = dir.path().join("out.parquet");
+    gcagg()
+        .args(["flatten", "--layout", layout])
+        .args(at)
+        .arg("-o")
+        .arg(&path)
+        .arg(input)
+        .assert()
+        .success();
+    let table = read_parquet(&path);
+    let mut parquet = Vec::new();
+    for row in &table.rows {
+        for (name, cell) in table.names().iter().zip(row) {
+            match cell {
+                _ if !wanted(name) => {}
+                Value::Int(n) => parquet.push(*n as f64),
+                Value::Float(x) => parquet.push(*x),
+                Value::Text(text) => numbers_in_text(text, &mut parquet),
+                Value::Time(_) | Value::Null => {}
+            }
+        }
+    }
+    let mut all = [ndjson, csv, parquet];
+    all.iter_mut().for_each(|v| v.sort_by(f64::total_cmp));
+    all
+}
+
+/// Asserts that every number of `input` is written, in NDJSON, CSV and Parquet: every stat
+/// as a `value` of the long output (and nothing else is one), and every number of an
+/// `observations[]` entry in the observations layout.
+pub fn assert_every_number_kept(input: &Path) {
+    let (stats, entries) = numbers_of(input);
+    assert!(!stats.is_empty(), "{}", input.display());
+    let formats = ["ndjson", "csv", "parquet"];
+    for (format, got) in formats.iter().zip(numbers_written(input, "long", Some("value"))) {
+        assert_eq!(got, stats, "{} in {format}", input.display());
+    }
+    if !entries.is_empty() {
+        for (format, got) in formats.iter().zip(numbers_written(input, "observations", None)) {
+            assert_eq!(got, entries, "{} in {format}, observations layout", input.display());
+        }
+    }
+}
+
+/// The done-when check of every body shape beyond aggregate responses.
+#[test]
+fn every_number_of_every_shape_is_written_in_ndjson_csv_and_parquet() {
+    for name in [
+        "observations/queues_pretty.json",
+        "observations/queues_truncated.json",
+        "observations/queues_sdk_to_json.json",
+        "observations/users.ndjson",
+        "observations/results_array.json",
+        "notifications/websocket.ndjson",
+        "notifications/websocket_pretty.json",
+        "notifications/eventbridge.ndjson",
+        "notifications/eventbridge_firehose.json",
+        "notifications/group_without_topic_id.ndjson",
+    ] {
+        assert_every_number_kept(&fixture(name));
+    }
 }
 
 #[test]
@@ -82,7 +206,6 @@ fn a_bare_results_array_reads_as_the_page_that_held_it() {
     let text = std::fs::read_to_string(&bare).unwrap();
     let page = written(&dir, "page.json", &format!("{{\"results\":{text}}}"));
     assert_eq!(every_format(&bare), every_format(&page));
-    assert_every_stat_kept(&bare);
     let rows = ndjson_rows(&stdout_of(&[&bare], ""));
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].text("queueId"), "0c53c771-917f-5a53-863b-000e601a9a40");
