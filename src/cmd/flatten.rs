@@ -65,8 +65,9 @@ pub struct Args {
     pub row_group_size: Option<usize>,
 
     /// Write a Hive-partitioned dataset under --output: DIR/COL=value/part-00000.<ext>.
-    /// COL is any column but a value column, or interval_date (the UTC date of
-    /// interval_start). Partition columns are in the folder names, not in the files.
+    /// COL is any column but a value column, interval_date (the UTC date of
+    /// interval_start) or observed_date (that of observed_at, for observation rows).
+    /// Partition columns are in the folder names, not in the files.
     #[arg(long, value_name = "COL[,COL]", value_delimiter = ',')]
     pub partition_by: Vec<String>,
 

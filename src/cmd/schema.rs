@@ -113,6 +113,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a partition column is a derived date (`interval_date`, `observed_date`).
+fn is_date(name: &str) -> bool {
+    crate::output::partition::DATE_COLUMNS
+        .iter()
+        .any(|(date, _)| *date == name)
+}
+
 /// One line per column, names padded to one width.
 fn text(out: &mut impl Write, described: &[Described]) -> io::Result<()> {
     let width = described.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -121,7 +128,7 @@ fn text(out: &mut impl Write, described: &[Described]) -> io::Result<()> {
         // that long.
         let pad = " ".repeat(width - column.name.len());
         let kind = match (column.partition, column.name.as_str()) {
-            (true, crate::output::partition::INTERVAL_DATE) => "DATE (partition, from the folder names)",
+            (true, name) if is_date(name) => "DATE (partition, from the folder names)",
             (true, _) => "STRING (partition, from the folder names)",
             (false, _) => type_label(column.role),
         };
@@ -160,7 +167,7 @@ fn create_table(
     };
     let sql_type = |column: &Described| -> &'static str {
         if column.partition {
-            let date = column.name == crate::output::partition::INTERVAL_DATE;
+            let date = is_date(&column.name);
             return match (date, athena) {
                 (true, _) => "DATE",
                 (false, true) => "STRING",

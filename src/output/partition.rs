@@ -3,7 +3,8 @@
 //! Each row goes to the data file of its partition, `COL=value/.../part-00000.<ext>`, opened
 //! the first time a row needs it. As in Spark and Hive, the partition columns live in the
 //! directory names only, not in the files: DuckDB, pyarrow, Spark and Athena add them back
-//! from the path. `interval_date`, the UTC date of `interval_start`, is derived for this.
+//! from the path. `interval_date`, the UTC date of `interval_start`, and `observed_date`, that
+//! of `observed_at` (observation rows), are derived for this.
 //!
 //! Values are escaped the way Hive escapes them (`%3A` for `:`, and so on), so a value never
 //! adds a directory level; a null or empty value is `__HIVE_DEFAULT_PARTITION__`.
@@ -37,6 +38,13 @@ pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The derived partition column: the UTC date of `interval_start`.
 pub const INTERVAL_DATE: &str = "interval_date";
 
+/// The derived partition column of observation rows, which have no interval: the UTC date
+/// of `observed_at`.
+pub const OBSERVED_DATE: &str = "observed_date";
+
+/// Each derived date column and the time column it is the UTC date of.
+pub const DATE_COLUMNS: [(&str, &str); 2] = [(INTERVAL_DATE, "interval_start"), (OBSERVED_DATE, "observed_at")];
+
 /// Data files open at once; past this the least recently used one is closed.
 pub const MAX_OPEN: usize = 64;
 
@@ -54,8 +62,8 @@ pub type Opener = Box<dyn FnMut(fs::File, &Columns) -> anyhow::Result<Box<dyn Ro
 enum Source {
     /// A column of the output, once a row has registered it.
     Column(Option<ColumnId>),
-    /// The UTC date of `interval_start`.
-    IntervalDate,
+    /// The UTC date of the time column `of`, once a row has registered it.
+    Date { of: &'static str, column: Option<ColumnId> },
 }
 
 struct Key {
@@ -135,7 +143,8 @@ pub fn check_target(target: &Path, overwrite: bool) -> anyhow::Result<()> {
 /// Routes rows to one data file per partition, inside a staging directory.
 pub struct Partitioned {
     keys: Vec<Key>,
-    interval_start: Option<ColumnId>,
+    /// Whether rows have `observed_at` (observation rows), for the hint of a missing interval.
+    observed: bool,
     /// Per column id: whether it is a partition column, left out of the data files.
     dropped: Vec<bool>,
     /// How many columns the registry had when the keys were last resolved.
@@ -157,17 +166,16 @@ impl Partitioned {
         let keys = keys
             .into_iter()
             .map(|name| {
-                let source = if name == INTERVAL_DATE {
-                    Source::IntervalDate
-                } else {
-                    Source::Column(None)
+                let source = match DATE_COLUMNS.iter().find(|(date, _)| *date == name) {
+                    Some(&(_, of)) => Source::Date { of, column: None },
+                    None => Source::Column(None),
                 };
                 Key { name, source }
             })
             .collect();
         Partitioned {
             keys,
-            interval_start: None,
+            observed: false,
             dropped: Vec::new(),
             resolved: 0,
             opener,
@@ -184,19 +192,24 @@ impl Partitioned {
     /// Finds the columns of keys not yet seen (columns are registered as rows need them).
     fn resolve(&mut self, columns: &Columns) -> anyhow::Result<()> {
         for key in &mut self.keys {
-            if let Source::Column(None) = key.source {
-                if let Some(id) = key_column(columns, &key.name)? {
-                    key.source = Source::Column(Some(id));
-                    if self.dropped.len() <= id {
-                        self.dropped.resize(id + 1, false);
+            match &mut key.source {
+                Source::Column(None) => {
+                    if let Some(id) = key_column(columns, &key.name)? {
+                        key.source = Source::Column(Some(id));
+                        if self.dropped.len() <= id {
+                            self.dropped.resize(id + 1, false);
+                        }
+                        self.dropped[id] = true;
                     }
-                    self.dropped[id] = true;
                 }
+                Source::Date {
+                    of,
+                    column: column @ None,
+                } => *column = columns.find(of),
+                _ => {}
             }
         }
-        if self.interval_start.is_none() {
-            self.interval_start = columns.find("interval_start");
-        }
+        self.observed |= columns.find("observed_at").is_some();
         self.resolved = columns.len();
         Ok(())
     }
@@ -216,12 +229,13 @@ impl Partitioned {
         for key in &self.keys {
             let value = match key.source {
                 Source::Column(id) => text(id).map(Cow::Borrowed),
-                Source::IntervalDate => match text(self.interval_start) {
-                    Some(start) => Some(Cow::Owned(
-                        epoch_millis(start).and_then(utc_date).ok_or_else(|| {
-                            anyhow!("field `interval_start`: `{start}` is not an RFC 3339 timestamp, so it has no {INTERVAL_DATE}")
-                        })?,
-                    )),
+                Source::Date { of, column } => match text(column) {
+                    Some(time) => Some(Cow::Owned(epoch_millis(time).and_then(utc_date).ok_or_else(|| {
+                        anyhow!(
+                            "field `{of}`: `{time}` is not an RFC 3339 timestamp, so it has no {}",
+                            key.name
+                        )
+                    })?)),
                     None => None,
                 },
             };
@@ -344,7 +358,7 @@ impl RowWriter for Partitioned {
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
         let Partitioned {
             keys,
-            interval_start,
+            observed,
             staging,
             parts,
             rows,
@@ -357,12 +371,18 @@ impl RowWriter for Partitioned {
             for key in &keys {
                 let missing = match key.source {
                     Source::Column(None) => &key.name,
-                    Source::IntervalDate if interval_start.is_none() => "interval_start",
+                    Source::Date { of, column: None } => of,
                     _ => continue,
+                };
+                // Observation rows have a time but no interval: name the key they can use.
+                let hint = if key.name == INTERVAL_DATE && observed {
+                    format!(" (observation rows have no interval: --partition-by {OBSERVED_DATE} is the date of their observed_at)")
+                } else {
+                    String::new()
                 };
                 let _ = writeln!(
                     io::stderr(),
-                    "gcagg: warning: --partition-by {0}: no row has a column `{missing}`, so every row is under {0}={DEFAULT_PARTITION}",
+                    "gcagg: warning: --partition-by {0}: no row has a column `{missing}`{hint}, so every row is under {0}={DEFAULT_PARTITION}",
                     key.name
                 );
             }

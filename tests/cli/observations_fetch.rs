@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::fetch::{failure, kill_and_wait, listing, stdout_of, Setup};
 use crate::server::{self, Reply, Script, CLIENT_ID, SECRET};
+use crate::util::{ndjson_rows, read_csv, read_parquet, scratch, tree, Value as Parquet};
 
 /// `gcagg fetch --observations` aimed at the fake, with credentials.
 fn observe(t: &Setup) -> Command {
@@ -528,4 +529,132 @@ fn bad_observation_flags_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "--every is for observations");
     assert!(t.server.requests().is_empty());
+}
+
+/// `gcagg flatten ARGS` on `stdin`: its stdout and stderr, asserting success.
+fn flattened(args: &[&str], stdin: &str) -> (String, String) {
+    let out = crate::util::flatten(args, stdin);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn fetched_observations_flatten_observed_at_their_envelopes_time() {
+    let t = Setup::new(Script::default());
+    let mut cmd = polling(&t, 3, "1m", "2m");
+    let polled = stdout_of(cmd.args(["--detail-metrics", "oWaiting"]));
+    let bodies = t.server.observation_bodies();
+    let times = observed_times(&polled, &bodies);
+    assert_eq!(times.len(), 4, "2 polls of 2 queries");
+    // Each body's rows are observed at its envelope's time: a row per `results[]` element
+    // (wide), a row per `observations[]` entry (observations layout).
+    let per_body = |count: &dyn Fn(&Value) -> usize| -> Vec<String> {
+        let mut want = Vec::new();
+        for (body, time) in bodies.iter().zip(&times) {
+            let body: Value = serde_json::from_str(body).unwrap();
+            let n: usize = body["results"].as_array().unwrap().iter().map(count).sum();
+            want.extend(std::iter::repeat_n(time.clone(), n));
+        }
+        want
+    };
+    let wide = per_body(&|_| 1);
+    let entries = per_body(&|result| {
+        let data = result["data"].as_array().unwrap();
+        data.iter()
+            .map(|d| d["observations"].as_array().map_or(0, Vec::len))
+            .sum()
+    });
+    assert!(!entries.is_empty(), "the fake answers detail observations");
+    for (layout, want) in [("wide", &wide), ("observations", &entries)] {
+        let (ndjson, stderr) = flattened(&["--layout", layout, "-"], &polled);
+        assert_eq!(stderr, "", "every row has its time");
+        let got: Vec<String> = ndjson_rows(&ndjson)
+            .iter()
+            .map(|r| r.text("observed_at").to_owned())
+            .collect();
+        assert_eq!(&got, want, "{layout}");
+        let (csv, _) = flattened(&["--layout", layout, "--format", "csv", "-"], &polled);
+        let (header, rows) = read_csv(csv.as_bytes());
+        let at = header.iter().position(|h| h == "observed_at").unwrap();
+        assert_eq!(&rows.iter().map(|r| r[at].clone()).collect::<Vec<_>>(), want);
+        // `gcagg schema` names the columns flatten writes, observed_at a timestamp.
+        let (schema, _) = gcagg_schema(&["--layout", layout, "-"], &polled);
+        let names: Vec<&str> = schema.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+        assert_eq!(names, header, "{layout}");
+        assert!(schema.contains("observed_at") && schema.contains("TIMESTAMP(MILLIS, UTC)"));
+    }
+
+    // Partitioned by the observation's UTC date: one folder per day, each row's time kept.
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    let (_, stderr) = flattened(
+        &[
+            "--format",
+            "parquet",
+            "--partition-by",
+            "observed_date,queueId",
+            "-o",
+            lake.to_str().unwrap(),
+            "-",
+        ],
+        &polled,
+    );
+    assert_eq!(stderr, "");
+    let files = tree(&lake);
+    let mut got = Vec::new();
+    for file in &files {
+        let date = file.strip_prefix("observed_date=").unwrap().split('/').next().unwrap();
+        let table = read_parquet(&lake.join(file));
+        assert!(
+            !table.names().contains(&"observed_date".to_owned()),
+            "in the folder name only"
+        );
+        for cell in table.column("observed_at") {
+            let Parquet::Time(ms) = cell else { panic!("{cell:?}") };
+            let time = jiff::Timestamp::from_millisecond(ms).unwrap();
+            assert_eq!(time.strftime("%Y-%m-%d").to_string(), date, "{file}");
+            got.push(time);
+        }
+    }
+    got.sort();
+    let mut want: Vec<jiff::Timestamp> = wide.iter().map(|t| t.parse().unwrap()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(files.iter().all(|f| f.contains("/queueId=q00")), "{files:?}");
+
+    // interval_date asks for an interval observation rows do not have: the run says so and
+    // names the key that fits.
+    let (_, stderr) = flattened(
+        &[
+            "--format",
+            "parquet",
+            "--partition-by",
+            "interval_date",
+            "-o",
+            dir.path().join("by_interval").to_str().unwrap(),
+            "-",
+        ],
+        &polled,
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no row has a column `interval_start`")
+            && stderr.contains("--partition-by observed_date")
+            && stderr.contains("interval_date=__HIVE_DEFAULT_PARTITION__"),
+        "{stderr}"
+    );
+}
+
+/// `gcagg schema ARGS` on `stdin`: its stdout and stderr, asserting success.
+fn gcagg_schema(args: &[&str], stdin: &str) -> (String, String) {
+    let out = crate::util::gcagg()
+        .arg("schema")
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
 }
