@@ -54,6 +54,9 @@ pub struct Tally {
     pub unobserved: u64,
     /// Notification control messages skipped.
     pub skipped: u64,
+    /// `observations[]` entries read but not written: only the observations layout has
+    /// rows for them.
+    pub left_out: u64,
 }
 
 impl Tally {
@@ -61,6 +64,7 @@ impl Tally {
     pub fn add(&mut self, other: Tally) {
         self.unobserved += other.unobserved;
         self.skipped += other.skipped;
+        self.left_out += other.left_out;
     }
 }
 
@@ -139,6 +143,7 @@ impl EntitySink for Feed<'_> {
         if self.flattener.opts.layout == Layout::Observations {
             return self.flattener.observation_rows(e, self.out);
         }
+        self.flattener.tally.left_out += e.observations.len() as u64;
         self.flattener.entity(e, self.out)
     }
 

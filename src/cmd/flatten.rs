@@ -650,10 +650,12 @@ where
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pages = 0;
     let mut skipped = 0;
+    let mut left_out = 0;
     for source in sources {
         pages += pages::read_source_on(source, &mut workers, gatherer)?;
         let tally = gatherer.take_tally();
         skipped += tally.skipped;
+        left_out += tally.left_out;
         if tally.unobserved > 0 {
             say(format!(
                 "warning: {}: {} without an observed time (no gcaggObservedAt envelope before them): observed_at left empty; give it with --observed-at TIME",
@@ -666,6 +668,12 @@ where
         say(format!(
             "skipped {} (heartbeats, subscription answers, closing warnings): they hold no data",
             counted(skipped, "notification control message")
+        ));
+    }
+    if left_out > 0 {
+        say(format!(
+            "warning: {} of observation queries not written (one per waiting or interacting conversation): --layout observations writes them",
+            counted(left_out, "`observations[]` entry")
         ));
     }
     // An empty folder has been named already; empty files or stdin are said here.
