@@ -95,18 +95,23 @@ pub fn rate_limit_wait(retry_after: Option<&str>, reset: Option<&str>) -> Option
         .or_else(|| seconds(reset).map(|d| (d, "inin-ratelimit-reset")))
 }
 
-/// A wait as people say it: `2m`, `1m30s`, `1h5m`, `45s`.
+/// A wait as people say it: `2m`, `1m30s`, `1h5m`, `45s`, `1.5s`.
 pub fn spoken(wait: Duration) -> String {
     let secs = wait.as_secs();
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     let mut text = String::new();
-    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+    for (n, unit) in [(h, "h"), (m, "m")] {
         if n > 0 {
             text.push_str(&format!("{n}{unit}"));
         }
     }
-    if text.is_empty() {
-        text.push_str("0s");
+    // Milliseconds when there are some (`--every 1.5s`), trailing zeros dropped.
+    let millis = wait.subsec_millis();
+    if millis > 0 {
+        let fraction = format!("{millis:03}");
+        text.push_str(&format!("{s}.{}s", fraction.trim_end_matches('0')));
+    } else if s > 0 || text.is_empty() {
+        text.push_str(&format!("{s}s"));
     }
     text
 }
@@ -154,6 +159,9 @@ mod tests {
     fn waits_are_spoken_plainly() {
         for (secs, text) in [(0, "0s"), (45, "45s"), (120, "2m"), (90, "1m30s"), (3900, "1h5m")] {
             assert_eq!(spoken(Duration::from_secs(secs)), text);
+        }
+        for (ms, text) in [(1_500, "1.5s"), (61_250, "1m1.25s"), (5, "0.005s")] {
+            assert_eq!(spoken(Duration::from_millis(ms)), text);
         }
     }
 

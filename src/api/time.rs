@@ -329,12 +329,61 @@ impl Duration {
     }
 }
 
+/// The length in milliseconds of a duration that does not depend on the calendar, with a
+/// decimal fraction allowed where a duration has one number (`1.5s`, `0.25m`, `PT1.5S`),
+/// as long as it comes to whole milliseconds. What [`Duration::parse`] takes otherwise.
+pub fn fixed_millis(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let Some((whole, rest)) = text.split_once('.') else {
+        return Duration::parse(text)?
+            .fixed_seconds()?
+            .checked_mul(1000)?
+            .try_into()
+            .ok();
+    };
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let numbers = text
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter(|n| !n.is_empty());
+    // With one number, scaling it by 10^digits scales the whole duration.
+    if digits == 0 || digits > 9 || numbers.count() != 1 {
+        return None;
+    }
+    let scaled = Duration::parse(&format!("{whole}{rest}"))?
+        .fixed_seconds()?
+        .checked_mul(1000)?;
+    let divisor = 10i64.pow(digits as u32);
+    (scaled % divisor == 0).then(|| (scaled / divisor).unsigned_abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn at(s: &str) -> Instant {
         Instant::parse(s).unwrap()
+    }
+
+    #[test]
+    fn fixed_durations_are_exact_to_the_millisecond() {
+        for (text, ms) in [
+            ("30s", 30_000),
+            ("PT1M", 60_000),
+            ("1.5s", 1_500),
+            (" 1.25S ", 1_250),
+            ("PT1.5S", 1_500),
+            ("0.5m", 30_000),
+            ("0.0001h", 360),
+            ("1.000s", 1_000),
+            (".5s", 500),
+        ] {
+            assert_eq!(fixed_millis(text), Some(ms), "{text}");
+        }
+        // Finer than a millisecond, two numbers with a fraction, no digits after the
+        // point, a calendar month, nothing.
+        for text in ["1.0005s", "PT1M1.5S", "1.s", "1.5", "0.5mo", "P1.5M", "0.0s", "1..5s"] {
+            assert_eq!(fixed_millis(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub struct Args {
           help_heading = "Observations")]
     pub batch: Option<u32>,
 
-    /// Poll again every DURATION (at least 1s, e.g. 30s, 5m), for as long as --for says.
+    /// Poll again every DURATION (at least 1s, e.g. 30s, 1.5s, 5m), for as long as --for says.
     #[arg(long, value_name = "DURATION", requires_all = ["observations", "for_"], help_heading = "Observations")]
     pub every: Option<String>,
 
@@ -575,14 +575,14 @@ fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<O
         .transpose()
 }
 
-/// The duration a flag gives, which must not depend on the calendar (no months).
+/// The duration a flag gives, which must not depend on the calendar (no months), to the
+/// millisecond (`1.5s`).
 fn fixed_duration(flag: &str, value: &str, examples: &str) -> anyhow::Result<StdDuration> {
-    duration(flag, Some(value), examples)?
-        .and_then(|d| d.fixed_seconds())
-        .map(|secs| StdDuration::from_secs(secs.unsigned_abs()))
+    crate::api::time::fixed_millis(value)
+        .map(StdDuration::from_millis)
         .ok_or_else(|| {
             usage(format!(
-                "{flag} {value}: expected a fixed duration such as {examples} (no months)"
+                "{flag} {value}: expected a fixed duration such as {examples} (no months; a fraction to the millisecond, as in 1.5s)"
             ))
         })
 }
@@ -753,8 +753,10 @@ impl Observe {
                 if span.as_secs() > LONGEST_POLL {
                     return Err(usage("--for: at most 31d of polls; start another run after it"));
                 }
+                // In milliseconds: `--every 1.5s` is 1.5 s, not 1 s.
+                let polls = span.as_millis().div_ceil(every.as_millis()).max(1);
                 Schedule {
-                    polls: span.as_secs().div_ceil(every.as_secs()).max(1),
+                    polls: u64::try_from(polls).expect("at most 31d of polls at least 1s apart"),
                     every,
                 }
             }

@@ -219,6 +219,30 @@ fn polling_gives_every_poll_in_order_with_increasing_times() {
 }
 
 #[test]
+fn a_fractional_every_is_exact_to_the_millisecond() {
+    // 1.5s apart: 3s is 2 polls and 4s is 3 (whole seconds would make 3 and 4).
+    for (span, polls) in [("3s", 2), ("4s", 3), ("PT4.5S", 3), ("4.501s", 4)] {
+        let t = Setup::new(Script::default());
+        let out = stdout_of(&mut polling(&t, 1, "1.5s", span));
+        let bodies = t.server.observation_bodies();
+        assert_eq!(bodies.len(), polls, "--every 1.5s --for {span}");
+        observed_times(&out, &bodies);
+    }
+    let t = Setup::new(Script::default());
+    let plan = stdout_of(polling(&t, 1, "PT1.25S", "5s").arg("--dry-run"));
+    assert!(plan.contains("# 4 polls, one every 1.25s"), "{plan}");
+    for (every, says) in [
+        ("1.0005s", "--every 1.0005s: expected a fixed duration such as 30s, 5m or PT1M (no months; a fraction to the millisecond, as in 1.5s)"),
+        ("0.5s", "--every: at least 1s between polls"),
+        ("PT1M1.5S", "--every PT1M1.5S: expected a fixed duration"),
+    ] {
+        let err = failure(&mut polling(&t, 1, every, "1m"), 2);
+        assert!(err.contains(says), "{every}: {err}");
+    }
+    assert!(t.server.requests().is_empty());
+}
+
+#[test]
 fn output_file_holds_every_poll_whole() {
     let t = Setup::new(Script::default());
     assert_eq!(stdout_of(polling(&t, 2, "1m", "3m").args(["-o", "now.ndjson"])), "");
