@@ -179,6 +179,22 @@ fn notification_events_read_as_results_with_the_topics_id() {
         stdout_of(&["-"], event),
         "{\"queueId\":\"q1\",\"observed_at\":\"2024-05-01T10:15:03Z\",\"oWaiting_count\":3}\n"
     );
+    // Fields the models allow and the fixtures lack: EventBridge's optional `replay-name`
+    // (an event replayed from an archive), and the closing warning's `data` object
+    // (SystemMessageSystemMessage.data, a map of string to object).
+    let replayed = std::fs::read_to_string(fixture("notifications/eventbridge.ndjson"))
+        .unwrap()
+        .replace(
+            "\"resources\":[]",
+            "\"resources\":[],\"replay-name\":\"replay_archive\"",
+        );
+    assert_eq!(stdout_of(&["-"], replayed), bridge);
+    let closing = r#"{"topicName":"v2.system.socket_closing","version":"2","eventBody":{"systemTopicType":"socket_closing","message":"closing","data":{"reconnect":true}}}"#;
+    let out = crate::util::flatten(&["-"], closing);
+    assert!(out.status.success() && out.stdout.is_empty());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("skipped 1 notification control message"));
     let msg = failure(
         &["-"],
         r#"{"topicName":"v2.users.u1.presence","eventBody":{"presence":1}}"#,
