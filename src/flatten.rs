@@ -54,9 +54,9 @@ pub struct Tally {
     pub unobserved: u64,
     /// Notification control messages skipped.
     pub skipped: u64,
-    /// `observations[]` entries read but not written: only the observations layout has
-    /// rows for them.
-    pub left_out: u64,
+    /// `observations[]` entries read: rows of the observations layout only, left out of
+    /// the others.
+    pub entries: u64,
 }
 
 impl Tally {
@@ -64,7 +64,7 @@ impl Tally {
     pub fn add(&mut self, other: Tally) {
         self.unobserved += other.unobserved;
         self.skipped += other.skipped;
-        self.left_out += other.left_out;
+        self.entries += other.entries;
     }
 }
 
@@ -140,10 +140,10 @@ pub struct Feed<'a> {
 
 impl EntitySink for Feed<'_> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
+        self.flattener.tally.entries += e.observations.len() as u64;
         if self.flattener.opts.layout == Layout::Observations {
             return self.flattener.observation_rows(e, self.out);
         }
-        self.flattener.tally.left_out += e.observations.len() as u64;
         self.flattener.entity(e, self.out)
     }
 

@@ -650,12 +650,12 @@ where
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pages = 0;
     let mut skipped = 0;
-    let mut left_out = 0;
+    let mut entries = 0;
     for source in sources {
         pages += pages::read_source_on(source, &mut workers, gatherer)?;
         let tally = gatherer.take_tally();
         skipped += tally.skipped;
-        left_out += tally.left_out;
+        entries += tally.entries;
         if tally.unobserved > 0 {
             say(format!(
                 "warning: {}: {} without an observed time (no gcaggObservedAt envelope before them): observed_at left empty; give it with --observed-at TIME",
@@ -670,11 +670,16 @@ where
             counted(skipped, "notification control message")
         ));
     }
-    if left_out > 0 {
-        say(format!(
+    match (options.layout, entries) {
+        (Layout::Observations, 0) if pages > 0 => say(
+            "warning: no `observations[]` entry in the input, so no row: observation queries have them for their detailMetrics (fetch --observations --detail-metrics)"
+                .to_owned(),
+        ),
+        (Layout::Observations, _) | (_, 0) => {}
+        _ => say(format!(
             "warning: {} of observation queries not written (one per waiting or interacting conversation): --layout observations writes them",
-            counted(left_out, "`observations[]` entry")
-        ));
+            counted(entries, "`observations[]` entry")
+        )),
     }
     // An empty folder has been named already; empty files or stdin are said here.
     if pages == 0 && !sources.is_empty() {

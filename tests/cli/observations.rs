@@ -138,6 +138,20 @@ fn the_observations_layout_writes_one_row_per_entry() {
         .success();
     let table = read_parquet(&parquet);
     assert_eq!(table.rows.len(), 10);
+    // Input without entries gives no row, and the run says why.
+    let out = crate::util::flatten(
+        &[
+            "--layout",
+            "observations",
+            fixture("observations/users.ndjson").to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success() && out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap().lines().last().unwrap(),
+        "gcagg: warning: no `observations[]` entry in the input, so no row: observation queries have them for their detailMetrics (fetch --observations --detail-metrics)"
+    );
     assert_eq!(
         table.column("conversationId")[0],
         Value::Text("b88712dc-3467-51d3-a724-cbbec37eb04c".into())
