@@ -551,13 +551,18 @@ pub fn check_kind(kind: &str, any: bool) -> anyhow::Result<()> {
     if any || KINDS.contains(&kind) {
         return Ok(());
     }
+    // A suggestion only when it is near enough to be the typo (`conversation`, `user`):
+    // `foo` is no misspelling of `bots`.
     let nearest = KINDS
         .iter()
-        .min_by_key(|known| strsim::levenshtein(kind, known))
-        .unwrap_or(&"conversations");
+        .map(|known| (strsim::levenshtein(kind, known), known))
+        .min()
+        .filter(|&(d, _)| d <= 3 && d * 3 <= kind.len())
+        .map(|(_, known)| format!("; did you mean {known}?"))
+        .unwrap_or_default();
     Err(usage(format!(
-        "--kind {kind}: not a known analytics family; did you mean {nearest}? (known: {}; add \
-         --any-kind to send another)",
+        "--kind {kind}: not a known analytics family{nearest} (known: {}; add --any-kind to send \
+         another)",
         KINDS.join(", ")
     )))
 }

@@ -160,11 +160,13 @@ pub fn row_options(
         };
         constants.push((crate::columns::safe_name(name).into_owned(), value.to_owned()));
     }
-    let names: Vec<String> = stats
-        .iter()
-        .map(|s| crate::flatten::api_stat_name(s.trim()).to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
+    // Each stat once, however it was spelled (`count_negative,countNegative`).
+    let mut names: Vec<String> = Vec::new();
+    for name in stats.iter().map(|s| crate::flatten::api_stat_name(s.trim())) {
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
     if !stats.is_empty() && names.is_empty() {
         return Err(usage("--stats: name at least one stat, e.g. --stats count,sum"));
     }

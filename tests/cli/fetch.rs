@@ -1431,6 +1431,16 @@ fn intervals_granularities_and_kinds_are_checked_before_any_request() {
         let message = failure(&mut dry_run(&[&["--region", "us-east-1"], args].concat()), 2);
         assert!(message.contains(expected), "{args:?}: {message}");
     }
+    // A name near no known kind gets no suggestion (`foo` is not a misspelling of `bots`).
+    let message = failure(
+        &mut dry_run(&["--region", "us-east-1", "--interval", DAY1, "--kind", "foo"]),
+        2,
+    );
+    assert!(
+        message.starts_with("gcagg: --kind foo: not a known analytics family (known: actions,")
+            && !message.contains("did you mean"),
+        "{message}"
+    );
     // The shorthand --since takes works for --granularity too, sent as ISO-8601.
     let plan = stdout_of(&mut dry_run(&[
         "--region",

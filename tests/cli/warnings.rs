@@ -131,6 +131,35 @@ fn stats_that_match_nothing_are_named_with_the_stats_the_input_has() {
 }
 
 #[test]
+fn a_stat_named_in_both_spellings_is_named_once() {
+    let (stdout, stderr) = run(
+        &[
+            "flatten".as_ref(),
+            "--stats".as_ref(),
+            "count_negative,countNegative,max".as_ref(),
+        ],
+        STATS_PAGE,
+    );
+    assert!(stdout.contains(r#""tTalk_countNegative":1"#), "{stdout}");
+    assert_eq!(
+        stderr,
+        "gcagg: warning: --stats max: matched no stat; the input's stats are count, countNegative, sum\n"
+    );
+    let (_, stderr) = run(
+        &[
+            "flatten".as_ref(),
+            "--stats".as_ref(),
+            "p99,count_negative,countNegative".as_ref(),
+        ],
+        r#"{"results":[]}"#,
+    );
+    assert!(
+        stderr.contains("--stats p99,countNegative: matched no stat;"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn stats_accept_the_sdk_spelling_as_the_api_name() {
     for spelling in ["count_negative", "countNegative"] {
         let (stdout, stderr) = run(&["flatten".as_ref(), "--stats".as_ref(), spelling.as_ref()], STATS_PAGE);
