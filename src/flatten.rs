@@ -4,6 +4,7 @@
 //! column the row needs (registering new ones, refusing collisions), and only then hands the
 //! complete row to the output, so a data error never leaves half a row behind.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -66,6 +67,28 @@ impl Tally {
         self.skipped += other.skipped;
         self.entries += other.entries;
     }
+}
+
+/// The API's camelCase name of an `observations[]` entry field, also for the Python SDK's
+/// snake_case attribute names (`observation_date` is `observationDate`), so SDK and raw dumps
+/// give the same columns. The API's own field names have no `_`, so nothing else changes.
+pub fn api_field_name(name: &str) -> Cow<'_, str> {
+    let snake = name.contains('_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !snake {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len());
+    for (i, word) in name.split('_').filter(|w| !w.is_empty()).enumerate() {
+        let mut chars = word.chars();
+        match chars.next() {
+            Some(first) if i > 0 => out.extend(first.to_uppercase().chain(chars)),
+            _ => out.push_str(word),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
@@ -497,9 +520,10 @@ impl Flattener {
                     Some(&id) => id,
                     None => {
                         let key = &field.key;
+                        let name = api_field_name(key);
                         let id = self
                             .columns
-                            .intern(&safe_name(key), Role::Field, || format!("observation field `{key}`"))?;
+                            .intern(&safe_name(&name), Role::Field, || format!("observation field `{key}`"))?;
                         self.field_ids.insert(key.as_ref().into(), id);
                         id
                     }
@@ -732,7 +756,20 @@ mod tests {
     use crate::output::long::Expand;
     use crate::output::Cell;
     use crate::pages::{GroupEntry, Metric, Stat};
-    use std::borrow::Cow;
+
+    #[test]
+    fn sdk_entry_fields_take_the_apis_names() {
+        for (sdk, api) in [
+            ("observation_date", "observationDate"),
+            ("requested_routing_skill_ids", "requestedRoutingSkillIds"),
+            ("ani", "ani"),
+            ("observationDate", "observationDate"),
+            ("Odd_Name", "Odd_Name"),
+            ("p_99", "p99"),
+        ] {
+            assert_eq!(api_field_name(sdk), api, "{sdk}");
+        }
+    }
 
     #[test]
     fn intervals_split_at_the_first_slash() {

@@ -138,6 +138,24 @@ fn the_observations_layout_writes_one_row_per_entry() {
         .success();
     let table = read_parquet(&parquet);
     assert_eq!(table.rows.len(), 10);
+    // The SDK's to_json of a response: its snake_case entry fields take the API's names, so
+    // its columns are the raw body's (and the fields it writes as null besides).
+    let entries = |name: &str| {
+        let at = ["--layout", "observations", "--observed-at", "2024-05-01T10:15:02Z"];
+        ndjson_rows(&stdout_of(&[&at[..], &[fixture(name).to_str().unwrap()]].concat(), ""))
+    };
+    let (raw, sdk) = (
+        entries("observations/queues_pretty.json"),
+        entries("observations/queues_sdk_to_json.json"),
+    );
+    assert_eq!(raw.len(), sdk.len());
+    for (raw, sdk) in raw.iter().zip(&sdk) {
+        for key in raw.keys() {
+            assert!(sdk.keys().contains(&key), "{key}: {:?}", sdk.keys());
+        }
+        assert_eq!(raw.text("conversationId"), sdk.text("conversationId"));
+        assert_eq!(raw.text("routingPriority"), sdk.text("routingPriority"));
+    }
     // Input without entries gives no row, and the run says why.
     let out = crate::util::flatten(
         &[
