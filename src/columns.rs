@@ -8,6 +8,33 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+/// One row per entity, or one row per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// One row per entity, one column per stat.
+    Wide,
+    /// One row per stat: `metric`, `qualifier`, `stat`, `value`.
+    Long,
+    /// One row per `observations[]` entry of an observation query (a waiting or
+    /// interacting conversation): `metric`, `qualifier`, `truncated`, then its fields.
+    Observations,
+}
+
+/// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
+pub fn api_stat_name(name: &str) -> &str {
+    match name {
+        "count_negative" => "countNegative",
+        "count_positive" => "countPositive",
+        "calculated_metric_value" => "calculatedMetricValue",
+        other => other,
+    }
+}
+
+/// Whether a stat is a count (INT64 in Parquet).
+pub fn is_count_stat(stat: &str) -> bool {
+    matches!(stat, "count" | "countNegative" | "countPositive")
+}
+
 /// Index of a column in the [`Columns`] registry.
 pub type ColumnId = usize;
 
@@ -372,6 +399,16 @@ pub fn safe_name(name: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdk_stat_names_map_to_the_api_names() {
+        assert_eq!(api_stat_name("count_negative"), "countNegative");
+        assert_eq!(api_stat_name("count_positive"), "countPositive");
+        assert_eq!(api_stat_name("calculated_metric_value"), "calculatedMetricValue");
+        assert_eq!(api_stat_name("p95"), "p95");
+        assert_eq!(api_stat_name("aNewStat"), "aNewStat");
+        assert!(is_count_stat("countNegative") && !is_count_stat("sum"));
+    }
 
     #[test]
     fn safe_names_replace_each_character_not_byte() {

@@ -10,24 +10,12 @@ use std::sync::Arc;
 use anyhow::bail;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::columns::{safe_name, ColumnId, Columns, LongColumns, Role, Slot};
+use crate::columns::{api_stat_name, is_count_stat, safe_name, ColumnId, Columns, Layout, LongColumns, Role, Slot};
 use crate::kpis::{self, KPIS};
 use crate::lookup::{self, Lookup, Name};
 use crate::names::Kind;
 use crate::output::{recycle, Cell, RowWriter};
 use crate::pages::{Entity, EntitySink, Scalar, Shape};
-
-/// One row per entity, or one row per value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Layout {
-    /// One row per entity, one column per stat.
-    Wide,
-    /// One row per stat: `metric`, `qualifier`, `stat`, `value`.
-    Long,
-    /// One row per `observations[]` entry of an observation query (a waiting or
-    /// interacting conversation): `metric`, `qualifier`, `truncated`, then its fields.
-    Observations,
-}
 
 /// The row rules chosen on the command line.
 #[derive(Debug, Clone)]
@@ -89,21 +77,6 @@ pub fn api_field_name(name: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
-}
-
-/// Maps the SDKs' snake_case stat names to the API's, so SDK and raw dumps give the same columns.
-pub fn api_stat_name(name: &str) -> &str {
-    match name {
-        "count_negative" => "countNegative",
-        "count_positive" => "countPositive",
-        "calculated_metric_value" => "calculatedMetricValue",
-        other => other,
-    }
-}
-
-/// Whether a stat is a count (INT64 in Parquet).
-pub fn is_count_stat(stat: &str) -> bool {
-    matches!(stat, "count" | "countNegative" | "countPositive")
 }
 
 /// Turns entities into rows and hands them to a [`RowWriter`].
@@ -780,16 +753,6 @@ mod tests {
         assert_eq!(split_interval("a+01:00/b/c").unwrap(), ("a+01:00", "b/c"));
         let err = split_interval("2024-05-01").unwrap_err().to_string();
         assert_eq!(err, "interval `2024-05-01` is not `start/end`");
-    }
-
-    #[test]
-    fn sdk_stat_names_map_to_the_api_names() {
-        assert_eq!(api_stat_name("count_negative"), "countNegative");
-        assert_eq!(api_stat_name("count_positive"), "countPositive");
-        assert_eq!(api_stat_name("calculated_metric_value"), "calculatedMetricValue");
-        assert_eq!(api_stat_name("p95"), "p95");
-        assert_eq!(api_stat_name("aNewStat"), "aNewStat");
-        assert!(is_count_stat("countNegative") && !is_count_stat("sum"));
     }
 
     /// Keeps each row as `name=cell` pairs.

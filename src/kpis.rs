@@ -6,7 +6,7 @@
 //! `inf` or `NaN`. Inputs are read from the entity before `--stats` filters its columns,
 //! so `--stats count` still gets `aht_s`.
 
-use crate::flatten::api_stat_name;
+use crate::columns::api_stat_name;
 use crate::pages::Entity;
 
 /// One derived column: `numerator / denominator / divisor`.

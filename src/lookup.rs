@@ -17,10 +17,10 @@ use parquet::record::Field;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::cmd::flatten::{format_of, Format};
 use crate::exit::usage;
 use crate::input::Source;
 use crate::names::{Kind, SPECS};
+use crate::output::format::{format_of, Format};
 
 /// The group keys that hold ids, and the type of entity each names.
 pub const ID_COLUMNS: [(&str, Kind); 9] = [

@@ -19,9 +19,7 @@ use std::sync::Arc;
 
 use crate::columns::{Changes, IdMap};
 use crate::flatten::{Flattener, Options, Tally};
-use crate::output::parquet::Checked;
-use crate::output::spool::Render;
-use crate::output::{Append, RowWriter};
+use crate::output::{Append, Render, RowWriter};
 use crate::pages::{Entity, EntitySink, Gather, PageWorker};
 
 /// More workers than this are not started by default: the one thread that splits the input
@@ -51,21 +49,15 @@ pub fn count() -> anyhow::Result<usize> {
     Ok(if threads > 1 { threads } else { 0 })
 }
 
-/// A flattener and the writer of its rows; `check`: Parquet's type check on every row.
+/// A flattener and the writer of its rows.
 struct Rows<W> {
     flattener: Flattener,
     out: W,
-    check: bool,
 }
 
 impl<W: RowWriter> EntitySink for Rows<W> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
-        if self.check {
-            let mut checked = Checked { inner: &mut self.out };
-            self.flattener.feed(&mut checked).entity(e)
-        } else {
-            self.flattener.feed(&mut self.out).entity(e)
-        }
+        self.flattener.feed(&mut self.out).entity(e)
     }
 
     fn skipped(&mut self) {
@@ -77,12 +69,11 @@ impl<W: RowWriter> EntitySink for Rows<W> {
 pub struct Worker<L>(Rows<L>);
 
 impl<L> Worker<L> {
-    /// A worker flattening with `opts` into `out`; `check` as for [`Gatherer::new`].
-    pub fn new(opts: Options, out: L, check: bool) -> anyhow::Result<Worker<L>> {
+    /// A worker flattening with `opts` into `out`.
+    pub fn new(opts: Options, out: L) -> anyhow::Result<Worker<L>> {
         Ok(Worker(Rows {
             flattener: Flattener::new(opts)?,
             out,
-            check,
         }))
     }
 
@@ -154,14 +145,12 @@ pub struct Gatherer<O> {
 }
 
 impl<O> Gatherer<O> {
-    /// The run's flattener, writing to `out`, for `workers` workers; `check`: every row is
-    /// checked against its Parquet type (before the spool), as [`Checked`] does.
-    pub fn new(opts: Options, out: O, check: bool, workers: usize) -> anyhow::Result<Gatherer<O>> {
+    /// The run's flattener, writing to `out`, for `workers` workers.
+    pub fn new(opts: Options, out: O, workers: usize) -> anyhow::Result<Gatherer<O>> {
         Ok(Gatherer {
             rows: Rows {
                 flattener: Flattener::new(opts)?,
                 out,
-                check,
             },
             maps: (0..workers).map(|_| IdMap::default()).collect(),
             refused: Changes::default(),

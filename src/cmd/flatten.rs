@@ -8,22 +8,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use clap::ValueEnum;
-
 use crate::atomic::{AtomicDir, AtomicFile};
-use crate::columns::{ColumnId, Columns, IdMap, Role};
+use crate::columns::{ColumnId, Columns, IdMap, Layout, Role};
 use crate::exit::usage;
-use crate::flatten::{Layout, Options};
+use crate::flatten::Options;
 use crate::input::{self, Source};
 use crate::lookup::Lookup;
 use crate::manifest::{self, Manifest};
 use crate::output::csv::CsvWriter;
+use crate::output::format::{format_of, FileFormat, Format};
 use crate::output::long::Expand;
 use crate::output::ndjson::NdjsonWriter;
-use crate::output::parquet::{Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
+use crate::output::parquet::{Checked, Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition::{self, Partitioned};
-use crate::output::spool::{Chunks, Render, Spool, CHUNK_BYTES};
-use crate::output::{Append, Discard, Output, Pool, RowWriter};
+use crate::output::spool::{Chunks, Spool, CHUNK_BYTES};
+use crate::output::{Append, Discard, Output, Pool, Render, RowWriter};
 use crate::pages;
 use crate::progress::{counted, say, Meter};
 use crate::workers::{self, Gatherer, Worker};
@@ -162,7 +161,7 @@ pub fn row_options(
     }
     // Each stat once, however it was spelled (`count_negative,countNegative`).
     let mut names: Vec<String> = Vec::new();
-    for name in stats.iter().map(|s| crate::flatten::api_stat_name(s.trim())) {
+    for name in stats.iter().map(|s| crate::columns::api_stat_name(s.trim())) {
         if !name.is_empty() && !names.iter().any(|n| n == name) {
             names.push(name.to_owned());
         }
@@ -224,31 +223,6 @@ fn check_fetched(dir: &Path, allow: bool) -> anyhow::Result<()> {
     )
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// One JSON object per line.
-    Ndjson,
-    /// One JSON array of row objects.
-    Json,
-    /// A header line, then one line per row.
-    Csv,
-    /// Typed columns, compressed.
-    Parquet,
-}
-
-impl Format {
-    /// The file name extension of a data file.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Ndjson => "ndjson",
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Parquet => "parquet",
-        }
-    }
-}
-
 /// Where the rows go.
 enum Target {
     Stdout,
@@ -257,55 +231,12 @@ enum Target {
     Dataset(PathBuf, Vec<String>),
 }
 
-/// How each output file is written.
-#[derive(Clone)]
-pub struct FileFormat {
-    /// The format.
-    pub format: Format,
-    /// NDJSON or CSV compressed with gzip.
-    pub gzip: bool,
-    /// Missing values as null (CSV: empty) rather than 0.
-    pub keep_nulls: bool,
-    /// Parquet's codec and row groups.
-    pub parquet: Settings,
-}
-
-impl FileFormat {
-    /// The writer of one file (`header`: its columns, in order).
-    pub fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
-        Ok(match self.format {
-            Format::Ndjson => Box::new(NdjsonWriter::new(out, Pool::default())),
-            Format::Json => Box::new(NdjsonWriter::new(out.array(), Pool::default())),
-            Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
-            Format::Parquet => Box::new(ParquetWriter::new(out, columns, header, self.keep_nulls, self.parquet)?),
-        })
-    }
-}
-
 /// What the command line asked for, checked before the first byte is read.
 struct Plan {
     file: FileFormat,
     target: Target,
     options: Options,
     sources: Vec<Source>,
-}
-
-/// The format an output path implies, and whether it is gzip-compressed.
-pub fn format_of(path: &Path) -> Option<(Option<Format>, bool)> {
-    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-    let (stem, gzip) = match name.strip_suffix(".gz") {
-        Some(stem) => (stem.to_owned(), true),
-        None => (name, false),
-    };
-    let ext = Path::new(&stem).extension().and_then(|e| e.to_str()).unwrap_or("");
-    let format = match ext {
-        "ndjson" | "jsonl" => Some(Format::Ndjson),
-        "json" => Some(Format::Json),
-        "csv" => Some(Format::Csv),
-        "parquet" => Some(Format::Parquet),
-        _ => None,
-    };
-    Some((format, gzip))
 }
 
 impl Plan {
@@ -490,23 +421,25 @@ fn dataset_writer(
 }
 
 /// Reads every source into a spool (see [`run`]), the columns of `seed` registered first;
-/// `meter` may start a progress meter on the gatherer, returned to live as long as needed.
+/// `meter` may start a progress meter on the gatherer, returned to live as long as needed;
+/// `check`: every row is checked against its Parquet type on its way in, see [`Checked`].
 fn spool_all(
     options: &Options,
     sources: &[Source],
     check: bool,
     workers: usize,
     seed: &[(String, Role)],
-    meter: impl FnOnce(&Gatherer<Spool>) -> Option<Meter>,
+    meter: impl FnOnce(&Gatherer<Checked<Spool>>) -> Option<Meter>,
 ) -> anyhow::Result<(Spooled, Option<Meter>)> {
     let pool = Pool::default();
-    let mut gatherer = gatherer(options, Spool::new(pool.clone())?, check, workers)?;
+    let mut gatherer = gatherer(options, Checked::new(Spool::new(pool.clone())?, check), workers)?;
     gatherer.seed(seed)?;
     let meter = meter(&gatherer);
-    read_all(options, sources, check, &mut gatherer, workers, || {
-        Chunks::new(pool.clone(), CHUNK_BYTES)
+    read_all(options, sources, &mut gatherer, workers, || {
+        Checked::new(Chunks::new(pool.clone(), CHUNK_BYTES), check)
     })?;
     let (columns, spool, maps) = gatherer.finish();
+    let spool = spool.into_inner();
     Ok((Spooled { columns, spool, maps }, meter))
 }
 
@@ -586,16 +519,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             };
             let pool = Pool::default();
             let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
-            let mut gatherer = gatherer(&plan.options, writer, false, workers)?;
+            let mut gatherer = gatherer(&plan.options, writer, workers)?;
             let _meter = plan.meter(&gatherer);
             // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
             let read = match layout {
                 Layout::Wide | Layout::Observations => {
-                    read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+                    read_all(&plan.options, &plan.sources, &mut gatherer, workers, || {
                         Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
                     })
                 }
-                Layout::Long => read_all(&plan.options, &plan.sources, false, &mut gatherer, workers, || {
+                Layout::Long => read_all(&plan.options, &plan.sources, &mut gatherer, workers, || {
                     Chunks::new(pool.clone(), CHUNK_BYTES)
                 }),
             };
@@ -628,16 +561,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The run's flattener writing to `out`; colliding `--add-column` names are a usage error.
-fn gatherer<O>(options: &Options, out: O, check: bool, workers: usize) -> anyhow::Result<Gatherer<O>> {
-    Gatherer::new(options.clone(), out, check, workers).map_err(|e| usage(format!("{e:#}")))
+fn gatherer<O>(options: &Options, out: O, workers: usize) -> anyhow::Result<Gatherer<O>> {
+    Gatherer::new(options.clone(), out, workers).map_err(|e| usage(format!("{e:#}")))
 }
 
 /// Reads every source, on `workers` threads rendering into writers from `local` (none: all
-/// on this thread); `check`: Parquet's type check on every row.
+/// on this thread).
 fn read_all<O, L>(
     options: &Options,
     sources: &[Source],
-    check: bool,
     gatherer: &mut Gatherer<O>,
     workers: usize,
     local: impl Fn() -> L,
@@ -648,7 +580,7 @@ where
     L::Part: Send,
 {
     let mut workers = (0..workers)
-        .map(|_| Worker::new(options.clone(), local(), check))
+        .map(|_| Worker::new(options.clone(), local()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pages = 0;
     let mut skipped = 0;
@@ -749,7 +681,7 @@ fn unmatched_stats(asked: &[String], seen: &BTreeSet<&str>) -> Option<String> {
 /// Learns every column of the output of `sources`, writing nothing (all of `gcagg schema`).
 pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Columns> {
     let workers = workers::count()?;
-    let mut gatherer = gatherer(&options, Discard, false, workers)?;
-    read_all(&options, sources, false, &mut gatherer, workers, || Discard)?;
+    let mut gatherer = gatherer(&options, Discard, workers)?;
+    read_all(&options, sources, &mut gatherer, workers, || Discard)?;
     Ok(gatherer.finish().0)
 }

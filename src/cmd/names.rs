@@ -9,13 +9,13 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::flatten::{format_of, FileFormat, Format};
 use crate::api::retry::Policy;
 use crate::api::{Client, Settings};
 use crate::atomic::AtomicFile;
 use crate::columns::{ColumnId, Columns, Role};
 use crate::exit::{self, usage, ApiFailure, Code};
 use crate::names::{self, Kind, Listed, Record, COLUMNS, SPECS};
+use crate::output::format::{format_of, FileFormat, Format};
 use crate::output::parquet::{Codec, Settings as ParquetSettings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::{Cell, Output, RowWriter};
 use crate::progress::{say, Run};

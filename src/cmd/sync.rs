@@ -28,14 +28,14 @@ use crate::api::time::{Duration, Instant};
 use crate::api::{self, Client, Settings};
 use crate::atomic::AtomicFile;
 use crate::cmd::fetch::{check_kind, Connection, Reporting, Requests};
-use crate::cmd::flatten::{self, FileFormat, Format};
+use crate::cmd::flatten;
 use crate::cmd::names;
-use crate::columns::{Columns, Role};
+use crate::columns::{Columns, Layout, Role};
 use crate::exit::usage;
 use crate::fetch::{self as fetching, Target, Work};
-use crate::flatten::Layout;
 use crate::lake::{self, Swap};
 use crate::manifest::{self, Manifest};
+use crate::output::format::{FileFormat, Format};
 use crate::output::parquet::{Codec, Settings as ParquetSettings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition;
 use crate::progress::{counted, Progress};
@@ -322,7 +322,7 @@ impl Definition {
                     .collect()
             })
         };
-        let stats = list(&args.stats).map(|s| s.iter().map(|s| crate::flatten::api_stat_name(s).to_owned()).collect());
+        let stats = list(&args.stats).map(|s| s.iter().map(|s| crate::columns::api_stat_name(s).to_owned()).collect());
         if let Some(kind) = &args.kind {
             check_kind(kind, args.any_kind)?;
         }

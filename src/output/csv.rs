@@ -4,8 +4,7 @@
 use std::io::Write;
 
 use super::long::{LongRow, SlotLabels};
-use super::spool::Render;
-use super::{has_any, Cell, Output, RowWriter, BLOCK};
+use super::{has_any, Cell, Output, Render, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes rows under a fixed header.

@@ -5,10 +5,8 @@
 //! instead of a column. The spool keeps and replays that record once rather than once per
 //! stat; [`Expand`] turns it into rows in front of the writer.
 
-use super::spool::Render;
-use super::{recycle, Append, Cell, RowWriter};
-use crate::columns::{ColumnId, Columns, IdMap, FIRST_SLOT};
-use crate::flatten::Layout;
+use super::{recycle, Append, Cell, Render, RowWriter};
+use crate::columns::{ColumnId, Columns, IdMap, Layout, FIRST_SLOT};
 
 /// Expands long records into rows for `inner`; passes wide rows through unchanged.
 pub struct Expand<W> {

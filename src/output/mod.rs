@@ -6,6 +6,7 @@
 //! target and renamed into place once finished: a failed run leaves nothing there.
 
 pub mod csv;
+pub mod format;
 pub mod long;
 pub mod ndjson;
 pub mod parquet;
@@ -77,6 +78,26 @@ pub trait Append<P> {
     }
 }
 
+/// Turns rows into parts that are written in order: one renderer per replaying thread.
+pub trait Render {
+    /// The rendered rows of one chunk.
+    type Part;
+    /// Renders one row (`shared`: as for [`RowWriter::row`]).
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
+    /// Renders one long-layout row from its parts, as [`RowWriter::long_row`].
+    fn long_row(&mut self, _columns: &Columns, _row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+    /// Everything rendered since the last call.
+    fn take(&mut self) -> anyhow::Result<Self::Part>;
+    /// Ends the rows of a page, when a part holds several: a renderer whose parts have
+    /// boundaries makes one here, as [`Append::end_page`] does for a page run on the main
+    /// thread.
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         (**self).row(columns, cells, shared)
@@ -141,7 +162,7 @@ impl RowWriter for Discard {
 }
 
 /// A worker's rows, discarded: only the columns they bring travel.
-impl spool::Render for Discard {
+impl Render for Discard {
     type Part = ();
 
     fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {

@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use super::long::{Expand, LongRow, SlotLabels};
-use super::spool::{Chunk, Render};
-use super::{has_any, Append, Cell, Output, Pool, RowWriter, BLOCK};
+use super::spool::Chunk;
+use super::{has_any, Append, Cell, Output, Pool, Render, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns, IdMap};
 
 /// Writes one JSON object per row.

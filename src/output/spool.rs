@@ -20,8 +20,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-use super::long::LongRow;
-use super::{Append, Cell, Pool, RowWriter};
+use super::{Append, Cell, Pool, Render, RowWriter};
 use crate::columns::{ColumnId, Columns, IdMap};
 
 /// A chunk is closed at the first row starting a new head once it holds this many bytes.
@@ -116,26 +115,6 @@ impl Render for Chunks {
     /// A page's rows end their chunk, as in [`Spool`]'s [`Append::end_page`].
     fn end_page(&mut self) -> anyhow::Result<()> {
         self.end_chunk()
-    }
-}
-
-/// Turns rows into parts that are written in order: one renderer per replaying thread.
-pub trait Render {
-    /// The rendered rows of one chunk.
-    type Part;
-    /// Renders one row (`shared`: as for [`RowWriter::row`]).
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
-    /// Renders one long-layout row from its parts, as [`RowWriter::long_row`].
-    fn long_row(&mut self, _columns: &Columns, _row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        Ok(false)
-    }
-    /// Everything rendered since the last call.
-    fn take(&mut self) -> anyhow::Result<Self::Part>;
-    /// Ends the rows of a page, when a part holds several: a renderer whose parts have
-    /// boundaries makes one here, as [`Append::end_page`] does for a page run on the main
-    /// thread.
-    fn end_page(&mut self) -> anyhow::Result<()> {
-        Ok(())
     }
 }
 

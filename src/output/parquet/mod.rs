@@ -23,9 +23,8 @@ use parquet::file::writer::SerializedFileWriter;
 use self::chunk::{ColumnChunk, Pages};
 use self::fragment::{ColumnKind, Fragment, PartBuilder};
 use super::long::LongRow;
-use super::spool::Render;
-use super::{epoch_millis, Cell, Output, RowWriter};
-use crate::columns::{ColumnId, Columns, LongColumns, Role, FIRST_SLOT};
+use super::{epoch_millis, Append, Cell, Output, Render, RowWriter};
+use crate::columns::{ColumnId, Columns, IdMap, LongColumns, Role, FIRST_SLOT};
 
 mod chunk;
 mod fragment;
@@ -203,13 +202,28 @@ fn is_short_decimal(text: &str) -> bool {
 /// reports a misfit while the page reader still knows where it stands (the error
 /// names page, entity and field). Columns only ever widen (INT64 to DOUBLE), so a row that
 /// fits now still fits when it is written.
-pub struct Checked<'a> {
-    /// Where the checked rows go.
-    pub inner: &'a mut dyn RowWriter,
+pub struct Checked<W> {
+    inner: W,
+    /// Whether rows are checked: Parquet output only; other formats take any cell.
+    on: bool,
 }
 
-impl RowWriter for Checked<'_> {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+impl<W> Checked<W> {
+    /// Rows on their way to `inner`, checked if `on`.
+    pub fn new(inner: W, on: bool) -> Checked<W> {
+        Checked { inner, on }
+    }
+
+    /// The writer the rows went to.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// Says which cell of the row does not fit its column, if one does not.
+    fn check(&self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        if !self.on {
+            return Ok(());
+        }
         // The shared head was checked with the row that brought it.
         for &(id, cell) in &cells[shared..] {
             if let Cell::Text(text) | Cell::Raw(text) = cell {
@@ -230,11 +244,70 @@ impl RowWriter for Checked<'_> {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+impl<W: RowWriter> RowWriter for Checked<W> {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.check(columns, cells, shared)?;
         self.inner.row(columns, cells, shared)
     }
 
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        // A checked long row is checked whole, in `row`.
+        if self.on {
+            return Ok(false);
+        }
+        self.inner.long_row(columns, row)
+    }
+
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        Ok(())
+        Box::new(self.inner).finish()
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.inner.buffered_bytes()
+    }
+
+    fn flush_buffered(&mut self) -> anyhow::Result<()> {
+        self.inner.flush_buffered()
+    }
+}
+
+/// A worker's rows, checked as they are rendered.
+impl<W: RowWriter + Render> Render for Checked<W> {
+    type Part = W::Part;
+
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.check(columns, cells, shared)?;
+        Render::row(&mut self.inner, columns, cells, shared)
+    }
+
+    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
+        if self.on {
+            return Ok(false);
+        }
+        Render::long_row(&mut self.inner, columns, row)
+    }
+
+    fn take(&mut self) -> anyhow::Result<W::Part> {
+        self.inner.take()
+    }
+
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        Render::end_page(&mut self.inner)
+    }
+}
+
+/// Rows made by a worker were checked there.
+impl<P, W: Append<P>> Append<P> for Checked<W> {
+    fn append(&mut self, columns: &Columns, worker: usize, map: &IdMap, part: P) -> anyhow::Result<()> {
+        self.inner.append(columns, worker, map, part)
+    }
+
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        Append::end_page(&mut self.inner)
     }
 }
 
