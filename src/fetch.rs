@@ -27,7 +27,7 @@ use crate::api::aggregates::Query;
 use crate::api::observations;
 use crate::api::page::PageFile;
 use crate::api::query::Chunk;
-use crate::api::time::Instant;
+use crate::api::time::ZonedTime;
 use crate::api::Client;
 use crate::atomic::AtomicFile;
 use crate::manifest::{self, Manifest};
@@ -97,7 +97,7 @@ pub fn fetch(
                 drop(pages.into_file());
                 // The commit flushes the bytes to disk: the manifest may then call it complete.
                 atomic.commit()?;
-                manifest.complete(chunk.index, count, rows, Instant::now().to_string());
+                manifest.complete(chunk.index, count, rows, ZonedTime::now().to_string());
                 manifest.write(&path)
             })
         }
@@ -188,7 +188,7 @@ pub fn poll(
         PollTarget::Dir(path) => {
             for k in 0..schedule.polls {
                 let fetcher = fetcher(k);
-                let target = path.join(poll_file(&path, &Instant::now_millis()));
+                let target = path.join(poll_file(&path, &ZonedTime::now_millis()));
                 let (atomic, file) = AtomicFile::create(&target)?;
                 let out = fetcher.in_order(BufWriter::new(file))?;
                 drop(out.into_inner().map_err(io::IntoInnerError::into_error)?);
@@ -208,7 +208,7 @@ pub fn poll(
 
 /// The file of a poll that begins `at` in `dir`: `observations-20240501T101502.123Z.ndjson`
 /// (names sort in time order), with `-2`, `-3`... if a file of that name is there already.
-pub fn poll_file(dir: &Path, at: &Instant) -> String {
+pub fn poll_file(dir: &Path, at: &ZonedTime) -> String {
     let stamp: String = at.to_string().chars().filter(|c| !matches!(c, '-' | ':')).collect();
     let mut name = format!("observations-{stamp}.ndjson");
     let mut n = 1;

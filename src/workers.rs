@@ -1,11 +1,11 @@
 //! Flattening on every core.
 //!
 //! Each worker thread has a flattener of its own, with its own column registry, and renders
-//! whole pages into memory, a batch at a time: NDJSON lines, or spool chunks. The main
+//! whole pages into memory, a batch at a time: NDJSON lines, or spool segments. The main
 //! thread takes what each batch became, in page order: it merges the columns the batch
 //! brought into the run's registry (which refuses a collision exactly as a single registry
 //! would), then appends the batch's rows to the output. NDJSON rows name their columns, so they are final as the
-//! worker wrote them; spool chunks hold the worker's column ids, which its [`IdMap`] turns
+//! worker wrote them; spool segments hold the worker's column ids, which its [`IdMap`] turns
 //! into the run's on replay.
 //!
 //! A batch with a page that failed on its worker, or whose columns collide in the run's

@@ -13,7 +13,7 @@
 use serde_json::{json, Value};
 
 use super::page::{PageFile, PageInfo};
-use super::time::Instant;
+use super::time::ZonedTime;
 use super::{Answer, Client, Endpoints, Method, ReadError};
 use crate::exit::usage;
 
@@ -134,7 +134,7 @@ impl Request {
 /// observation.
 pub fn fetch(client: &Client, kind: &str, body: &str, out: &mut PageFile) -> anyhow::Result<PageInfo> {
     client.call(Method::Post, &path(kind), None, Some(body), |answer: Answer| {
-        let observed_at = Instant::now_millis().to_string();
+        let observed_at = ZonedTime::now_millis().to_string();
         out.append_observed(&observed_at, answer.into_body().into_reader())
             .map_err(ReadError::from)
     })

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::time::{Duration, Instant, Zone};
+use super::time::{IsoDuration, Zone, ZonedTime};
 use crate::exit::usage;
 
 /// The query fields the command line gave.
@@ -17,7 +17,7 @@ pub struct Fields {
     /// `--interval START/END`.
     pub interval: Option<String>,
     /// `--since`: the interval that ends now.
-    pub since: Option<Duration>,
+    pub since: Option<IsoDuration>,
     /// `--granularity`.
     pub granularity: Option<String>,
     /// `--group-by`.
@@ -31,7 +31,7 @@ pub struct Fields {
 }
 
 /// Builds the query body: `base` (from `--query`) with the given fields replacing its own.
-pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: Instant) -> anyhow::Result<Map<String, Value>> {
+pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: ZonedTime) -> anyhow::Result<Map<String, Value>> {
     let from_file = base.is_some();
     let mut body = base.unwrap_or_default();
     if let Some(tz) = &fields.time_zone {
@@ -52,7 +52,7 @@ pub fn body(base: Option<Map<String, Value>>, fields: &Fields, now: Instant) -> 
         let step = fields
             .granularity
             .as_deref()
-            .and_then(Duration::parse)
+            .and_then(IsoDuration::parse)
             .and_then(|g| g.fixed_seconds())
             .filter(|secs| 86_400 % secs == 0)
             .unwrap_or(60);
@@ -127,7 +127,7 @@ const MAX_CHUNKS: usize = 100_000;
 /// Splits `interval` into consecutive chunks of length `step`, counted on the calendar of
 /// `zone` (else of the start's offset) and written in its offsets; the last may be shorter.
 /// Without a step the interval is one chunk, passed on as written.
-pub fn chunks(interval: &str, step: Option<&Duration>, zone: Option<&Zone>) -> anyhow::Result<Vec<Chunk>> {
+pub fn chunks(interval: &str, step: Option<&IsoDuration>, zone: Option<&Zone>) -> anyhow::Result<Vec<Chunk>> {
     let Some(step) = step else {
         return Ok(vec![Chunk {
             index: 0,
@@ -159,10 +159,10 @@ pub fn chunks(interval: &str, step: Option<&Duration>, zone: Option<&Zone>) -> a
 
 /// The two ends of `interval`, which must be `START/END`, each a date, a time and an
 /// offset, the end after the start; `what` names it in the usage error otherwise.
-pub fn bounds(what: &str, interval: &str) -> anyhow::Result<(Instant, Instant)> {
+pub fn bounds(what: &str, interval: &str) -> anyhow::Result<(ZonedTime, ZonedTime)> {
     let parsed = interval
         .split_once('/')
-        .and_then(|(a, b)| Some((Instant::parse(a)?, Instant::parse(b)?)));
+        .and_then(|(a, b)| Some((ZonedTime::parse(a)?, ZonedTime::parse(b)?)));
     let Some((start, end)) = parsed else {
         return Err(usage(format!(
             "{what} {interval}: expected START/END, each a date and time with an offset, e.g. \
@@ -191,7 +191,7 @@ mod tests {
     use super::*;
 
     fn split(interval: &str, step: &str) -> Vec<String> {
-        chunks(interval, Some(&Duration::parse(step).unwrap()), None)
+        chunks(interval, Some(&IsoDuration::parse(step).unwrap()), None)
             .unwrap()
             .into_iter()
             .map(|c| c.interval)
@@ -219,23 +219,23 @@ mod tests {
 
     #[test]
     fn refuses_bad_splits() {
-        let day = Duration::parse("P1D").unwrap();
+        let day = IsoDuration::parse("P1D").unwrap();
         assert!(chunks("2024-05-02T00:00Z/2024-05-01T00:00Z", Some(&day), None).is_err());
         assert!(chunks("yesterday/today", Some(&day), None).is_err());
-        let second = Duration::parse("PT1S").unwrap();
+        let second = IsoDuration::parse("PT1S").unwrap();
         assert!(chunks("2024-01-01T00:00Z/2025-01-01T00:00Z", Some(&second), None).is_err());
     }
 
     /// The body of `--since since --granularity granularity [--time-zone zone]` at `now`.
     fn since_body(since: &str, granularity: &str, zone: Option<&str>, now: &str) -> Map<String, Value> {
         let fields = Fields {
-            since: Duration::parse(since),
+            since: IsoDuration::parse(since),
             granularity: Some(granularity.into()),
             metrics: vec!["nOffered".into()],
             time_zone: zone.map(Into::into),
             ..Fields::default()
         };
-        body(None, &fields, Instant::parse(now).unwrap()).unwrap()
+        body(None, &fields, ZonedTime::parse(now).unwrap()).unwrap()
     }
 
     #[test]
@@ -259,11 +259,11 @@ mod tests {
     fn a_files_time_zone_is_checked_too() {
         let base: Map<String, Value> =
             serde_json::from_str(r#"{"interval":"a/b","metrics":["tHandle"],"timeZone":"america/new_york"}"#).unwrap();
-        let b = body(Some(base.clone()), &Fields::default(), Instant::now()).unwrap();
+        let b = body(Some(base.clone()), &Fields::default(), ZonedTime::now()).unwrap();
         assert_eq!(b["timeZone"], "America/New_York");
         let mut bad = base;
         bad.insert("timeZone".into(), json!("Nowhere"));
-        let err = body(Some(bad), &Fields::default(), Instant::now()).unwrap_err();
+        let err = body(Some(bad), &Fields::default(), ZonedTime::now()).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("--query: timeZone Nowhere: unknown time zone"),
@@ -280,7 +280,7 @@ mod tests {
             filters: vec![("queueId".into(), "q1".into())],
             ..Fields::default()
         };
-        let b = Value::Object(body(Some(base), &fields, Instant::now()).unwrap());
+        let b = Value::Object(body(Some(base), &fields, ZonedTime::now()).unwrap());
         assert_eq!(
             b,
             json!({"interval":"c/d","metrics":["tHandle"],"views":[],"filter":{"type":"and","predicates":[

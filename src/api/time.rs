@@ -1,7 +1,7 @@
-//! Instants, time zones and ISO-8601 durations, just enough for query intervals.
+//! Zoned times, time zones and ISO-8601 durations, just enough for query intervals.
 //!
-//! An [`Instant`] is a point in time seen in a time zone: the fixed offset it was written
-//! with, or a [`Zone`] such as `Europe/Berlin`. Calendar parts of a [`Duration`] (years,
+//! A [`ZonedTime`] is a point in time seen in a time zone: the fixed offset it was written
+//! with, or a [`Zone`] such as `Europe/Berlin`. Calendar parts of an [`IsoDuration`] (years,
 //! months, weeks, days) are added to the wall-clock date in that zone, so a day that
 //! starts at local midnight ends at the next local midnight, 23 or 25 hours later across
 //! a daylight-saving change; time parts are added as elapsed seconds. The calendar and the
@@ -20,26 +20,26 @@ const DAY: i64 = 86_400;
 /// A point in time and the time zone it is written and counted in; instants compare as
 /// points in time, whatever their zones.
 #[derive(Debug, Clone)]
-pub struct Instant(ZonedDateTime);
+pub struct ZonedTime(ZonedDateTime);
 
-impl Instant {
+impl ZonedTime {
     /// The current time in UTC, whole seconds.
-    pub fn now() -> Instant {
+    pub fn now() -> ZonedTime {
         let now = Timestamp::now();
         let secs = Timestamp::from_second(now.as_second()).unwrap_or(now);
-        Instant(secs.to_zoned_datetime(TimeZone::UTC))
+        ZonedTime(secs.to_zoned_datetime(TimeZone::UTC))
     }
 
     /// The current time in UTC to the millisecond, as an observation is stamped.
-    pub fn now_millis() -> Instant {
+    pub fn now_millis() -> ZonedTime {
         let now = Timestamp::now();
         let millis = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
-        Instant(millis.to_zoned_datetime(TimeZone::UTC))
+        ZonedTime(millis.to_zoned_datetime(TimeZone::UTC))
     }
 
     /// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]]` followed by `Z` or `±HH:MM`: the form the API
     /// takes, which is also sent as written when the interval is not split.
-    pub fn parse(text: &str) -> Option<Instant> {
+    pub fn parse(text: &str) -> Option<ZonedTime> {
         let b = text.as_bytes();
         let offset_written = match b.last()? {
             b'Z' | b'z' => true,
@@ -57,17 +57,17 @@ impl Instant {
         let pieces = Pieces::parse(text).ok()?;
         let offset = pieces.to_numeric_offset()?;
         let at = offset.to_timestamp(pieces.date().to_datetime(pieces.time()?)).ok()?;
-        Some(Instant(at.to_zoned_datetime(TimeZone::fixed(offset))))
+        Some(ZonedTime(at.to_zoned_datetime(TimeZone::fixed(offset))))
     }
 
     /// The same instant, seen and counted in `zone`.
-    pub fn in_zone(&self, zone: &Zone) -> Instant {
-        Instant(self.0.with_time_zone(zone.tz.clone()))
+    pub fn in_zone(&self, zone: &Zone) -> ZonedTime {
+        ZonedTime(self.0.with_time_zone(zone.tz.clone()))
     }
 
     /// This instant moved by `duration` (backwards when `times` is negative), `times` times;
     /// past the calendar's range (the years -9999 to 9999) it stops at the range's end.
-    pub fn add(&self, duration: &Duration, times: i64) -> Instant {
+    pub fn add(&self, duration: &IsoDuration, times: i64) -> ZonedTime {
         let span = || -> Option<Span> {
             Span::new()
                 .try_months(duration.months.checked_mul(times)?)
@@ -78,7 +78,7 @@ impl Instant {
                 .ok()
         };
         let moved = span().and_then(|span| self.0.checked_add(span).ok());
-        Instant(moved.unwrap_or_else(|| {
+        ZonedTime(moved.unwrap_or_else(|| {
             let bound = if times < 0 { Timestamp::MIN } else { Timestamp::MAX };
             bound.to_zoned_datetime(self.0.time_zone().clone())
         }))
@@ -86,7 +86,7 @@ impl Instant {
 
     /// This instant moved back to a whole multiple of `step_secs` since its local midnight,
     /// on the wall clock (a step that divides a day: `PT30M`, `PT1H`, `P1D`).
-    pub fn truncate(&self, step_secs: i64) -> Instant {
+    pub fn truncate(&self, step_secs: i64) -> ZonedTime {
         let t = self.0.time();
         let of_day = i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second());
         let kept = of_day - of_day.rem_euclid(step_secs.max(1));
@@ -94,31 +94,31 @@ impl Instant {
         // A local time that the clock skips is taken at the end of the gap, as calendars do.
         let moved = time.and_then(|time| self.0.with().time(time).build());
         // Only out of the calendar's range could the moved time not exist; then stay put.
-        Instant(moved.unwrap_or_else(|_| self.0.clone()))
+        ZonedTime(moved.unwrap_or_else(|_| self.0.clone()))
     }
 }
 
-impl PartialEq for Instant {
+impl PartialEq for ZonedTime {
     fn eq(&self, other: &Self) -> bool {
         self.0.timestamp() == other.0.timestamp()
     }
 }
 
-impl Eq for Instant {}
+impl Eq for ZonedTime {}
 
-impl PartialOrd for Instant {
+impl PartialOrd for ZonedTime {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Instant {
+impl Ord for ZonedTime {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.timestamp().cmp(&other.0.timestamp())
     }
 }
 
-impl fmt::Display for Instant {
+impl fmt::Display for ZonedTime {
     /// `2024-05-01T00:00:00.000Z`, or with the zone's `+hh:mm` there for a non-zero offset.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.strftime("%Y-%m-%dT%H:%M:%S%.3f"))?;
@@ -214,7 +214,7 @@ const MAX_YEARS: i64 = 1000;
 
 /// An ISO-8601 duration such as `P1D`, `PT30M` or `P1M`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Duration {
+pub struct IsoDuration {
     /// Calendar months (a year is 12).
     months: i64,
     /// Calendar days (a week is 7).
@@ -223,15 +223,15 @@ pub struct Duration {
     seconds: i64,
 }
 
-impl Duration {
+impl IsoDuration {
     /// Parses `P[nY][nM][nW][nD][T[nH][nM][nS]]` (whole numbers), or the shorthand
     /// `<n>s|m|h|d|w` (`24h`, `7d`).
-    pub fn parse(text: &str) -> Option<Duration> {
+    pub fn parse(text: &str) -> Option<IsoDuration> {
         let upper = text.trim().to_ascii_uppercase();
         let Some(body) = upper.strip_prefix('P') else {
-            return Duration::shorthand(&upper);
+            return IsoDuration::shorthand(&upper);
         };
-        let mut d = Duration {
+        let mut d = IsoDuration {
             months: 0,
             days: 0,
             seconds: 0,
@@ -263,19 +263,19 @@ impl Duration {
         (any && number.is_empty() && d.is_usable()).then_some(d)
     }
 
-    fn shorthand(text: &str) -> Option<Duration> {
+    fn shorthand(text: &str) -> Option<IsoDuration> {
         let unit = text.chars().last()?;
         let n: i64 = text[..text.len() - 1].parse().ok()?;
         let d = match unit {
-            'S' => Duration::seconds(n),
-            'M' => Duration::seconds(n.checked_mul(60)?),
-            'H' => Duration::seconds(n.checked_mul(3600)?),
-            'D' => Duration {
+            'S' => IsoDuration::seconds(n),
+            'M' => IsoDuration::seconds(n.checked_mul(60)?),
+            'H' => IsoDuration::seconds(n.checked_mul(3600)?),
+            'D' => IsoDuration {
                 months: 0,
                 days: n,
                 seconds: 0,
             },
-            'W' => Duration {
+            'W' => IsoDuration {
                 months: 0,
                 days: n.checked_mul(7)?,
                 seconds: 0,
@@ -285,8 +285,8 @@ impl Duration {
         d.is_usable().then_some(d)
     }
 
-    fn seconds(seconds: i64) -> Duration {
-        Duration {
+    fn seconds(seconds: i64) -> IsoDuration {
+        IsoDuration {
             months: 0,
             days: 0,
             seconds,
@@ -331,11 +331,11 @@ impl Duration {
 
 /// The length in milliseconds of a duration that does not depend on the calendar, with a
 /// decimal fraction allowed where a duration has one number (`1.5s`, `0.25m`, `PT1.5S`),
-/// as long as it comes to whole milliseconds. What [`Duration::parse`] takes otherwise.
+/// as long as it comes to whole milliseconds. What [`IsoDuration::parse`] takes otherwise.
 pub fn fixed_millis(text: &str) -> Option<u64> {
     let text = text.trim();
     let Some((whole, rest)) = text.split_once('.') else {
-        return Duration::parse(text)?
+        return IsoDuration::parse(text)?
             .fixed_seconds()?
             .checked_mul(1000)?
             .try_into()
@@ -349,7 +349,7 @@ pub fn fixed_millis(text: &str) -> Option<u64> {
     if digits == 0 || digits > 9 || numbers.count() != 1 {
         return None;
     }
-    let scaled = Duration::parse(&format!("{whole}{rest}"))?
+    let scaled = IsoDuration::parse(&format!("{whole}{rest}"))?
         .fixed_seconds()?
         .checked_mul(1000)?;
     let divisor = 10i64.pow(digits as u32);
@@ -360,8 +360,8 @@ pub fn fixed_millis(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> Instant {
-        Instant::parse(s).unwrap()
+    fn at(s: &str) -> ZonedTime {
+        ZonedTime::parse(s).unwrap()
     }
 
     #[test]
@@ -405,31 +405,31 @@ mod tests {
             "2024-05-01T00:00:00+01:00[Europe/Berlin]",
             "x",
         ] {
-            assert_eq!(Instant::parse(bad), None, "{bad}");
+            assert_eq!(ZonedTime::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn parses_durations() {
-        assert_eq!(Duration::parse("PT30M").unwrap().fixed_seconds(), Some(1800));
-        assert_eq!(Duration::parse("P1DT1H").unwrap().fixed_seconds(), Some(90_000));
-        assert_eq!(Duration::parse("P2W").unwrap().fixed_seconds(), Some(14 * DAY));
-        assert_eq!(Duration::parse("24h"), Duration::parse("PT24H"));
-        assert_eq!(Duration::parse("7d"), Duration::parse("P7D"));
-        assert_eq!(Duration::parse("P1M").unwrap().fixed_seconds(), None);
+        assert_eq!(IsoDuration::parse("PT30M").unwrap().fixed_seconds(), Some(1800));
+        assert_eq!(IsoDuration::parse("P1DT1H").unwrap().fixed_seconds(), Some(90_000));
+        assert_eq!(IsoDuration::parse("P2W").unwrap().fixed_seconds(), Some(14 * DAY));
+        assert_eq!(IsoDuration::parse("24h"), IsoDuration::parse("PT24H"));
+        assert_eq!(IsoDuration::parse("7d"), IsoDuration::parse("P7D"));
+        assert_eq!(IsoDuration::parse("P1M").unwrap().fixed_seconds(), None);
         for bad in ["P", "PT", "P0D", "P1H", "PT1D", "P1.5D", "d", "-1h", "PT30"] {
-            assert_eq!(Duration::parse(bad), None, "{bad}");
+            assert_eq!(IsoDuration::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn adds_calendar_and_clock_parts() {
-        let day = Duration::parse("P1D").unwrap();
+        let day = IsoDuration::parse("P1D").unwrap();
         assert_eq!(
             at("2024-02-28T00:00Z").add(&day, 2).to_string(),
             "2024-03-01T00:00:00.000Z"
         );
-        let month = Duration::parse("P1M").unwrap();
+        let month = IsoDuration::parse("P1M").unwrap();
         assert_eq!(
             at("2024-01-31T10:00+01:00").add(&month, 1).to_string(),
             "2024-02-29T10:00:00.000+01:00"
@@ -438,7 +438,7 @@ mod tests {
             at("2024-03-01T00:00Z").add(&month, -1).to_string(),
             "2024-02-01T00:00:00.000Z"
         );
-        let hours = Duration::parse("24h").unwrap();
+        let hours = IsoDuration::parse("24h").unwrap();
         assert_eq!(
             at("2024-05-02T00:00Z").add(&hours, -1).to_string(),
             "2024-05-01T00:00:00.000Z"
@@ -451,16 +451,16 @@ mod tests {
 
     #[test]
     fn days_follow_the_zones_clock() {
-        let day = Duration::parse("P1D").unwrap();
+        let day = IsoDuration::parse("P1D").unwrap();
         let spring = at("2024-03-30T00:00:00+01:00").in_zone(&berlin());
         let ends: Vec<String> = (1..=2).map(|n| spring.add(&day, n).to_string()).collect();
         assert_eq!(ends, ["2024-03-31T00:00:00.000+01:00", "2024-04-01T00:00:00.000+02:00"]);
         let autumn = at("2024-10-27T00:00:00+02:00").in_zone(&berlin());
         assert_eq!(autumn.add(&day, 1).to_string(), "2024-10-28T00:00:00.000+01:00");
         // Clock parts are elapsed time: 24 hours after midnight on a 25-hour day is 23:00.
-        let hours = Duration::parse("24h").unwrap();
+        let hours = IsoDuration::parse("24h").unwrap();
         assert_eq!(autumn.add(&hours, 1).to_string(), "2024-10-27T23:00:00.000+01:00");
-        let week = Duration::parse("7d").unwrap();
+        let week = IsoDuration::parse("7d").unwrap();
         let end = at("2024-04-01T00:00:00+02:00").in_zone(&berlin());
         assert_eq!(end.add(&week, -1).to_string(), "2024-03-25T00:00:00.000+01:00");
     }
@@ -478,7 +478,7 @@ mod tests {
 
     #[test]
     fn saturates_at_the_calendars_end() {
-        let thousand_years = Duration::parse("P1000Y").unwrap();
+        let thousand_years = IsoDuration::parse("P1000Y").unwrap();
         let start = at("2024-01-01T00:00Z");
         assert_eq!(
             start.add(&thousand_years, 9),

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration as StdDuration;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ use crate::api::profile::Profile;
 use crate::api::query::{self, Chunk, Fields};
 use crate::api::regions::Region;
 use crate::api::retry::Policy;
-use crate::api::time::{Duration, Instant};
+use crate::api::time::{IsoDuration, ZonedTime};
 use crate::api::{self, Client, Endpoints, Settings};
 use crate::exit::usage;
 use crate::fetch::{self, PollTarget, Schedule, Target, Work};
@@ -235,7 +235,7 @@ pub struct Requests {
 
 impl Requests {
     /// How to query `kind`, the retry policy and the budget of one request, checked.
-    pub fn resolve(&self, kind: &str) -> anyhow::Result<(Query, Policy, StdDuration)> {
+    pub fn resolve(&self, kind: &str) -> anyhow::Result<(Query, Policy, Duration)> {
         let job_timeout = fixed_duration("--job-timeout", &self.job_timeout, "10m, 2h or PT45M")?;
         let max_wait = fixed_duration("--max-wait", &self.max_wait, "5m, 90s or PT10M")?;
         let query = Query {
@@ -245,7 +245,7 @@ impl Requests {
             max_pages: self.max_pages,
         };
         let policy = Policy::new(self.max_retries).with_max_wait(max_wait);
-        Ok((query, policy, StdDuration::from_secs(self.timeout)))
+        Ok((query, policy, Duration::from_secs(self.timeout)))
     }
 }
 
@@ -352,7 +352,7 @@ struct Plan {
     target: TargetPlan,
     concurrency: usize,
     policy: Policy,
-    timeout: StdDuration,
+    timeout: Duration,
     progress: Progress,
 }
 
@@ -387,7 +387,7 @@ impl Plan {
             time_zone: args.time_zone.clone(),
         };
         let base = args.query.as_deref().map(read_query).transpose()?;
-        let body = query::body(base, &fields, Instant::now())?;
+        let body = query::body(base, &fields, ZonedTime::now())?;
         let zone = query::zone(&body, "timeZone")?;
         let chunks = query::chunks(query::interval(&body), split.as_ref(), zone.as_ref())?;
 
@@ -568,10 +568,10 @@ pub fn check_kind(kind: &str, any: bool) -> anyhow::Result<()> {
 }
 
 /// The duration a flag gives, if it is given.
-fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<Option<Duration>> {
+fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<Option<IsoDuration>> {
     value
         .map(|v| {
-            Duration::parse(v).ok_or_else(|| {
+            IsoDuration::parse(v).ok_or_else(|| {
                 usage(format!(
                     "{flag} {v}: expected a duration such as {examples} (whole numbers, at most 1000 years)"
                 ))
@@ -582,9 +582,9 @@ fn duration(flag: &str, value: Option<&str>, examples: &str) -> anyhow::Result<O
 
 /// The duration a flag gives, which must not depend on the calendar (no months), to the
 /// millisecond (`1.5s`).
-fn fixed_duration(flag: &str, value: &str, examples: &str) -> anyhow::Result<StdDuration> {
+fn fixed_duration(flag: &str, value: &str, examples: &str) -> anyhow::Result<Duration> {
     crate::api::time::fixed_millis(value)
-        .map(StdDuration::from_millis)
+        .map(Duration::from_millis)
         .ok_or_else(|| {
             usage(format!(
                 "{flag} {value}: expected a fixed duration such as {examples} (no months; a fraction to the millisecond, as in 1.5s)"
@@ -724,7 +724,7 @@ struct Observe {
     target: PollTarget,
     concurrency: usize,
     policy: Policy,
-    timeout: StdDuration,
+    timeout: Duration,
     progress: Progress,
 }
 
@@ -752,7 +752,7 @@ impl Observe {
             (Some(every), Some(span)) => {
                 let every = fixed_duration("--every", every, "30s, 5m or PT1M")?;
                 let span = fixed_duration("--for", span, "8h, 30m or P1D")?;
-                if every < StdDuration::from_secs(1) {
+                if every < Duration::from_secs(1) {
                     return Err(usage("--every: at least 1s between polls"));
                 }
                 if span.as_secs() > LONGEST_POLL {
@@ -768,7 +768,7 @@ impl Observe {
             // Clap requires both or neither.
             _ => Schedule {
                 polls: 1,
-                every: StdDuration::ZERO,
+                every: Duration::ZERO,
             },
         };
         let target = match args.output {

@@ -21,8 +21,8 @@ use crate::output::long::Expand;
 use crate::output::ndjson::NdjsonWriter;
 use crate::output::parquet::{Checked, Codec, ParquetWriter, Settings, DEFAULT_ROW_GROUP_ROWS};
 use crate::output::partition::{self, Partitioned};
-use crate::output::spool::{Chunks, Spool, CHUNK_BYTES};
-use crate::output::{Append, Discard, Output, Pool, Render, RowWriter};
+use crate::output::spool::{Segments, Spool, SEGMENT_BYTES};
+use crate::output::{Append, BufferPool, Discard, Output, Render, RowWriter};
 use crate::pages;
 use crate::progress::{counted, say, Meter};
 use crate::workers::{self, Gatherer, Worker};
@@ -431,12 +431,12 @@ fn spool_all(
     seed: &[(String, Role)],
     meter: impl FnOnce(&Gatherer<Checked<Spool>>) -> Option<Meter>,
 ) -> anyhow::Result<(Spooled, Option<Meter>)> {
-    let pool = Pool::default();
+    let pool = BufferPool::default();
     let mut gatherer = gatherer(options, Checked::new(Spool::new(pool.clone())?, check), workers)?;
     gatherer.seed(seed)?;
     let meter = meter(&gatherer);
     read_all(options, sources, &mut gatherer, workers, || {
-        Checked::new(Chunks::new(pool.clone(), CHUNK_BYTES), check)
+        Checked::new(Segments::new(pool.clone(), SEGMENT_BYTES), check)
     })?;
     let (columns, spool, maps) = gatherer.finish();
     let spool = spool.into_inner();
@@ -517,7 +517,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 out
             };
-            let pool = Pool::default();
+            let pool = BufferPool::default();
             let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
             let mut gatherer = gatherer(&plan.options, writer, workers)?;
             let _meter = plan.meter(&gatherer);
@@ -529,7 +529,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     })
                 }
                 Layout::Long => read_all(&plan.options, &plan.sources, &mut gatherer, workers, || {
-                    Chunks::new(pool.clone(), CHUNK_BYTES)
+                    Segments::new(pool.clone(), SEGMENT_BYTES)
                 }),
             };
             // A stream keeps every row before a data error; the reading error wins. A file

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::api::aggregates::Query;
 use crate::api::query::{self, Chunk, Fields};
-use crate::api::time::{Duration, Instant};
+use crate::api::time::{IsoDuration, ZonedTime};
 use crate::api::{self, Client, Settings};
 use crate::atomic::AtomicFile;
 use crate::cmd::fetch::{check_kind, Connection, Reporting, Requests};
@@ -536,7 +536,7 @@ fn parse_name<T: ValueEnum>(name: &str) -> anyhow::Result<T> {
 
 /// A fixed duration: its ISO-8601 form and its seconds.
 fn fixed(flag: &str, text: &str, examples: &str) -> anyhow::Result<(String, i64)> {
-    Duration::parse(text)
+    IsoDuration::parse(text)
         .and_then(|d| Some((d.iso(), d.fixed_seconds()?)))
         .filter(|&(_, secs)| secs > 0)
         .ok_or_else(|| {
@@ -796,7 +796,7 @@ impl Plan {
             filters,
             time_zone: None,
         };
-        query::body(None, &fields, Instant::now())
+        query::body(None, &fields, ZonedTime::now())
     }
 
     /// The chunks of the fetch: one per day.

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use super::csv::CsvWriter;
 use super::ndjson::NdjsonWriter;
 use super::parquet::{ParquetWriter, Settings};
-use super::{Output, Pool, RowWriter};
+use super::{BufferPool, Output, RowWriter};
 use crate::columns::{ColumnId, Columns};
 
 /// Output formats.
@@ -70,8 +70,8 @@ impl FileFormat {
     /// The writer of one file (`header`: its columns, in order).
     pub fn writer(&self, out: Output, columns: &Columns, header: &[ColumnId]) -> anyhow::Result<Box<dyn RowWriter>> {
         Ok(match self.format {
-            Format::Ndjson => Box::new(NdjsonWriter::new(out, Pool::default())),
-            Format::Json => Box::new(NdjsonWriter::new(out.array(), Pool::default())),
+            Format::Ndjson => Box::new(NdjsonWriter::new(out, BufferPool::default())),
+            Format::Json => Box::new(NdjsonWriter::new(out.array(), BufferPool::default())),
             Format::Csv => Box::new(CsvWriter::new(out, columns, header, self.keep_nulls)),
             Format::Parquet => Box::new(ParquetWriter::new(out, columns, header, self.keep_nulls, self.parquet)?),
         })

@@ -80,7 +80,7 @@ pub trait Append<P> {
 
 /// Turns rows into parts that are written in order: one renderer per replaying thread.
 pub trait Render {
-    /// The rendered rows of one chunk.
+    /// The rendered rows of one spool segment.
     type Part;
     /// Renders one row (`shared`: as for [`RowWriter::row`]).
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
@@ -312,12 +312,12 @@ impl Write for Output {
 }
 
 /// Buffers passed around between threads (rows rendered by a worker, written by the main
-/// thread; spool chunks filled by one thread, written by another) and back for reuse:
+/// thread; spool segments filled by one thread, written by another) and back for reuse:
 /// memory once touched is filled again instead of fresh pages faulting in.
 #[derive(Clone, Default)]
-pub struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+pub struct BufferPool(Arc<Mutex<Vec<Vec<u8>>>>);
 
-impl Pool {
+impl BufferPool {
     /// An empty buffer, reused if one is back.
     pub fn get(&self) -> Vec<u8> {
         self.0.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default()
@@ -335,7 +335,7 @@ impl Pool {
     }
 }
 
-/// The most capacity a [`Pool`] keeps in spare buffers: a few pages' rows, so that pages
+/// The most capacity a [`BufferPool`] keeps in spare buffers: a few pages' rows, so that pages
 /// of a few MB reuse their memory while the rows of very large ones are freed.
 const POOL_BYTES: usize = 16 << 20;
 

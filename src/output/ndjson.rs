@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use super::long::{Expand, LongRow, SlotLabels};
-use super::spool::Chunk;
-use super::{has_any, Append, Cell, Output, Pool, Render, RowWriter, BLOCK};
+use super::spool::Segment;
+use super::{has_any, Append, BufferPool, Cell, Output, Render, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns, IdMap};
 
 /// Writes one JSON object per row.
@@ -13,7 +13,7 @@ pub struct NdjsonWriter {
     /// `None`: rows are kept for [`Render::take`].
     out: Option<Output>,
     /// Where kept blocks come from, and appended ones go back to.
-    pool: Pool,
+    pool: BufferPool,
     block: Vec<u8>,
     /// Where the last row starts in `block`.
     last: usize,
@@ -25,16 +25,16 @@ pub struct NdjsonWriter {
 
 impl NdjsonWriter {
     /// A writer to `out`; blocks appended to it go back to `pool`.
-    pub fn new(out: Output, pool: Pool) -> NdjsonWriter {
+    pub fn new(out: Output, pool: BufferPool) -> NdjsonWriter {
         NdjsonWriter::with(Some(out), pool)
     }
 
     /// A writer that keeps its rows for [`Render::take`], in blocks from `pool`.
-    pub fn in_memory(pool: Pool) -> NdjsonWriter {
+    pub fn in_memory(pool: BufferPool) -> NdjsonWriter {
         NdjsonWriter::with(None, pool)
     }
 
-    fn with(out: Option<Output>, pool: Pool) -> NdjsonWriter {
+    fn with(out: Option<Output>, pool: BufferPool) -> NdjsonWriter {
         NdjsonWriter {
             out,
             pool,
@@ -100,14 +100,14 @@ impl Append<Vec<u8>> for NdjsonWriter {
     }
 }
 
-/// Long rows come from the workers as spool chunks, one record per entity, and are rendered
+/// Long rows come from the workers as spool segments, one record per entity, and are rendered
 /// here: rendered on the workers, a page of long rows can be ten times the page, and the
 /// pages in flight would hold it all in memory.
-impl Append<Vec<Chunk>> for Expand<NdjsonWriter> {
-    fn append(&mut self, columns: &Columns, _: usize, map: &IdMap, chunks: Vec<Chunk>) -> anyhow::Result<()> {
-        for chunk in chunks {
-            chunk.rows(Some(map), |cells, shared| RowWriter::row(self, columns, cells, shared))?;
-            chunk.recycle(&self.inner().pool);
+impl Append<Vec<Segment>> for Expand<NdjsonWriter> {
+    fn append(&mut self, columns: &Columns, _: usize, map: &IdMap, segments: Vec<Segment>) -> anyhow::Result<()> {
+        for segment in segments {
+            segment.rows(Some(map), |cells, shared| RowWriter::row(self, columns, cells, shared))?;
+            segment.recycle(&self.inner().pool);
         }
         Ok(())
     }

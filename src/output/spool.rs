@@ -5,11 +5,11 @@
 //! spool in a compact binary form, then are replayed into the real writer under the final
 //! header. Memory stays bounded; the spool file is deleted when dropped.
 //!
-//! The file is a series of chunks of about [`CHUNK_BYTES`], each starting with a row that
-//! shares nothing with the row before it, so any chunk can be replayed on its own: that lets
-//! [`Spool::replay_in_parallel`] render chunks on several threads and write them in order.
-//! A chunk is the length of its records (4 bytes, little-endian), its records, then the
-//! texts of all their cells back to back, checked as UTF-8 once per chunk. A record is
+//! The file is a series of segments of about [`SEGMENT_BYTES`], each starting with a row that
+//! shares nothing with the row before it, so any segment can be replayed on its own: that lets
+//! [`Spool::replay_in_parallel`] render segments on several threads and write them in order.
+//! A segment is the length of its records (4 bytes, little-endian), its records, then the
+//! texts of all their cells back to back, checked as UTF-8 once per segment. A record is
 //! `shared`, `count`, and for each of `count` cells its `id·4+kind` and text length (all
 //! LEB128 varints); a row's shared head is stored once, with its first row, and taken from
 //! there by the rows that follow.
@@ -20,67 +20,67 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-use super::{Append, Cell, Pool, Render, RowWriter};
+use super::{Append, BufferPool, Cell, Render, RowWriter};
 use crate::columns::{ColumnId, Columns, IdMap};
 
-/// A chunk is closed at the first row starting a new head once it holds this many bytes.
-pub const CHUNK_BYTES: usize = 1 << 20;
+/// A segment is closed at the first row starting a new head once it holds this many bytes.
+pub const SEGMENT_BYTES: usize = 1 << 20;
 
 /// A [`RowWriter`] that keeps rows for [`Spool::replay`].
 pub struct Spool {
     file: Writer,
-    /// The chunk being filled.
-    rows: Chunks,
-    /// Every chunk written to `file`, in order.
+    /// The segment being filled.
+    rows: Segments,
+    /// Every segment written to `file`, in order.
     index: Vec<Placed>,
 }
 
-/// A chunk in the file: its length, and the worker whose column ids it holds (see
+/// A segment in the file: its length, and the worker whose column ids it holds (see
 /// [`Append`]); `None`: the run's own.
 type Placed = (usize, Option<usize>);
 
-/// Rows encoded as chunks in memory: the [`Spool`]'s own, and those a worker thread makes of
+/// Rows encoded as segments in memory: the [`Spool`]'s own, and those a worker thread makes of
 /// its pages for [`Append`].
 #[derive(Default)]
-pub struct Chunks {
-    /// The records of the chunk being filled.
+pub struct Segments {
+    /// The records of the segment being filled.
     records: Vec<u8>,
-    /// The texts of the chunk being filled.
+    /// The texts of the segment being filled.
     texts: Vec<u8>,
-    /// Chunks completed, not yet taken.
-    done: Vec<Chunk>,
-    /// Where the buffers of the next chunk come from (and written ones go back to).
-    pool: Pool,
-    chunk_bytes: usize,
+    /// Segments completed, not yet taken.
+    done: Vec<Segment>,
+    /// Where the buffers of the next segment come from (and written ones go back to).
+    pool: BufferPool,
+    segment_bytes: usize,
 }
 
-impl Chunks {
-    /// Chunks in buffers from `pool`, closed at the first row starting a new head past
-    /// `chunk_bytes`.
-    pub fn new(pool: Pool, chunk_bytes: usize) -> Chunks {
-        Chunks {
+impl Segments {
+    /// Segments in buffers from `pool`, closed at the first row starting a new head past
+    /// `segment_bytes`.
+    pub fn new(pool: BufferPool, segment_bytes: usize) -> Segments {
+        Segments {
             pool,
-            chunk_bytes,
-            ..Chunks::default()
+            segment_bytes,
+            ..Segments::default()
         }
     }
 
-    /// Closes the chunk being filled, if it holds anything.
-    fn end_chunk(&mut self) -> anyhow::Result<()> {
+    /// Closes the segment being filled, if it holds anything.
+    fn end_segment(&mut self) -> anyhow::Result<()> {
         if !self.records.is_empty() {
             let len = u32::try_from(self.records.len())?;
             let records = std::mem::replace(&mut self.records, self.pool.get());
             let texts = std::mem::replace(&mut self.texts, self.pool.get());
-            self.done.push(Chunk { len, records, texts });
+            self.done.push(Segment { len, records, texts });
         }
         Ok(())
     }
 }
 
-impl RowWriter for Chunks {
+impl RowWriter for Segments {
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        if shared == 0 && self.records.len() + self.texts.len() >= self.chunk_bytes {
-            self.end_chunk()?;
+        if shared == 0 && self.records.len() + self.texts.len() >= self.segment_bytes {
+            self.end_segment()?;
         }
         let record = &mut self.records;
         push_varint(record, shared as u64);
@@ -95,56 +95,57 @@ impl RowWriter for Chunks {
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.end_chunk()
+        self.end_segment()
     }
 }
 
-impl Render for Chunks {
-    type Part = Vec<Chunk>;
+impl Render for Segments {
+    type Part = Vec<Segment>;
 
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         RowWriter::row(self, columns, cells, shared)
     }
 
-    /// The chunks of every row since the last call.
-    fn take(&mut self) -> anyhow::Result<Vec<Chunk>> {
-        self.end_chunk()?;
+    /// The segments of every row since the last call.
+    fn take(&mut self) -> anyhow::Result<Vec<Segment>> {
+        self.end_segment()?;
         Ok(std::mem::take(&mut self.done))
     }
 
-    /// A page's rows end their chunk, as in [`Spool`]'s [`Append::end_page`].
+    /// A page's rows end their segment, as in [`Spool`]'s [`Append::end_page`].
     fn end_page(&mut self) -> anyhow::Result<()> {
-        self.end_chunk()
+        self.end_segment()
     }
 }
 
 impl Spool {
-    /// A spool in a new anonymous temporary file; the buffers of written chunks go back to
+    /// A spool in a new anonymous temporary file; the buffers of written segments go back to
     /// `pool`.
-    pub fn new(pool: Pool) -> anyhow::Result<Spool> {
-        Spool::with_chunk_bytes(pool, CHUNK_BYTES)
+    pub fn new(pool: BufferPool) -> anyhow::Result<Spool> {
+        Spool::with_segment_bytes(pool, SEGMENT_BYTES)
     }
 
-    fn with_chunk_bytes(pool: Pool, chunk_bytes: usize) -> anyhow::Result<Spool> {
+    fn with_segment_bytes(pool: BufferPool, segment_bytes: usize) -> anyhow::Result<Spool> {
         let file = crate::interrupt::scratch_file()
             .map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
             file: Writer::start(file, pool.clone()),
-            rows: Chunks::new(pool, chunk_bytes),
+            rows: Segments::new(pool, segment_bytes),
             index: Vec::new(),
         })
     }
 
-    /// Hands the completed chunks of `rows` to the file, `worker`'s ids in them.
+    /// Hands the completed segments of `rows` to the file, `worker`'s ids in them.
     fn send_done(&mut self, worker: Option<usize>) -> anyhow::Result<()> {
-        for chunk in std::mem::take(&mut self.rows.done) {
-            self.index.push((4 + chunk.records.len() + chunk.texts.len(), worker));
-            self.file.write(chunk)?;
+        for segment in std::mem::take(&mut self.rows.done) {
+            self.index
+                .push((4 + segment.records.len() + segment.texts.len(), worker));
+            self.file.write(segment)?;
         }
         Ok(())
     }
 
-    /// Ends the last chunk and waits for every chunk to be in the file.
+    /// Ends the last segment and waits for every segment to be in the file.
     fn close(mut self) -> anyhow::Result<(File, Vec<Placed>)> {
         self.end_page()?;
         Ok((self.file.join()?, self.index))
@@ -152,13 +153,13 @@ impl Spool {
 
     /// Writes every kept row, in order, to `out`; `maps`: as for [`Append`].
     pub fn replay(self, columns: &Columns, maps: &[IdMap], out: &mut dyn RowWriter) -> anyhow::Result<()> {
-        let (mut file, chunks) = self.close()?;
+        let (mut file, segments) = self.close()?;
         file.rewind()?;
-        let mut chunk = Vec::new();
-        for &(len, worker) in &chunks {
-            chunk.resize(len, 0);
-            file.read_exact(&mut chunk)?;
-            for_each_row(&chunk, map_of(maps, worker)?, |cells, shared| {
+        let mut segment = Vec::new();
+        for &(len, worker) in &segments {
+            segment.resize(len, 0);
+            file.read_exact(&mut segment)?;
+            for_each_row(&segment, map_of(maps, worker)?, |cells, shared| {
                 out.row(columns, cells, shared)
             })?;
         }
@@ -168,9 +169,9 @@ impl Spool {
     /// Renders every kept row on `threads` threads, each with its own renderer from `make`,
     /// and hands the parts to `write` in the rows' order.
     ///
-    /// Chunks go to the threads in order, each to the one with the fewest bytes so far (the
-    /// chunks of worker threads end with their pages, so their sizes vary); each thread takes
-    /// its own in order and holds at most one part ready, so memory stays at a few chunks
+    /// Segments go to the threads in order, each to the one with the fewest bytes so far (the
+    /// segments of worker threads end with their pages, so their sizes vary); each thread takes
+    /// its own in order and holds at most one part ready, so memory stays at a few segments
     /// whatever the spool's size.
     pub fn replay_in_parallel<R: Render + Send>(
         self,
@@ -183,10 +184,10 @@ impl Spool {
     where
         R::Part: Send,
     {
-        let (file, chunks) = self.close()?;
-        let threads = threads.clamp(1, chunks.len().max(1));
-        // Where each chunk starts in the file.
-        let starts: Vec<u64> = chunks
+        let (file, segments) = self.close()?;
+        let threads = threads.clamp(1, segments.len().max(1));
+        // Where each segment starts in the file.
+        let starts: Vec<u64> = segments
             .iter()
             .scan(0u64, |at, &(len, _)| {
                 let start = *at;
@@ -195,7 +196,7 @@ impl Spool {
             })
             .collect();
         let mut load = vec![0usize; threads];
-        let owners: Vec<usize> = chunks
+        let owners: Vec<usize> = segments
             .iter()
             .map(|&(len, _)| {
                 let (owner, _) = load
@@ -208,7 +209,7 @@ impl Spool {
             })
             .collect();
         let file = Mutex::new(file);
-        let (chunks, owners) = (&chunks, &owners);
+        let (segments, owners) = (&segments, &owners);
         std::thread::scope(|scope| {
             let mut parts: Vec<Receiver<anyhow::Result<R::Part>>> = Vec::with_capacity(threads);
             for thread in 0..threads {
@@ -217,12 +218,12 @@ impl Spool {
                 let (file, starts, make) = (&file, &starts, &make);
                 scope.spawn(move || {
                     let mut render = make();
-                    let mut chunk = Vec::new();
-                    for at in (0..chunks.len()).filter(|&at| owners[at] == thread) {
-                        let (len, worker) = chunks[at];
-                        let part = read_chunk(file, starts[at], len, &mut chunk).and_then(|()| {
+                    let mut segment = Vec::new();
+                    for at in (0..segments.len()).filter(|&at| owners[at] == thread) {
+                        let (len, worker) = segments[at];
+                        let part = read_segment(file, starts[at], len, &mut segment).and_then(|()| {
                             let map = map_of(maps, worker)?;
-                            for_each_row(&chunk, map, |cells, shared| render.row(columns, cells, shared))?;
+                            for_each_row(&segment, map, |cells, shared| render.row(columns, cells, shared))?;
                             render.take()
                         });
                         let failed = part.is_err();
@@ -233,7 +234,7 @@ impl Spool {
                     }
                 });
             }
-            let written = (0..chunks.len()).try_for_each(|at| {
+            let written = (0..segments.len()).try_for_each(|at| {
                 let part = parts[owners[at]]
                     .recv()
                     .map_err(|_| anyhow::anyhow!("internal error: a row rendering thread stopped early"))??;
@@ -246,15 +247,15 @@ impl Spool {
     }
 }
 
-/// A chunk on its way to the file: the length of its records, its records, its texts.
-pub struct Chunk {
+/// A segment on its way to the file: the length of its records, its records, its texts.
+pub struct Segment {
     len: u32,
     records: Vec<u8>,
     texts: Vec<u8>,
 }
 
-impl Chunk {
-    /// Calls `row` with each row of the chunk, as [`Spool::replay`] would; `map`: as for
+impl Segment {
+    /// Calls `row` with each row of the segment, as [`Spool::replay`] would; `map`: as for
     /// [`Append`].
     pub fn rows(
         &self,
@@ -265,25 +266,25 @@ impl Chunk {
         for_each_record(&self.records, texts, map, row)
     }
 
-    /// Gives the chunk's buffers back to `pool`.
-    pub fn recycle(self, pool: &Pool) {
+    /// Gives the segment's buffers back to `pool`.
+    pub fn recycle(self, pool: &BufferPool) {
         pool.put(self.records);
         pool.put(self.texts);
     }
 }
 
-/// Writes the spool's chunks to its file on a thread of its own, so the thread that parses
-/// and flattens never waits on the file system; chunk buffers go back to the pool.
+/// Writes the spool's segments to its file on a thread of its own, so the thread that parses
+/// and flattens never waits on the file system; segment buffers go back to the pool.
 struct Writer {
-    chunks: Option<SyncSender<Chunk>>,
+    segments: Option<SyncSender<Segment>>,
     thread: Option<JoinHandle<io::Result<File>>>,
 }
 
 impl Writer {
-    fn start(mut file: File, pool: Pool) -> Writer {
-        let (chunks, to_write) = sync_channel::<Chunk>(1);
+    fn start(mut file: File, pool: BufferPool) -> Writer {
+        let (segments, to_write) = sync_channel::<Segment>(1);
         let thread = std::thread::spawn(move || {
-            for Chunk { len, records, texts } in to_write {
+            for Segment { len, records, texts } in to_write {
                 file.write_all(&len.to_le_bytes())?;
                 file.write_all(&records)?;
                 file.write_all(&texts)?;
@@ -293,14 +294,17 @@ impl Writer {
             Ok(file)
         });
         Writer {
-            chunks: Some(chunks),
+            segments: Some(segments),
             thread: Some(thread),
         }
     }
 
-    /// Hands a chunk to the writing thread.
-    fn write(&mut self, chunk: Chunk) -> anyhow::Result<()> {
-        let sent = self.chunks.as_ref().is_some_and(|chunks| chunks.send(chunk).is_ok());
+    /// Hands a segment to the writing thread.
+    fn write(&mut self, segment: Segment) -> anyhow::Result<()> {
+        let sent = self
+            .segments
+            .as_ref()
+            .is_some_and(|segments| segments.send(segment).is_ok());
         if !sent {
             // The thread stopped at a write error: its result says which.
             self.join()?;
@@ -309,9 +313,9 @@ impl Writer {
         Ok(())
     }
 
-    /// Waits for every chunk handed over to be written; returns the file.
+    /// Waits for every segment handed over to be written; returns the file.
     fn join(&mut self) -> anyhow::Result<File> {
-        self.chunks = None;
+        self.segments = None;
         let thread = self
             .thread
             .take()
@@ -323,29 +327,29 @@ impl Writer {
     }
 }
 
-fn read_chunk(file: &Mutex<File>, start: u64, len: usize, chunk: &mut Vec<u8>) -> anyhow::Result<()> {
-    chunk.resize(len, 0);
+fn read_segment(file: &Mutex<File>, start: u64, len: usize, segment: &mut Vec<u8>) -> anyhow::Result<()> {
+    segment.resize(len, 0);
     let mut file = file
         .lock()
         .map_err(|_| anyhow::anyhow!("internal error: the row file lock is poisoned"))?;
     file.seek(SeekFrom::Start(start))?;
-    file.read_exact(chunk)?;
+    file.read_exact(segment)?;
     Ok(())
 }
 
-/// The id map of chunks holding `worker`'s ids (`None`: the run's own, kept as they are).
+/// The id map of segments holding `worker`'s ids (`None`: the run's own, kept as they are).
 fn map_of(maps: &[IdMap], worker: Option<usize>) -> io::Result<Option<&IdMap>> {
     worker.map(|w| maps.get(w).ok_or_else(corrupt)).transpose()
 }
 
-/// Calls `row` with each row of `chunk` and its shared count; `map` turns the chunk's
+/// Calls `row` with each row of `segment` and its shared count; `map` turns the segment's
 /// column ids into the run's.
 fn for_each_row<'c>(
-    chunk: &'c [u8],
+    segment: &'c [u8],
     map: Option<&IdMap>,
     row: impl FnMut(&[(ColumnId, Cell<'c>)], usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let (len, rest) = chunk.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let (len, rest) = segment.split_first_chunk::<4>().ok_or_else(corrupt)?;
     let (records, texts) = rest
         .split_at_checked(u32::from_le_bytes(*len) as usize)
         .ok_or_else(corrupt)?;
@@ -353,7 +357,7 @@ fn for_each_row<'c>(
     for_each_record(records, texts, map, row)
 }
 
-/// [`for_each_row`] of a chunk's records and texts.
+/// [`for_each_row`] of a segment's records and texts.
 fn for_each_record<'c>(
     mut records: &[u8],
     mut texts: &'c str,
@@ -446,19 +450,19 @@ fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
     Err(corrupt())
 }
 
-/// Chunks a worker thread made go after the rows kept so far; their column ids are that
+/// Segments a worker thread made go after the rows kept so far; their column ids are that
 /// worker's registry's, turned into the run's by `maps[worker]` on replay.
-impl Append<Vec<Chunk>> for Spool {
-    fn append(&mut self, _: &Columns, worker: usize, _: &IdMap, chunks: Vec<Chunk>) -> anyhow::Result<()> {
+impl Append<Vec<Segment>> for Spool {
+    fn append(&mut self, _: &Columns, worker: usize, _: &IdMap, segments: Vec<Segment>) -> anyhow::Result<()> {
         self.end_page()?;
-        self.rows.done = chunks;
+        self.rows.done = segments;
         self.send_done(Some(worker))
     }
 
-    /// A page's rows end their chunk, wherever the page was flattened: the chunks, hence
+    /// A page's rows end their segment, wherever the page was flattened: the segments, hence
     /// the Parquet fragments and files, are then the same whatever the thread count.
     fn end_page(&mut self) -> anyhow::Result<()> {
-        self.rows.end_chunk()?;
+        self.rows.end_segment()?;
         self.send_done(None)
     }
 }
@@ -516,7 +520,7 @@ mod tests {
             (vec![], 0),
             (vec![(1, Cell::Text(""))], 0),
         ];
-        let mut spool = Spool::new(Pool::default()).unwrap();
+        let mut spool = Spool::new(BufferPool::default()).unwrap();
         let mut expected = Rows::default();
         for (cells, shared) in &rows {
             spool.row(&columns, cells, *shared).unwrap();
@@ -553,12 +557,12 @@ mod tests {
     }
 
     #[test]
-    fn parallel_replay_keeps_the_order_across_chunks_and_threads() {
+    fn parallel_replay_keeps_the_order_across_segments_and_threads() {
         for threads in [1, 2, 3, 8] {
-            let mut spool = Spool::with_chunk_bytes(Pool::default(), 100).unwrap();
+            let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
             let mut expected = Rows::default();
             entities(&mut spool, &mut expected);
-            assert!(spool.index.len() > 50, "{} chunks", spool.index.len());
+            assert!(spool.index.len() > 50, "{} segments", spool.index.len());
             let mut parts = 0;
             let mut replayed = Vec::new();
             spool
@@ -575,7 +579,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_stops_the_replay_with_its_error() {
-        let mut spool = Spool::with_chunk_bytes(Pool::default(), 100).unwrap();
+        let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
         entities(&mut spool, &mut Rows::default());
         let mut parts = 0;
         let err = spool

@@ -82,13 +82,13 @@ impl Compressor {
 /// Where full data pages are encoded: here, or on threads of their own.
 pub struct Pages {
     compressor: Compressor,
-    pool: Option<Pool>,
+    encoders: Option<EncoderThreads>,
     /// Per page not yet settled, oldest first: its column.
     recent: VecDeque<usize>,
 }
 
 /// Threads that encode pages, and the queue they take them from.
-struct Pool {
+struct EncoderThreads {
     jobs: Option<SyncSender<(RawPage, SyncSender<anyhow::Result<Encoded>>)>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -96,7 +96,7 @@ struct Pool {
 impl Pages {
     /// Pages encoded with `codec` on `threads` threads of their own (0: on the caller's).
     pub fn new(codec: Codec, threads: usize) -> anyhow::Result<Pages> {
-        let pool = if threads == 0 {
+        let encoders = if threads == 0 {
             None
         } else {
             let (jobs, queue) = sync_channel::<(RawPage, SyncSender<anyhow::Result<Encoded>>)>(2 * threads);
@@ -116,14 +116,14 @@ impl Pages {
                     }))
                 })
                 .collect::<anyhow::Result<_>>()?;
-            Some(Pool {
+            Some(EncoderThreads {
                 jobs: Some(jobs),
                 threads,
             })
         };
         Ok(Pages {
             compressor: Compressor::new(codec)?,
-            pool,
+            encoders,
             recent: VecDeque::new(),
         })
     }
@@ -136,7 +136,7 @@ impl Pages {
     /// Starts encoding `page`.
     fn encode(&mut self, page: RawPage) -> anyhow::Result<Page> {
         let raw_len = page.len();
-        let state = match self.pool.as_ref().and_then(|pool| pool.jobs.as_ref()) {
+        let state = match self.encoders.as_ref().and_then(|encoders| encoders.jobs.as_ref()) {
             Some(jobs) => {
                 let (reply, result) = sync_channel(1);
                 jobs.send((page, reply))
@@ -153,7 +153,7 @@ impl Pages {
     }
 }
 
-impl Drop for Pool {
+impl Drop for EncoderThreads {
     fn drop(&mut self) {
         self.jobs = None;
         for thread in self.threads.drain(..) {

@@ -1,4 +1,4 @@
-//! Rows turned into columns on a replay thread: one [`Fragment`] per chunk of rows.
+//! Rows turned into columns on a replay thread: one [`Fragment`] per spool segment.
 //!
 //! Each text (and timestamp) column keeps a dictionary of its own for the fragment, so the
 //! thread that writes the file only maps a fragment's few distinct values to its row group's
@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use super::{double, parse_count, timestamp};
 use crate::columns::FIRST_SLOT;
 
-/// The rows of one chunk, column by column, in header order.
+/// The rows of one spool segment, column by column, in header order.
 pub struct Fragment {
     /// How many rows.
     pub rows: usize,
@@ -239,7 +239,7 @@ impl PartBuilder {
     }
 }
 
-/// The contents of `values`, which start again with room for as many: chunks are of similar
+/// The contents of `values`, which start again with room for as many: segments are of similar
 /// sizes, and growing a column from nothing cost a copy of it per doubling.
 fn take_sized<T>(values: &mut Vec<T>) -> Vec<T> {
     let room = Vec::with_capacity(values.len());

@@ -1,6 +1,6 @@
 //! Parquet rows: typed columns, in bounded memory.
 //!
-//! Rows become columns in [`Fragments`] (one per replay thread, each chunk of rows a
+//! Rows become columns in [`Fragments`] (one per replay thread, each spool segment a
 //! [`Fragment`]); the writer adds fragments to the open row group's column chunks, which
 //! encode and compress pages as they fill (see `chunk`), and closes a row group when it holds
 //! `--row-group-size` rows or about [`ROW_GROUP_BYTES`] encoded bytes, whichever comes first.
