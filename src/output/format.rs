@@ -6,7 +6,8 @@ use clap::ValueEnum;
 
 use super::csv::CsvWriter;
 use super::ndjson::NdjsonWriter;
-use super::parquet::{ParquetWriter, Settings};
+use super::parquet::writer::ParquetWriter;
+use super::parquet::Settings;
 use super::{BufferPool, Output, RowWriter};
 use crate::columns::{ColumnId, Columns};
 

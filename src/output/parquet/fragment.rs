@@ -7,7 +7,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{double, parse_count, timestamp};
+use super::number::{double, parse_count, timestamp};
 use crate::columns::FIRST_SLOT;
 
 /// The rows of one spool segment, column by column, in header order.
