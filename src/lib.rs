@@ -22,6 +22,7 @@ mod minify;
 mod names;
 mod output;
 mod pages;
+mod pipeline;
 mod progress;
 mod workers;
 

@@ -7,9 +7,10 @@ use std::path::Path;
 use arrow_schema::DataType;
 use clap::ValueEnum;
 
-use super::flatten::{scan, RowArgs};
+use super::rows::RowArgs;
 use crate::columns::Role;
 use crate::output::parquet::{data_type, type_label};
+use crate::pipeline::scan;
 
 /// Print the output columns and their Parquet types for the given input and row options,
 /// or for a `gcagg sync` dataset.

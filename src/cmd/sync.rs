@@ -28,8 +28,8 @@ use crate::api::time::{IsoDuration, ZonedTime};
 use crate::api::{self, Client, Settings};
 use crate::atomic::AtomicFile;
 use crate::cmd::fetch::{check_kind, Connection, Reporting, Requests};
-use crate::cmd::flatten;
 use crate::cmd::names;
+use crate::cmd::rows;
 use crate::columns::{Columns, Layout, Role};
 use crate::exit::usage;
 use crate::fetch::{self as fetching, Target, Work};
@@ -446,7 +446,7 @@ impl Definition {
 
     /// The flatten options of the data files.
     fn row_options(&self) -> anyhow::Result<crate::flatten::Options> {
-        flatten::row_options(
+        rows::row_options(
             parse_name(&self.layout)?,
             self.keep_nulls,
             &self.stats,
@@ -1107,7 +1107,7 @@ fn sync_dataset(
         .filter(|d| !days.contains(d))
         .count();
     if !rebuild_all && !sources.is_empty() && !plan.reset_columns && older > 0 {
-        let seen = flatten::scan(options.clone(), &crate::input::expand(&sources)?)?;
+        let seen = crate::pipeline::scan(options.clone(), &crate::input::expand(&sources)?)?;
         let new = new_columns(&seen, &definition.columns);
         if !new.is_empty() && definition.raw {
             progress.note(format!("new columns {}: rebuilding every partition", new.join(", ")));
@@ -1138,7 +1138,9 @@ fn sync_dataset(
         None
     } else {
         let sources = crate::input::expand(&sources)?;
-        Some(flatten::write_dataset(&options, &sources, &file, &keys, &build, &seed)?)
+        Some(crate::pipeline::write_dataset(
+            &options, &sources, &file, &keys, &build, &seed,
+        )?)
     };
     for day in &days {
         let name = format!("{}{day}", lake::DAY_KEY);

@@ -1,0 +1,297 @@
+//! The engine behind `flatten`, `schema` and `sync`: every source read on the worker
+//! threads ([`crate::workers`]) into the run's output, streamed straight out (NDJSON) or kept
+//! in a spool until every column is known (CSV, Parquet, datasets) and written from it.
+//!
+//! The commands decide what to read and where the rows go; this module decides how.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use crate::atomic::AtomicDir;
+use crate::columns::{ColumnId, Columns, IdMap, Layout, Role};
+use crate::exit::usage;
+use crate::flatten::Options;
+use crate::input::{self, Source};
+use crate::output::csv::CsvWriter;
+use crate::output::format::{FileFormat, Format};
+use crate::output::long::Expand;
+use crate::output::ndjson::NdjsonWriter;
+use crate::output::parquet::check::Checked;
+use crate::output::parquet::writer::ParquetWriter;
+use crate::output::partition::{self, Partitioned};
+use crate::output::spool::{Segments, Spool, SEGMENT_BYTES};
+use crate::output::{Append, BufferPool, Discard, Output, Render, RowWriter};
+use crate::pages;
+use crate::progress::{counted, say, Meter};
+use crate::workers::{self, Gatherer, Worker};
+
+/// Flattens `sources` straight into NDJSON lines on `out` (NDJSON rows need no header), on
+/// `workers` threads; `meter` may start a progress meter on the count of rows made. A stream keeps every row before a data error; the reading error wins
+/// over a failure to finish the output.
+pub fn stream(
+    options: &Options,
+    sources: &[Source],
+    out: Output,
+    workers: usize,
+    meter: impl FnOnce(Arc<AtomicU64>) -> Option<Meter>,
+) -> anyhow::Result<()> {
+    let layout = options.layout;
+    let pool = BufferPool::default();
+    let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
+    let mut gatherer = gatherer(options, writer, workers)?;
+    let _meter = meter(gatherer.rows_made());
+    // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
+    let read = match layout {
+        Layout::Wide | Layout::Observations => read_all(options, sources, &mut gatherer, workers, || {
+            Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
+        }),
+        Layout::Long => read_all(options, sources, &mut gatherer, workers, || {
+            Segments::new(pool.clone(), SEGMENT_BYTES)
+        }),
+    };
+    let finished = Box::new(gatherer.finish().1).finish();
+    read.and(finished)
+}
+
+/// Reads every source into a spool, on `workers` threads, the columns of `seed` registered
+/// first; `check`: every row is checked against its Parquet type on its way in, see
+/// [`Checked`]. Returns the spooled rows, and the meter `meter` started (to keep it through
+/// the writing, which can take as long again).
+pub fn spool_all(
+    options: &Options,
+    sources: &[Source],
+    check: bool,
+    workers: usize,
+    seed: &[(String, Role)],
+    meter: impl FnOnce(Arc<AtomicU64>) -> Option<Meter>,
+) -> anyhow::Result<(Spooled, Option<Meter>)> {
+    let pool = BufferPool::default();
+    let mut gatherer = gatherer(options, Checked::new(Spool::new(pool.clone())?, check), workers)?;
+    gatherer.seed(seed)?;
+    let meter = meter(gatherer.rows_made());
+    read_all(options, sources, &mut gatherer, workers, || {
+        Checked::new(Segments::new(pool.clone(), SEGMENT_BYTES), check)
+    })?;
+    let (columns, spool, maps) = gatherer.finish();
+    let spool = spool.into_inner();
+    Ok((Spooled { columns, spool, maps }, meter))
+}
+
+/// A whole input read into a spool: its columns, its rows, and each worker's id map.
+pub struct Spooled {
+    columns: Columns,
+    spool: Spool,
+    maps: Vec<IdMap>,
+}
+
+impl Spooled {
+    /// Writes the spooled rows to `out` as one CSV or Parquet file (or stream), rendering
+    /// them (and encoding Parquet pages) on `workers` threads while this thread writes;
+    /// with no workers, on one thread beside it.
+    pub fn write_file(self, out: Output, file: &FileFormat, layout: Layout, workers: usize) -> anyhow::Result<()> {
+        let Spooled { columns, spool, maps } = self;
+        let header = columns.header();
+        let threads = workers.max(1);
+        if file.format == Format::Csv {
+            let mut writer = CsvWriter::new(out, &columns, &header, file.keep_nulls);
+            let lines = writer.renderer();
+            let make = || Expand::new(lines.clone(), layout);
+            spool.replay_in_parallel(&columns, &maps, threads, make, |part| writer.write_lines(&part))?;
+            Box::new(writer).finish()
+        } else {
+            let mut writer = ParquetWriter::new(out, &columns, &header, file.keep_nulls, file.parquet)?
+                .with_page_threads(workers)?;
+            let fragments = writer.renderer();
+            let make = || Expand::new(fragments.fresh(), layout);
+            spool.replay_in_parallel(&columns, &maps, threads, make, |part| writer.write_fragment(part))?;
+            Box::new(writer).finish()
+        }
+    }
+
+    /// Writes the spooled rows into the dataset staged in `staging`, partitioned by `keys`,
+    /// and renames it into place; returns its columns.
+    pub fn write_dataset(
+        self,
+        staging: AtomicDir,
+        file: &FileFormat,
+        keys: &[String],
+        layout: Layout,
+    ) -> anyhow::Result<Columns> {
+        let Spooled { columns, spool, maps } = self;
+        let mut writer = Expand::new(dataset_writer(file, keys, staging, &columns)?, layout);
+        spool.replay(&columns, &maps, &mut writer)?;
+        Box::new(writer).finish()?;
+        Ok(columns)
+    }
+}
+
+/// Flattens `sources` into a new dataset at `target`, partitioned by `keys` (replacing what
+/// is there), with the columns of `seed` first and always present; returns its columns.
+pub fn write_dataset(
+    options: &Options,
+    sources: &[Source],
+    file: &FileFormat,
+    keys: &[String],
+    target: &Path,
+    seed: &[(String, Role)],
+) -> anyhow::Result<Columns> {
+    let workers = workers::count()?;
+    let staging = AtomicDir::create(target)?;
+    let check = file.format == Format::Parquet;
+    let (spooled, _) = spool_all(options, sources, check, workers, seed, |_| None)?;
+    spooled.write_dataset(staging, file, keys, options.layout)
+}
+
+/// The writer of a dataset staged in `staging`, partitioned by `keys`, once `columns` holds
+/// every column.
+fn dataset_writer(
+    file: &FileFormat,
+    keys: &[String],
+    staging: AtomicDir,
+    columns: &Columns,
+) -> anyhow::Result<Box<dyn RowWriter>> {
+    let mut in_path = Vec::new();
+    for key in keys {
+        in_path.extend(partition::key_column(columns, key)?);
+    }
+    let header: Vec<ColumnId> = columns
+        .header()
+        .into_iter()
+        .filter(|id| !in_path.contains(id))
+        .collect();
+    let gz = if file.gzip { ".gz" } else { "" };
+    let ext = format!("{}{gz}", file.format.extension());
+    let file = file.clone();
+    let opener = Box::new(move |data: std::fs::File, columns: &Columns| {
+        file.writer(Output::file(data, file.gzip), columns, &header)
+    });
+    Ok(Box::new(Partitioned::new(staging, keys.to_vec(), ext, opener)))
+}
+
+/// The run's flattener writing to `out`; colliding `--add-column` names are a usage error.
+fn gatherer<O>(options: &Options, out: O, workers: usize) -> anyhow::Result<Gatherer<O>> {
+    Gatherer::new(options.clone(), out, workers).map_err(|e| usage(format!("{e:#}")))
+}
+
+/// Reads every source, on `workers` threads rendering into writers from `local` (none: all
+/// on this thread).
+fn read_all<O, L>(
+    options: &Options,
+    sources: &[Source],
+    gatherer: &mut Gatherer<O>,
+    workers: usize,
+    local: impl Fn() -> L,
+) -> anyhow::Result<()>
+where
+    O: RowWriter + Append<L::Part>,
+    L: RowWriter + Render + Send,
+    L::Part: Send,
+{
+    let mut workers = (0..workers)
+        .map(|_| Worker::new(options.clone(), local()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut pages = 0;
+    let mut skipped = 0;
+    let mut entries = 0;
+    for source in sources {
+        pages += pages::read_source_on(source, &mut workers, gatherer)?;
+        let tally = gatherer.take_tally();
+        skipped += tally.skipped;
+        entries += tally.entries;
+        if tally.unobserved > 0 {
+            say(format!(
+                "warning: {}: {} without an observed time (no gcaggObservedAt envelope before them): observed_at left empty; give it with --observed-at TIME",
+                source.name,
+                counted(tally.unobserved, "observation row")
+            ));
+        }
+    }
+    if skipped > 0 {
+        say(format!(
+            "skipped {} (heartbeats, subscription answers, closing warnings): they hold no data",
+            counted(skipped, "notification control message")
+        ));
+    }
+    match (options.layout, entries) {
+        (Layout::Observations, 0) if pages > 0 => say(
+            "warning: no `observations[]` entry in the input, so no row: observation queries have them for their detailMetrics (fetch --observations --detail-metrics)"
+                .to_owned(),
+        ),
+        (Layout::Observations, _) | (_, 0) => {}
+        _ => say(format!(
+            "warning: {} of observation queries not written (one per waiting or interacting conversation): --layout observations writes them",
+            counted(entries, "`observations[]` entry")
+        )),
+    }
+    // An empty folder has been named already; empty files or stdin are said here.
+    if pages == 0 && !sources.is_empty() {
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        say(format!(
+            "warning: no page read: {} held no response page",
+            input::list(&names)
+        ));
+    } else if !options.stats.is_empty() {
+        let mut seen: BTreeSet<&str> = gatherer.stats_seen().iter().map(AsRef::as_ref).collect();
+        for worker in &workers {
+            seen.extend(worker.stats_seen().iter().map(AsRef::as_ref));
+        }
+        if let Some(warning) = unmatched_stats(&options.stats, &seen) {
+            say(format!("warning: {warning}"));
+        }
+    }
+    if let Some(names) = &options.names {
+        let mut unnamed: BTreeSet<&(Box<str>, Box<str>)> = gatherer.unnamed().iter().collect();
+        for worker in &workers {
+            unnamed.extend(worker.unnamed());
+        }
+        if let Some(warning) = unnamed_ids(&names.source, &unnamed) {
+            say(format!("warning: {warning}"));
+        }
+    }
+    Ok(())
+}
+
+/// The warning for the ids (group key, id) that the `--names` tables at `source` lack, if any.
+fn unnamed_ids(source: &str, unnamed: &BTreeSet<&(Box<str>, Box<str>)>) -> Option<String> {
+    if unnamed.is_empty() {
+        return None;
+    }
+    let mut per_key: Vec<(&str, u64)> = Vec::new();
+    for (key, _) in unnamed {
+        match per_key.last_mut() {
+            Some((last, n)) if *last == &**key => *n += 1,
+            _ => per_key.push((key, 1)),
+        }
+    }
+    let per_key: Vec<String> = per_key.iter().map(|(key, n)| format!("{key} {n}")).collect();
+    Some(format!(
+        "--names {source}: no name for {} ({}): left empty",
+        counted(unnamed.len() as u64, "id"),
+        per_key.join(", ")
+    ))
+}
+
+/// The warning for `--stats` names that matched no stat of the input (`seen`), if any.
+fn unmatched_stats(asked: &[String], seen: &BTreeSet<&str>) -> Option<String> {
+    let unmatched: Vec<&str> = asked.iter().map(String::as_str).filter(|s| !seen.contains(s)).collect();
+    if unmatched.is_empty() {
+        return None;
+    }
+    let had = if seen.is_empty() {
+        "the input has no stats it applies to".to_owned()
+    } else {
+        let seen: Vec<&str> = seen.iter().copied().collect();
+        format!("the input's stats are {}", seen.join(", "))
+    };
+    Some(format!("--stats {}: matched no stat; {had}", unmatched.join(",")))
+}
+
+/// Learns every column of the output of `sources`, writing nothing (all of `gcagg schema`).
+pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Columns> {
+    let workers = workers::count()?;
+    let mut gatherer = gatherer(&options, Discard, workers)?;
+    read_all(&options, sources, &mut gatherer, workers, || Discard)?;
+    Ok(gatherer.finish().0)
+}
