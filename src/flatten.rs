@@ -14,7 +14,7 @@ use crate::columns::{api_stat_name, is_count_stat, safe_name, ColumnId, Columns,
 use crate::kpis::{self, KPIS};
 use crate::lookup::{self, Lookup, Name};
 use crate::names::Kind;
-use crate::output::{recycle, Cell, RowWriter};
+use crate::output::{recycle, Cell, RowSink};
 use crate::pages::{Entity, EntitySink, Scalar, Shape};
 
 /// The row rules chosen on the command line.
@@ -79,7 +79,7 @@ pub fn api_field_name(name: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Turns entities into rows and hands them to a [`RowWriter`].
+/// Turns entities into rows and hands them to a [`RowSink`].
 ///
 /// The flattener keeps the column registry; [`Flattener::feed`] pairs it with the writer of
 /// the rows, as the [`EntitySink`] pages are parsed into.
@@ -131,7 +131,7 @@ const OBSERVED_AT: usize = 3;
 /// A [`Flattener`] and the writer of its rows: an [`EntitySink`].
 pub struct Feed<'a> {
     flattener: &'a mut Flattener,
-    out: &'a mut dyn RowWriter,
+    out: &'a mut dyn RowSink,
 }
 
 impl EntitySink for Feed<'_> {
@@ -217,7 +217,7 @@ impl Flattener {
     }
 
     /// The sink that flattens entities into rows for `out`.
-    pub fn feed<'a>(&'a mut self, out: &'a mut dyn RowWriter) -> Feed<'a> {
+    pub fn feed<'a>(&'a mut self, out: &'a mut dyn RowSink) -> Feed<'a> {
         Feed { flattener: self, out }
     }
 
@@ -472,7 +472,7 @@ impl Flattener {
     /// With `--layout observations`: one row per `observations[]` entry of `e` (an entity
     /// of another shape has none): constants, group, `observed_at`, the entry's metric,
     /// qualifier and `truncated` flag, then its fields, arrays and objects as JSON text.
-    fn observation_rows(&mut self, e: &Entity<'_>, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+    fn observation_rows(&mut self, e: &Entity<'_>, out: &mut dyn RowSink) -> anyhow::Result<()> {
         for entry in e.observations {
             let mut ids = self.start_row();
             for g in e.group {
@@ -565,7 +565,7 @@ fn scalar_cell<'a>(value: &'a Scalar<'a>) -> Cell<'a> {
 
 impl Flattener {
     /// Writes the row(s) of one entity to `out`.
-    fn entity<'e>(&mut self, e: &Entity<'e>, out: &mut dyn RowWriter) -> anyhow::Result<()> {
+    fn entity<'e>(&mut self, e: &Entity<'e>, out: &mut dyn RowSink) -> anyhow::Result<()> {
         // Pass 1: resolve every column of the row, so no half row is ever written.
         let mut ids = self.start_row();
         let mut named = std::mem::take(&mut self.named);
@@ -759,16 +759,13 @@ mod tests {
     #[derive(Default)]
     struct Rows(Vec<String>);
 
-    impl RowWriter for Rows {
+    impl RowSink for Rows {
         fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
             let cells: Vec<String> = cells
                 .iter()
                 .map(|(id, c)| format!("{}={c:?}", columns.get(*id).name))
                 .collect();
             self.0.push(cells.join(" "));
-            Ok(())
-        }
-        fn finish(self: Box<Self>) -> anyhow::Result<()> {
             Ok(())
         }
     }

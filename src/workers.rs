@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::columns::{Changes, IdMap};
 use crate::flatten::{Flattener, Options, Tally};
-use crate::output::{Append, Render, RowWriter};
+use crate::output::{Append, Render, RowSink};
 use crate::pages::{Entity, EntitySink, Gather, PageWorker};
 
 /// More workers than this are not started by default: the one thread that splits the input
@@ -55,7 +55,7 @@ struct Rows<W> {
     out: W,
 }
 
-impl<W: RowWriter> EntitySink for Rows<W> {
+impl<W: RowSink> EntitySink for Rows<W> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
         self.flattener.feed(&mut self.out).entity(e)
     }
@@ -98,7 +98,7 @@ pub struct Made<P> {
     tally: Tally,
 }
 
-impl<L: RowWriter> EntitySink for Worker<L> {
+impl<L: RowSink> EntitySink for Worker<L> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
         self.0.entity(e)
     }
@@ -108,7 +108,7 @@ impl<L: RowWriter> EntitySink for Worker<L> {
     }
 }
 
-impl<L: RowWriter + Render + Send> PageWorker for Worker<L>
+impl<L: Render + Send> PageWorker for Worker<L>
 where
     L::Part: Send,
 {
@@ -213,7 +213,7 @@ fn map_of(maps: &mut [IdMap], worker: usize) -> anyhow::Result<&mut IdMap> {
         .ok_or_else(|| anyhow::anyhow!("internal error: no worker {worker}"))
 }
 
-impl<O: RowWriter> EntitySink for Gatherer<O> {
+impl<O: RowSink> EntitySink for Gatherer<O> {
     fn entity(&mut self, e: &Entity<'_>) -> anyhow::Result<()> {
         self.rows.entity(e)
     }
@@ -223,7 +223,7 @@ impl<O: RowWriter> EntitySink for Gatherer<O> {
     }
 }
 
-impl<P, O: RowWriter + Append<P>> Gather<Made<P>> for Gatherer<O> {
+impl<P, O: RowSink + Append<P>> Gather<Made<P>> for Gatherer<O> {
     fn gather(&mut self, worker: usize, made: Made<P>) -> anyhow::Result<bool> {
         let map = map_of(&mut self.maps, worker)?;
         let columns = self.rows.flattener.columns_mut();

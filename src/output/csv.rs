@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::long::{LongRow, SlotLabels};
-use super::{has_any, Cell, Output, Render, RowWriter, BLOCK};
+use super::{has_any, Cell, Output, Render, RowSink, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns};
 
 /// Writes rows under a fixed header.
@@ -165,9 +165,7 @@ fn push_cell(line: &mut Vec<u8>, cell: Cell<'_>, fields: usize) {
     }
 }
 
-impl Render for CsvLines {
-    type Part = Vec<u8>;
-
+impl RowSink for CsvLines {
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         self.render_line(cells, shared, self.slots.len())?;
         self.block.extend_from_slice(&self.line);
@@ -204,13 +202,17 @@ impl Render for CsvLines {
         self.block.push(b'\n');
         Ok(true)
     }
+}
+
+impl Render for CsvLines {
+    type Part = Vec<u8>;
 
     fn take(&mut self) -> anyhow::Result<Vec<u8>> {
         Ok(std::mem::take(&mut self.block))
     }
 }
 
-impl RowWriter for CsvWriter {
+impl RowSink for CsvWriter {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         self.lines.row(columns, cells, shared)?;
         if self.lines.block.len() >= BLOCK {
@@ -221,7 +223,9 @@ impl RowWriter for CsvWriter {
         }
         Ok(())
     }
+}
 
+impl RowWriter for CsvWriter {
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
         let block = std::mem::take(&mut self.lines.block);
         self.write_lines(&block)?;

@@ -5,7 +5,7 @@
 //! instead of a column. The spool keeps and replays that record once rather than once per
 //! stat; [`Expand`] turns it into rows in front of the writer.
 
-use super::{recycle, Append, Cell, Render, RowWriter};
+use super::{recycle, Append, Cell, Render, RowSink, RowWriter};
 use crate::columns::{ColumnId, Columns, IdMap, Layout, FIRST_SLOT};
 
 /// Expands long records into rows for `inner`; passes wide rows through unchanged.
@@ -157,12 +157,6 @@ fn expand<'a>(
 }
 
 impl<W: RowWriter> RowWriter for Expand<W> {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        self.rows(cells, shared, |inner, row| {
-            row.write(inner, columns, W::long_row, W::row)
-        })
-    }
-
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
         Box::new(self.inner).finish()
     }
@@ -174,21 +168,23 @@ impl<W: Append<Vec<u8>>> Append<Vec<u8>> for Expand<W> {
     }
 }
 
-impl<R: Render> Render for Expand<R> {
-    type Part = R::Part;
-
+impl<R: RowSink> RowSink for Expand<R> {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         self.rows(cells, shared, |inner, row| {
             row.write(inner, columns, R::long_row, R::row)
         })
     }
 
-    fn take(&mut self) -> anyhow::Result<R::Part> {
-        self.inner.take()
-    }
-
     fn end_page(&mut self) -> anyhow::Result<()> {
         self.inner.end_page()
+    }
+}
+
+impl<R: Render> Render for Expand<R> {
+    type Part = R::Part;
+
+    fn take(&mut self) -> anyhow::Result<R::Part> {
+        self.inner.take()
     }
 }
 
@@ -205,18 +201,19 @@ mod tests {
 
     impl<R: Render> Render for Whole<R> {
         type Part = R::Part;
-        fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-            self.0.row(columns, cells, shared)
-        }
+
         fn take(&mut self) -> anyhow::Result<R::Part> {
             self.0.take()
         }
     }
 
-    impl<W: RowWriter> RowWriter for Whole<W> {
+    impl<W: RowSink> RowSink for Whole<W> {
         fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
             self.0.row(columns, cells, shared)
         }
+    }
+
+    impl<W: RowWriter> RowWriter for Whole<W> {
         fn finish(self: Box<Self>) -> anyhow::Result<()> {
             Box::new(self.0).finish()
         }
@@ -278,8 +275,8 @@ mod tests {
         let mut quick = Expand::new(writer.renderer(), Layout::Long);
         let mut whole = Expand::new(Whole(writer.renderer()), Layout::Long);
         for record in &records {
-            Render::row(&mut quick, &columns, record, 0).unwrap();
-            Render::row(&mut whole, &columns, record, 0).unwrap();
+            RowSink::row(&mut quick, &columns, record, 0).unwrap();
+            RowSink::row(&mut whole, &columns, record, 0).unwrap();
         }
         let quick = String::from_utf8(quick.take().unwrap()).unwrap();
         assert_eq!(quick, String::from_utf8(whole.take().unwrap()).unwrap());

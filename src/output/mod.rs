@@ -1,9 +1,9 @@
 //! Rows out: the row traits, the formats, and where their bytes go.
 //!
 //! [`row`] holds the traits every format implements; [`ndjson`], [`csv`] and [`parquet`]
-//! the formats, [`format`] which one a file name implies; [`long`] expands long-layout records in front of them; [`spool`] keeps rows
-//! until every column is known; [`partition`] routes rows to a dataset's files;
-//! [`destination`] is where the bytes go.
+//! the formats, [`format`](mod@format) which one a file name implies; [`long`] expands
+//! long-layout records in front of them; [`spool`] keeps rows until every column is known;
+//! [`partition`] routes rows to a dataset's files; [`destination`] is where the bytes go.
 
 mod buffers;
 pub mod csv;
@@ -21,6 +21,6 @@ mod timestamps;
 pub use buffers::BufferPool;
 pub use destination::Output;
 use destination::BLOCK;
-pub use row::{recycle, Append, Cell, Discard, Render, RowWriter};
+pub use row::{recycle, Append, Cell, Discard, Render, RowSink, RowWriter};
 use text::has_any;
 pub use timestamps::{epoch_millis, utc_date};

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::long::{Expand, LongRow, SlotLabels};
 use super::spool::Segment;
-use super::{has_any, Append, BufferPool, Cell, Output, Render, RowWriter, BLOCK};
+use super::{has_any, Append, BufferPool, Cell, Output, Render, RowSink, RowWriter, BLOCK};
 use crate::columns::{ColumnId, Columns, IdMap};
 
 /// Writes one JSON object per row.
@@ -106,7 +106,7 @@ impl Append<Vec<u8>> for NdjsonWriter {
 impl Append<Vec<Segment>> for Expand<NdjsonWriter> {
     fn append(&mut self, columns: &Columns, _: usize, map: &IdMap, segments: Vec<Segment>) -> anyhow::Result<()> {
         for segment in segments {
-            segment.rows(Some(map), |cells, shared| RowWriter::row(self, columns, cells, shared))?;
+            segment.rows(Some(map), |cells, shared| RowSink::row(self, columns, cells, shared))?;
             segment.recycle(&self.inner().pool);
         }
         Ok(())
@@ -115,14 +115,6 @@ impl Append<Vec<Segment>> for Expand<NdjsonWriter> {
 
 impl Render for NdjsonWriter {
     type Part = Vec<u8>;
-
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        RowWriter::row(self, columns, cells, shared)
-    }
-
-    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        RowWriter::long_row(self, columns, row)
-    }
 
     /// The rows since the last call (of a writer made [`NdjsonWriter::in_memory`]).
     fn take(&mut self) -> anyhow::Result<Vec<u8>> {
@@ -140,7 +132,7 @@ fn write_cell(block: &mut Vec<u8>, cell: Cell<'_>) {
     }
 }
 
-impl RowWriter for NdjsonWriter {
+impl RowSink for NdjsonWriter {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         let start = self.open_row(columns, cells, shared);
         self.close_row(start)
@@ -171,7 +163,9 @@ impl RowWriter for NdjsonWriter {
         self.close_row(start)?;
         Ok(true)
     }
+}
 
+impl RowWriter for NdjsonWriter {
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
         if let Some(mut out) = self.out.take() {
             out.write_all(&self.block)?;

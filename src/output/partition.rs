@@ -27,7 +27,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context};
 
-use super::{epoch_millis, utc_date, Cell, RowWriter};
+use super::{epoch_millis, utc_date, Cell, RowSink, RowWriter};
 use crate::atomic::AtomicDir;
 use crate::columns::{safe_name, ColumnId, Columns, Role};
 use crate::exit::usage;
@@ -324,7 +324,7 @@ impl Partitioned {
     }
 }
 
-impl RowWriter for Partitioned {
+impl RowSink for Partitioned {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
         // Rows sharing a head may land in different partitions, and partition columns are
         // dropped from the cells: each row goes to its writer whole (`shared` 0).
@@ -354,7 +354,9 @@ impl RowWriter for Partitioned {
         }
         Ok(())
     }
+}
 
+impl RowWriter for Partitioned {
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
         let Partitioned {
             keys,

@@ -1,8 +1,7 @@
 //! Rows and the traits of what takes them.
 //!
-//! A [`RowWriter`] takes complete rows (cells tagged with their column) and writes them in
-//! its format. Every writer has an explicit [`RowWriter::finish`]: dropping one would swallow
-//! the last write's error.
+//! A [`RowSink`] takes complete rows (cells tagged with their column); a [`RowWriter`] writes
+//! them out in its format, a [`Render`]er into parts that an [`Append`]er writes in order.
 
 use super::long::LongRow;
 use crate::columns::{ColumnId, Columns, IdMap};
@@ -18,24 +17,38 @@ pub enum Cell<'a> {
     Null,
 }
 
-/// Writes rows in one format.
-pub trait RowWriter {
-    /// Writes one row; `cells` are in the row's own order, each tagged with its column.
+/// Takes rows: every format's writer and renderer, and what stands in front of them (the
+/// long layout's [`Expand`](super::long::Expand), the spool, the Parquet check). What is
+/// done with the rows once taken is said by [`RowWriter`] (a file or stream) or [`Render`]
+/// (parts in memory, written elsewhere).
+pub trait RowSink {
+    /// Takes one row; `cells` are in the row's own order, each tagged with its column.
     ///
     /// The first `shared` cells are the same as the last row's (the long layout repeats an
-    /// entity's head on each of its rows): a writer may reuse what it made of them.
+    /// entity's head on each of its rows): a sink may reuse what it made of them.
     ///
-    /// A value the format cannot hold is an error without an [`io::Error`] in its chain, so
-    /// the page reader reports it at the entity's position; write failures keep theirs.
+    /// A value the format cannot hold is an error without an [`io::Error`](std::io::Error)
+    /// in its chain, so the page reader reports it at the entity's position; write failures
+    /// keep theirs.
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
 
-    /// Writes one long-layout row from its parts, if the writer has a quicker way than
-    /// [`RowWriter::row`]; false hands it the whole row instead.
+    /// Takes one long-layout row from its parts, if the sink has a quicker way than
+    /// [`RowSink::row`]; false hands it the whole row instead.
     fn long_row(&mut self, _columns: &Columns, _row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
         Ok(false)
     }
 
-    /// Flushes everything and closes the output.
+    /// Ends the rows of a page: the next rows start afresh, so that rows cut where pages end
+    /// (spool segments, a worker's parts) are cut the same wherever the page was flattened.
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink that writes its rows out, to a file or a stream.
+pub trait RowWriter: RowSink {
+    /// Flushes everything and closes the output. Every writer has an explicit finish:
+    /// dropping one would swallow the last write's error.
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
 
     /// Bytes of rows held in memory, not yet written out (the partition router bounds the
@@ -50,40 +63,25 @@ pub trait RowWriter {
     }
 }
 
-/// A writer that also takes rows made elsewhere: by a worker thread, a page at a time.
+/// A sink that renders rows into parts in memory, written in order by another thread: one
+/// renderer per worker or replaying thread.
+pub trait Render: RowSink {
+    /// The rendered rows of a batch of pages or of one spool segment.
+    type Part;
+
+    /// Everything rendered since the last call.
+    fn take(&mut self) -> anyhow::Result<Self::Part>;
+}
+
+/// A writer that also takes parts rendered elsewhere: by a worker thread, a batch of pages
+/// at a time.
 pub trait Append<P> {
     /// Writes `part`, made by `worker`, after every row so far; `map` turns the worker's
     /// column ids into those of `columns`, the run's.
     fn append(&mut self, columns: &Columns, worker: usize, map: &IdMap, part: P) -> anyhow::Result<()>;
-
-    /// Ends the rows of a page written here by [`RowWriter::row`]: the next rows start
-    /// afresh, as those of a worker's page do.
-    fn end_page(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
 }
 
-/// Turns rows into parts that are written in order: one renderer per replaying thread.
-pub trait Render {
-    /// The rendered rows of one spool segment.
-    type Part;
-    /// Renders one row (`shared`: as for [`RowWriter::row`]).
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()>;
-    /// Renders one long-layout row from its parts, as [`RowWriter::long_row`].
-    fn long_row(&mut self, _columns: &Columns, _row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        Ok(false)
-    }
-    /// Everything rendered since the last call.
-    fn take(&mut self) -> anyhow::Result<Self::Part>;
-    /// Ends the rows of a page, when a part holds several: a renderer whose parts have
-    /// boundaries makes one here, as [`Append::end_page`] does for a page run on the main
-    /// thread.
-    fn end_page(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
+impl<W: RowSink + ?Sized> RowSink for Box<W> {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         (**self).row(columns, cells, shared)
     }
@@ -92,6 +90,12 @@ impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
         (**self).long_row(columns, row)
     }
 
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        (**self).end_page()
+    }
+}
+
+impl<W: RowWriter + ?Sized> RowWriter for Box<W> {
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
         (*self).finish()
     }
@@ -118,12 +122,8 @@ pub fn recycle<'b>(mut cells: Vec<(ColumnId, Cell<'_>)>) -> Vec<(ColumnId, Cell<
 /// A writer that writes nothing: `gcagg schema` learns the columns with it.
 pub struct Discard;
 
-impl RowWriter for Discard {
+impl RowSink for Discard {
     fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -131,10 +131,6 @@ impl RowWriter for Discard {
 /// A worker's rows, discarded: only the columns they bring travel.
 impl Render for Discard {
     type Part = ();
-
-    fn row(&mut self, _: &Columns, _: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
-        Ok(())
-    }
 
     fn take(&mut self) -> anyhow::Result<()> {
         Ok(())

@@ -20,13 +20,13 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-use super::{Append, BufferPool, Cell, Render, RowWriter};
+use super::{Append, BufferPool, Cell, Render, RowSink};
 use crate::columns::{ColumnId, Columns, IdMap};
 
 /// A segment is closed at the first row starting a new head once it holds this many bytes.
 pub const SEGMENT_BYTES: usize = 1 << 20;
 
-/// A [`RowWriter`] that keeps rows for [`Spool::replay`].
+/// A [`RowSink`] that keeps rows for [`Spool::replay`].
 pub struct Spool {
     file: Writer,
     /// The segment being filled.
@@ -77,7 +77,7 @@ impl Segments {
     }
 }
 
-impl RowWriter for Segments {
+impl RowSink for Segments {
     fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         if shared == 0 && self.records.len() + self.texts.len() >= self.segment_bytes {
             self.end_segment()?;
@@ -94,7 +94,8 @@ impl RowWriter for Segments {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+    /// A page's rows end their segment, as in the [`Spool`]'s own.
+    fn end_page(&mut self) -> anyhow::Result<()> {
         self.end_segment()
     }
 }
@@ -102,19 +103,10 @@ impl RowWriter for Segments {
 impl Render for Segments {
     type Part = Vec<Segment>;
 
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        RowWriter::row(self, columns, cells, shared)
-    }
-
     /// The segments of every row since the last call.
     fn take(&mut self) -> anyhow::Result<Vec<Segment>> {
         self.end_segment()?;
         Ok(std::mem::take(&mut self.done))
-    }
-
-    /// A page's rows end their segment, as in [`Spool`]'s [`Append::end_page`].
-    fn end_page(&mut self) -> anyhow::Result<()> {
-        self.end_segment()
     }
 }
 
@@ -152,7 +144,7 @@ impl Spool {
     }
 
     /// Writes every kept row, in order, to `out`; `maps`: as for [`Append`].
-    pub fn replay(self, columns: &Columns, maps: &[IdMap], out: &mut dyn RowWriter) -> anyhow::Result<()> {
+    pub fn replay(self, columns: &Columns, maps: &[IdMap], out: &mut dyn RowSink) -> anyhow::Result<()> {
         let (mut file, segments) = self.close()?;
         file.rewind()?;
         let mut segment = Vec::new();
@@ -458,23 +450,19 @@ impl Append<Vec<Segment>> for Spool {
         self.rows.done = segments;
         self.send_done(Some(worker))
     }
+}
+
+impl RowSink for Spool {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+        self.rows.row(columns, cells, shared)?;
+        self.send_done(None)
+    }
 
     /// A page's rows end their segment, wherever the page was flattened: the segments, hence
     /// the Parquet fragments and files, are then the same whatever the thread count.
     fn end_page(&mut self) -> anyhow::Result<()> {
         self.rows.end_segment()?;
         self.send_done(None)
-    }
-}
-
-impl RowWriter for Spool {
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        RowWriter::row(&mut self.rows, columns, cells, shared)?;
-        self.send_done(None)
-    }
-
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        self.close().map(drop)
     }
 }
 
@@ -486,12 +474,9 @@ mod tests {
     #[derive(Default)]
     struct Rows(Vec<String>);
 
-    impl RowWriter for Rows {
+    impl RowSink for Rows {
         fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
             self.0.push(format!("{shared} {cells:?}"));
-            Ok(())
-        }
-        fn finish(self: Box<Self>) -> anyhow::Result<()> {
             Ok(())
         }
     }
@@ -524,7 +509,7 @@ mod tests {
         let mut expected = Rows::default();
         for (cells, shared) in &rows {
             spool.row(&columns, cells, *shared).unwrap();
-            RowWriter::row(&mut expected, &columns, cells, *shared).unwrap();
+            RowSink::row(&mut expected, &columns, cells, *shared).unwrap();
         }
         let mut replayed = Rows::default();
         spool.replay(&columns, &[], &mut replayed).unwrap();
@@ -533,16 +518,13 @@ mod tests {
 
     impl Render for Rows {
         type Part = Vec<String>;
-        fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-            RowWriter::row(self, columns, cells, shared)
-        }
         fn take(&mut self) -> anyhow::Result<Vec<String>> {
             Ok(std::mem::take(&mut self.0))
         }
     }
 
     /// Rows of entities of a few cells each, the later ones sharing their entity's head.
-    fn entities(spool: &mut dyn RowWriter, expected: &mut Rows) {
+    fn entities(spool: &mut dyn RowSink, expected: &mut Rows) {
         let columns = Columns::default();
         let texts: Vec<String> = (0..3000).map(|n| format!("v{n}")).collect();
         for (n, text) in texts.iter().enumerate() {
@@ -551,7 +533,7 @@ mod tests {
                 let shared = usize::from(value > 0);
                 let cells = [head, (1, Cell::Raw(["1", "2.5", "-3", "4e2"][value]))];
                 spool.row(&columns, &cells, shared).unwrap();
-                RowWriter::row(expected, &columns, &cells, shared).unwrap();
+                RowSink::row(expected, &columns, &cells, shared).unwrap();
             }
         }
     }

@@ -22,7 +22,7 @@ use crate::output::parquet::check::Checked;
 use crate::output::parquet::writer::ParquetWriter;
 use crate::output::partition::{self, Partitioned};
 use crate::output::spool::{Segments, Spool, SEGMENT_BYTES};
-use crate::output::{Append, BufferPool, Discard, Output, Render, RowWriter};
+use crate::output::{Append, BufferPool, Discard, Output, Render, RowSink, RowWriter};
 use crate::pages;
 use crate::progress::{counted, say, Meter};
 use crate::workers::{self, Gatherer, Worker};
@@ -185,8 +185,8 @@ fn read_all<O, L>(
     local: impl Fn() -> L,
 ) -> anyhow::Result<()>
 where
-    O: RowWriter + Append<L::Part>,
-    L: RowWriter + Render + Send,
+    O: RowSink + Append<L::Part>,
+    L: Render + Send,
     L::Part: Send,
 {
     let mut workers = (0..workers)

@@ -6,7 +6,7 @@ use anyhow::anyhow;
 use super::number::fits;
 use crate::columns::{ColumnId, Columns, IdMap, Role, FIRST_SLOT};
 use crate::output::long::LongRow;
-use crate::output::{Append, Cell, Render, RowWriter};
+use crate::output::{Append, Cell, Render, RowSink};
 
 /// Checks, as rows arrive, that every cell fits its column's Parquet type, then passes the
 /// row on. Parquet rows wait in a spool until every column is known; checking on the way in
@@ -59,7 +59,7 @@ impl<W> Checked<W> {
     }
 }
 
-impl<W: RowWriter> RowWriter for Checked<W> {
+impl<W: RowSink> RowSink for Checked<W> {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         self.check(columns, cells, shared)?;
         self.inner.row(columns, cells, shared)
@@ -73,41 +73,17 @@ impl<W: RowWriter> RowWriter for Checked<W> {
         self.inner.long_row(columns, row)
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        Box::new(self.inner).finish()
-    }
-
-    fn buffered_bytes(&self) -> usize {
-        self.inner.buffered_bytes()
-    }
-
-    fn flush_buffered(&mut self) -> anyhow::Result<()> {
-        self.inner.flush_buffered()
+    fn end_page(&mut self) -> anyhow::Result<()> {
+        self.inner.end_page()
     }
 }
 
 /// A worker's rows, checked as they are rendered.
-impl<W: RowWriter + Render> Render for Checked<W> {
+impl<W: Render> Render for Checked<W> {
     type Part = W::Part;
-
-    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        self.check(columns, cells, shared)?;
-        Render::row(&mut self.inner, columns, cells, shared)
-    }
-
-    fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        if self.on {
-            return Ok(false);
-        }
-        Render::long_row(&mut self.inner, columns, row)
-    }
 
     fn take(&mut self) -> anyhow::Result<W::Part> {
         self.inner.take()
-    }
-
-    fn end_page(&mut self) -> anyhow::Result<()> {
-        Render::end_page(&mut self.inner)
     }
 }
 
@@ -115,10 +91,6 @@ impl<W: RowWriter + Render> Render for Checked<W> {
 impl<P, W: Append<P>> Append<P> for Checked<W> {
     fn append(&mut self, columns: &Columns, worker: usize, map: &IdMap, part: P) -> anyhow::Result<()> {
         self.inner.append(columns, worker, map, part)
-    }
-
-    fn end_page(&mut self) -> anyhow::Result<()> {
-        Append::end_page(&mut self.inner)
     }
 }
 

@@ -14,7 +14,7 @@ use super::fragment::{ColumnKind, Fragment, PartBuilder};
 use super::{data_type, schema, Settings};
 use crate::columns::{ColumnId, Columns, LongColumns, Role};
 use crate::output::long::LongRow;
-use crate::output::{Cell, Output, Render, RowWriter};
+use crate::output::{Cell, Output, Render, RowSink, RowWriter};
 
 /// Rows handed over one by one that are gathered before they go to the row group.
 pub const BATCH_ROWS: usize = 8192;
@@ -33,7 +33,7 @@ pub struct ParquetWriter {
     /// Rows in the open row group.
     rows: usize,
     row_group_rows: usize,
-    /// Rows handed over one by one ([`RowWriter`]), not yet in `chunks`.
+    /// Rows handed over one by one ([`RowSink::row`]), not yet in `chunks`.
     pending: Fragments,
 }
 
@@ -285,9 +285,7 @@ fn long_value(builder: &mut PartBuilder, columns: &Columns, long: &LongRow<'_, '
     Ok(())
 }
 
-impl Render for Fragments {
-    type Part = Fragment;
-
+impl RowSink for Fragments {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
         self.place(columns, cells)?;
         self.append(columns, cells, shared, &[])?;
@@ -313,6 +311,10 @@ impl Render for Fragments {
         self.rows += 1;
         Ok(true)
     }
+}
+
+impl Render for Fragments {
+    type Part = Fragment;
 
     fn take(&mut self) -> anyhow::Result<Fragment> {
         self.append_repeats();
@@ -325,9 +327,9 @@ impl Render for Fragments {
     }
 }
 
-impl RowWriter for ParquetWriter {
+impl RowSink for ParquetWriter {
     fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
-        Render::row(&mut self.pending, columns, cells, shared)?;
+        RowSink::row(&mut self.pending, columns, cells, shared)?;
         if self.pending.rows >= BATCH_ROWS {
             self.write_pending()?;
         }
@@ -335,13 +337,15 @@ impl RowWriter for ParquetWriter {
     }
 
     fn long_row(&mut self, columns: &Columns, row: &LongRow<'_, '_>) -> anyhow::Result<bool> {
-        let done = Render::long_row(&mut self.pending, columns, row)?;
+        let done = RowSink::long_row(&mut self.pending, columns, row)?;
         if self.pending.rows >= BATCH_ROWS {
             self.write_pending()?;
         }
         Ok(done)
     }
+}
 
+impl RowWriter for ParquetWriter {
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
         self.write_pending()?;
         self.close_row_group()?;
