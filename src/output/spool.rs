@@ -7,7 +7,7 @@
 //!
 //! The file is a series of segments of about [`SEGMENT_BYTES`], each starting with a row that
 //! shares nothing with the row before it, so any segment can be replayed on its own: that lets
-//! [`Spool::replay_in_parallel`] render segments on several threads and write them in order.
+//! the segments be rendered on several threads and written in order (see [`Stored`]).
 //! A segment is the length of its records (4 bytes, little-endian), its records, then the
 //! texts of all their cells back to back, checked as UTF-8 once per segment. A record is
 //! `shared`, `count`, and for each of `count` cells its `id·4+kind` and text length (all
@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
@@ -117,7 +117,9 @@ impl Spool {
         Spool::with_segment_bytes(pool, SEGMENT_BYTES)
     }
 
-    fn with_segment_bytes(pool: BufferPool, segment_bytes: usize) -> anyhow::Result<Spool> {
+    /// A spool whose segments close at the first row starting a new head past
+    /// `segment_bytes` (a spool of many segments from few rows, for tests of their order).
+    pub fn with_segment_bytes(pool: BufferPool, segment_bytes: usize) -> anyhow::Result<Spool> {
         let file = crate::interrupt::scratch_file()
             .map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
@@ -137,105 +139,68 @@ impl Spool {
         Ok(())
     }
 
-    /// Ends the last segment and waits for every segment to be in the file.
-    fn close(mut self) -> anyhow::Result<(File, Vec<Placed>)> {
+    /// Ends the last segment and waits for every segment to be in the file, to be read back.
+    pub fn store(mut self) -> anyhow::Result<Stored> {
         self.end_page()?;
-        Ok((self.file.join()?, self.index))
+        let file = self.file.join()?;
+        let mut at = 0u64;
+        let segments = self
+            .index
+            .iter()
+            .map(|&(len, worker)| {
+                let start = at;
+                at += len as u64;
+                (start, len, worker)
+            })
+            .collect();
+        Ok(Stored {
+            file: Mutex::new(file),
+            segments,
+        })
     }
 
     /// Writes every kept row, in order, to `out`; `maps`: as for [`Append`].
     pub fn replay(self, columns: &Columns, maps: &[IdMap], out: &mut dyn RowSink) -> anyhow::Result<()> {
-        let (mut file, segments) = self.close()?;
-        file.rewind()?;
-        let mut segment = Vec::new();
-        for &(len, worker) in &segments {
-            segment.resize(len, 0);
-            file.read_exact(&mut segment)?;
-            for_each_row(&segment, map_of(maps, worker)?, |cells, shared| {
-                out.row(columns, cells, shared)
-            })?;
+        let stored = self.store()?;
+        let mut buffer = Vec::new();
+        for at in 0..stored.len() {
+            stored.rows(at, maps, &mut buffer, |cells, shared| out.row(columns, cells, shared))?;
         }
         Ok(())
     }
+}
 
-    /// Renders every kept row on `threads` threads, each with its own renderer from `make`,
-    /// and hands the parts to `write` in the rows' order.
-    ///
-    /// Segments go to the threads in order, each to the one with the fewest bytes so far (the
-    /// segments of worker threads end with their pages, so their sizes vary); each thread takes
-    /// its own in order and holds at most one part ready, so memory stays at a few segments
-    /// whatever the spool's size.
-    pub fn replay_in_parallel<R: Render + Send>(
-        self,
-        columns: &Columns,
+/// A spool's segments, all in its file: read back one at a time, in any order and from any
+/// thread.
+pub struct Stored {
+    file: Mutex<File>,
+    /// Per segment: where it starts in the file, its length, and whose column ids it holds.
+    segments: Vec<(u64, usize, Option<usize>)>,
+}
+
+impl Stored {
+    /// The number of segments.
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The size in bytes of segment `at`.
+    pub fn segment_len(&self, at: usize) -> usize {
+        self.segments.get(at).map_or(0, |&(_, len, _)| len)
+    }
+
+    /// Reads segment `at` into `buffer` and calls `row` with each of its rows and its shared
+    /// count; `maps`: as for [`Append`].
+    pub fn rows(
+        &self,
+        at: usize,
         maps: &[IdMap],
-        threads: usize,
-        make: impl Fn() -> R + Sync,
-        mut write: impl FnMut(R::Part) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()>
-    where
-        R::Part: Send,
-    {
-        let (file, segments) = self.close()?;
-        let threads = threads.clamp(1, segments.len().max(1));
-        // Where each segment starts in the file.
-        let starts: Vec<u64> = segments
-            .iter()
-            .scan(0u64, |at, &(len, _)| {
-                let start = *at;
-                *at += len as u64;
-                Some(start)
-            })
-            .collect();
-        let mut load = vec![0usize; threads];
-        let owners: Vec<usize> = segments
-            .iter()
-            .map(|&(len, _)| {
-                let (owner, _) = load
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|&(_, &bytes)| bytes)
-                    .unwrap_or((0, &0));
-                load[owner] += len;
-                owner
-            })
-            .collect();
-        let file = Mutex::new(file);
-        let (segments, owners) = (&segments, &owners);
-        std::thread::scope(|scope| {
-            let mut parts: Vec<Receiver<anyhow::Result<R::Part>>> = Vec::with_capacity(threads);
-            for thread in 0..threads {
-                let (send, receive) = sync_channel(1);
-                parts.push(receive);
-                let (file, starts, make) = (&file, &starts, &make);
-                scope.spawn(move || {
-                    let mut render = make();
-                    let mut segment = Vec::new();
-                    for at in (0..segments.len()).filter(|&at| owners[at] == thread) {
-                        let (len, worker) = segments[at];
-                        let part = read_segment(file, starts[at], len, &mut segment).and_then(|()| {
-                            let map = map_of(maps, worker)?;
-                            for_each_row(&segment, map, |cells, shared| render.row(columns, cells, shared))?;
-                            render.take()
-                        });
-                        let failed = part.is_err();
-                        // The receiver is gone when writing failed: stop quietly.
-                        if send.send(part).is_err() || failed {
-                            return;
-                        }
-                    }
-                });
-            }
-            let written = (0..segments.len()).try_for_each(|at| {
-                let part = parts[owners[at]]
-                    .recv()
-                    .map_err(|_| anyhow::anyhow!("internal error: a row rendering thread stopped early"))??;
-                write(part)
-            });
-            // Dropping the receivers stops the renderers at their next part.
-            drop(parts);
-            written
-        })
+        buffer: &mut Vec<u8>,
+        row: impl FnMut(&[(ColumnId, Cell<'_>)], usize) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let &(start, len, worker) = self.segments.get(at).ok_or_else(corrupt)?;
+        read_segment(&self.file, start, len, buffer)?;
+        for_each_row(buffer, map_of(maps, worker)?, row)
     }
 }
 
@@ -514,64 +479,5 @@ mod tests {
         let mut replayed = Rows::default();
         spool.replay(&columns, &[], &mut replayed).unwrap();
         assert_eq!(replayed.0, expected.0);
-    }
-
-    impl Render for Rows {
-        type Part = Vec<String>;
-        fn take(&mut self) -> anyhow::Result<Vec<String>> {
-            Ok(std::mem::take(&mut self.0))
-        }
-    }
-
-    /// Rows of entities of a few cells each, the later ones sharing their entity's head.
-    fn entities(spool: &mut dyn RowSink, expected: &mut Rows) {
-        let columns = Columns::default();
-        let texts: Vec<String> = (0..3000).map(|n| format!("v{n}")).collect();
-        for (n, text) in texts.iter().enumerate() {
-            let head = (0, Cell::Text(text.as_str()));
-            for value in 0..n % 4 + 1 {
-                let shared = usize::from(value > 0);
-                let cells = [head, (1, Cell::Raw(["1", "2.5", "-3", "4e2"][value]))];
-                spool.row(&columns, &cells, shared).unwrap();
-                RowSink::row(expected, &columns, &cells, shared).unwrap();
-            }
-        }
-    }
-
-    #[test]
-    fn parallel_replay_keeps_the_order_across_segments_and_threads() {
-        for threads in [1, 2, 3, 8] {
-            let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
-            let mut expected = Rows::default();
-            entities(&mut spool, &mut expected);
-            assert!(spool.index.len() > 50, "{} segments", spool.index.len());
-            let mut parts = 0;
-            let mut replayed = Vec::new();
-            spool
-                .replay_in_parallel(&Columns::default(), &[], threads, Rows::default, |part| {
-                    parts += 1;
-                    replayed.extend(part);
-                    Ok(())
-                })
-                .unwrap();
-            assert_eq!(replayed, expected.0, "{threads} threads");
-            assert!(parts > 50);
-        }
-    }
-
-    #[test]
-    fn a_failed_write_stops_the_replay_with_its_error() {
-        let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
-        entities(&mut spool, &mut Rows::default());
-        let mut parts = 0;
-        let err = spool
-            .replay_in_parallel(&Columns::default(), &[], 2, Rows::default, |_| {
-                parts += 1;
-                anyhow::ensure!(parts < 3, "disk full");
-                Ok(())
-            })
-            .unwrap_err();
-        assert_eq!(err.to_string(), "disk full");
-        assert_eq!(parts, 3);
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use crate::atomic::AtomicDir;
@@ -98,14 +99,16 @@ impl Spooled {
             let mut writer = CsvWriter::new(out, &columns, &header, file.keep_nulls);
             let lines = writer.renderer();
             let make = || Expand::new(lines.clone(), layout);
-            spool.replay_in_parallel(&columns, &maps, threads, make, |part| writer.write_lines(&part))?;
+            replay_in_parallel(spool, &columns, &maps, threads, make, |part| writer.write_lines(&part))?;
             Box::new(writer).finish()
         } else {
             let mut writer = ParquetWriter::new(out, &columns, &header, file.keep_nulls, file.parquet)?
                 .with_page_threads(workers)?;
             let fragments = writer.renderer();
             let make = || Expand::new(fragments.fresh(), layout);
-            spool.replay_in_parallel(&columns, &maps, threads, make, |part| writer.write_fragment(part))?;
+            replay_in_parallel(spool, &columns, &maps, threads, make, |part| {
+                writer.write_fragment(part)
+            })?;
             Box::new(writer).finish()
         }
     }
@@ -142,6 +145,74 @@ pub fn write_dataset(
     let check = file.format == Format::Parquet;
     let (spooled, _) = spool_all(options, sources, check, workers, seed, |_| None)?;
     spooled.write_dataset(staging, file, keys, options.layout)
+}
+
+/// Renders every row of `spool` on `threads` threads, each with its own renderer from `make`,
+/// and hands the parts to `write` on this thread, in the rows' order.
+///
+/// Segments go to the threads in order, each to the one with the fewest bytes so far (the
+/// segments of worker threads end with their pages, so their sizes vary); each thread takes
+/// its own in order and holds at most one part ready, so memory stays at a few segments
+/// whatever the spool's size.
+fn replay_in_parallel<R: Render + Send>(
+    spool: Spool,
+    columns: &Columns,
+    maps: &[IdMap],
+    threads: usize,
+    make: impl Fn() -> R + Sync,
+    mut write: impl FnMut(R::Part) -> anyhow::Result<()>,
+) -> anyhow::Result<()>
+where
+    R::Part: Send,
+{
+    let stored = spool.store()?;
+    let threads = threads.clamp(1, stored.len().max(1));
+    let mut load = vec![0usize; threads];
+    let owners: Vec<usize> = (0..stored.len())
+        .map(|at| {
+            let (owner, _) = load
+                .iter()
+                .enumerate()
+                .min_by_key(|&(_, &bytes)| bytes)
+                .unwrap_or((0, &0));
+            load[owner] += stored.segment_len(at);
+            owner
+        })
+        .collect();
+    let (stored, owners) = (&stored, &owners);
+    std::thread::scope(|scope| {
+        let mut parts: Vec<Receiver<anyhow::Result<R::Part>>> = Vec::with_capacity(threads);
+        for thread in 0..threads {
+            let (send, receive) = sync_channel(1);
+            parts.push(receive);
+            let make = &make;
+            scope.spawn(move || {
+                let mut render = make();
+                let mut buffer = Vec::new();
+                for at in (0..stored.len()).filter(|&at| owners[at] == thread) {
+                    let part = stored
+                        .rows(at, maps, &mut buffer, |cells, shared| {
+                            render.row(columns, cells, shared)
+                        })
+                        .and_then(|()| render.take());
+                    let failed = part.is_err();
+                    // The receiver is gone when writing failed: stop quietly.
+                    if send.send(part).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        let written = (0..stored.len()).try_for_each(|at| {
+            let part = parts[owners[at]]
+                .recv()
+                .map_err(|_| anyhow::anyhow!("internal error: a row rendering thread stopped early"))??;
+            write(part)
+        });
+        // Dropping the receivers stops the renderers at their next part.
+        drop(parts);
+        written
+    })
 }
 
 /// The writer of a dataset staged in `staging`, partitioned by `keys`, once `columns` holds
@@ -294,4 +365,78 @@ pub fn scan(options: Options, sources: &[Source]) -> anyhow::Result<Columns> {
     let mut gatherer = gatherer(&options, Discard, workers)?;
     read_all(&options, sources, &mut gatherer, workers, || Discard)?;
     Ok(gatherer.finish().0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Cell;
+
+    /// Keeps the rows it is given, with their shared counts, as its parts.
+    #[derive(Default)]
+    struct Rows(Vec<String>);
+
+    impl RowSink for Rows {
+        fn row(&mut self, _: &Columns, cells: &[(ColumnId, Cell<'_>)], shared: usize) -> anyhow::Result<()> {
+            self.0.push(format!("{shared} {cells:?}"));
+            Ok(())
+        }
+    }
+
+    impl Render for Rows {
+        type Part = Vec<String>;
+
+        fn take(&mut self) -> anyhow::Result<Vec<String>> {
+            Ok(std::mem::take(&mut self.0))
+        }
+    }
+
+    /// Rows of entities of a few cells each, the later ones sharing their entity's head.
+    fn entities(spool: &mut dyn RowSink, expected: &mut Rows) {
+        let columns = Columns::default();
+        let texts: Vec<String> = (0..3000).map(|n| format!("v{n}")).collect();
+        for (n, text) in texts.iter().enumerate() {
+            let head = (0, Cell::Text(text.as_str()));
+            for value in 0..n % 4 + 1 {
+                let shared = usize::from(value > 0);
+                let cells = [head, (1, Cell::Raw(["1", "2.5", "-3", "4e2"][value]))];
+                spool.row(&columns, &cells, shared).unwrap();
+                RowSink::row(expected, &columns, &cells, shared).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_replay_keeps_the_order_across_segments_and_threads() {
+        for threads in [1, 2, 3, 8] {
+            let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
+            let mut expected = Rows::default();
+            entities(&mut spool, &mut expected);
+            let mut parts = 0;
+            let mut replayed = Vec::new();
+            replay_in_parallel(spool, &Columns::default(), &[], threads, Rows::default, |part| {
+                parts += 1;
+                replayed.extend(part);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(replayed, expected.0, "{threads} threads");
+            assert!(parts > 50);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_replay_with_its_error() {
+        let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
+        entities(&mut spool, &mut Rows::default());
+        let mut parts = 0;
+        let err = replay_in_parallel(spool, &Columns::default(), &[], 2, Rows::default, |_| {
+            parts += 1;
+            anyhow::ensure!(parts < 3, "disk full");
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(parts, 3);
+    }
 }
