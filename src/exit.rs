@@ -78,7 +78,7 @@ pub fn report(outcome: anyhow::Result<()>) -> ExitCode {
     if code != Code::Success {
         // `{:#}` joins the context chain with ": " on one line; newlines inside a message
         // (a multi-line API answer) are flattened so the error stays one line.
-        let line = crate::api::auth::redact(&format!("{err:#}")).replace(['\n', '\r'], " ");
+        let line = crate::redact::redact(&format!("{err:#}")).replace(['\n', '\r'], " ");
         let _ = writeln!(io::stderr(), "gcagg: {line}");
     }
     ExitCode::from(code as u8)

@@ -24,6 +24,7 @@ mod output;
 mod pages;
 mod pipeline;
 mod progress;
+mod redact;
 mod workers;
 
 #[doc(hidden)]

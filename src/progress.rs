@@ -17,7 +17,7 @@
 //! of concurrent workers never interleave; it starts `gcagg: ` as every line gcagg writes to
 //! stderr does, and goes above the board when one is drawn ([`say`]). Callers pass no secret
 //! here: request logs are built with the `Authorization` value redacted, and any secret the
-//! server echoes is blanked (see `api::auth::redact`).
+//! server echoes is blanked (see `redact`).
 
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::api::auth::redact;
+use crate::redact::redact;
 
 /// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -3,12 +3,11 @@
 //! The secret and the token live in [`Secret`]s, whose `Debug` prints `<redacted>` and which
 //! have no `Display`: neither can reach a log line or an error message by accident. A server
 //! can still echo them (a login error quoting the request's headers, a 403 quoting the
-//! token), so every value a `Secret` holds is also registered, and [`redact`] blanks them
+//! token), so every value a `Secret` holds is also registered, and [`redact::redact`] blanks them
 //! in whatever text reaches stderr. The
 //! token is shared by every worker thread and reused until shortly before it expires; a
 //! 401 invalidates it, and the next caller fetches a new one.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,41 +16,16 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::exit::ApiFailure;
+use crate::redact;
 
 /// A value that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
-/// Every secret value the process holds, for [`redact`].
-static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Values shorter than this are not blanked: they would match ordinary words.
-const MIN_REDACTED: usize = 4;
-
-/// The text with every secret value held (client secret, its Basic form, tokens) replaced
-/// by `<redacted>`, whatever the server put around it.
-pub fn redact(text: &str) -> Cow<'_, str> {
-    let held = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = Cow::Borrowed(text);
-    for value in held.iter() {
-        if out.contains(value.as_str()) {
-            out = Cow::Owned(out.replace(value.as_str(), "<redacted>"));
-        }
-    }
-    out
-}
-
 impl Secret {
-    /// Wraps a secret value, registering it for [`redact`].
+    /// Wraps a secret value, registering it for [`redact::redact`].
     pub fn new(value: String) -> Secret {
-        if value.len() >= MIN_REDACTED {
-            let mut held = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !held.contains(&value) {
-                // Longest first, so a value containing another is blanked whole.
-                let at = held.partition_point(|v| v.len() >= value.len());
-                held.insert(at, value.clone());
-            }
-        }
+        redact::hold(&value);
         Secret(value)
     }
 

@@ -249,7 +249,7 @@ fn list(client: &Client, shown: &Run, kind: Kind) -> anyhow::Result<Result<Liste
             if let Some(permission) = spec.permission.filter(|p| why.contains(": 403 ") && !why.contains(p)) {
                 why.push_str(&format!("; listing {} needs the permission {permission}", spec.name));
             }
-            say(format!("names: {}: {}", spec.name, crate::api::auth::redact(&why)));
+            say(format!("names: {}: {}", spec.name, crate::redact::redact(&why)));
             Ok(Err(Failed { kind }))
         }
         Err(e) => Err(e),
