@@ -402,11 +402,15 @@ mod tests {
 
     #[test]
     fn sdk_stat_names_map_to_the_api_names() {
-        assert_eq!(api_stat_name("count_negative"), "countNegative");
-        assert_eq!(api_stat_name("count_positive"), "countPositive");
-        assert_eq!(api_stat_name("calculated_metric_value"), "calculatedMetricValue");
-        assert_eq!(api_stat_name("p95"), "p95");
-        assert_eq!(api_stat_name("aNewStat"), "aNewStat");
+        for (sdk, api) in [
+            ("count_negative", "countNegative"),
+            ("count_positive", "countPositive"),
+            ("calculated_metric_value", "calculatedMetricValue"),
+            ("p95", "p95"),
+            ("aNewStat", "aNewStat"),
+        ] {
+            assert_eq!(api_stat_name(sdk), api);
+        }
         assert!(is_count_stat("countNegative") && !is_count_stat("sum"));
     }
 

@@ -439,4 +439,39 @@ mod tests {
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(parts, 3);
     }
+
+    #[test]
+    fn replays_rows_and_shared_heads_as_written() {
+        let columns = Columns::default();
+        let rows: Vec<(Vec<(ColumnId, Cell)>, usize)> = vec![
+            (
+                vec![
+                    (0, Cell::Text("q-été, \"x\"")),
+                    (300, Cell::Raw("1.5e3")),
+                    (2, Cell::Null),
+                ],
+                0,
+            ),
+            (
+                vec![
+                    (0, Cell::Text("q-été, \"x\"")),
+                    (300, Cell::Raw("7")),
+                    (5, Cell::Raw("0")),
+                ],
+                1,
+            ),
+            (vec![(0, Cell::Text("q-été, \"x\"")), (300, Cell::Raw("8"))], 1),
+            (vec![], 0),
+            (vec![(1, Cell::Text(""))], 0),
+        ];
+        let mut spool = Spool::new(BufferPool::default()).unwrap();
+        let mut expected = Rows::default();
+        for (cells, shared) in &rows {
+            spool.row(&columns, cells, *shared).unwrap();
+            RowSink::row(&mut expected, &columns, cells, *shared).unwrap();
+        }
+        let mut replayed = Rows::default();
+        spool.replay(&columns, &[], &mut replayed).unwrap();
+        assert_eq!(replayed.0, expected.0);
+    }
 }
