@@ -247,7 +247,8 @@ fn tutorial_entity(entity: &serde_json::Map<String, Value>, out: &mut Vec<Value>
 }
 
 /// Entities with their object-ordered parts sorted (serde_json's map has its own order):
-/// group entries by key, metrics' stats by name; numbers compared as serde_json reads them.
+/// group entries by key, metrics' stats by name, and a tutorial entity's metrics (an object
+/// there) by name; numbers compared as serde_json reads them.
 fn canonical(entities: &[Value]) -> Vec<String> {
     entities
         .iter()
@@ -256,7 +257,11 @@ fn canonical(entities: &[Value]) -> Vec<String> {
             if let Some(group) = e["group"].as_array_mut() {
                 group.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
             }
+            let tutorial = e["shape"] == "Tutorial";
             if let Some(metrics) = e["metrics"].as_array_mut() {
+                if tutorial {
+                    metrics.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+                }
                 for m in metrics {
                     if let Some(stats) = m["stats"].as_array_mut() {
                         stats.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
