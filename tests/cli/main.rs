@@ -23,6 +23,7 @@ mod observations;
 mod observations_fetch;
 mod outputs;
 mod parquet;
+mod parquet_statistics;
 mod partition;
 mod profiles;
 mod progress;
