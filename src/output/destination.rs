@@ -16,8 +16,9 @@ pub enum Output {
     Stdout(io::Stdout),
     /// A plain file.
     File(BufWriter<File>),
-    /// A file compressed with gzip.
-    Gzip(GzEncoder<BufWriter<File>>),
+    /// A file compressed with gzip (boxed: the zlib-rs encoder keeps its state inline, about
+    /// 260 bytes, which would make every output that size).
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
     /// NDJSON lines written to another output as one JSON array.
     Array(Box<JsonArray>),
 }
@@ -27,7 +28,7 @@ impl Output {
     pub fn file(file: File, gzip: bool) -> Output {
         let file = BufWriter::with_capacity(1 << 16, file);
         if gzip {
-            Output::Gzip(GzEncoder::new(file, flate2::Compression::default()))
+            Output::Gzip(Box::new(GzEncoder::new(file, flate2::Compression::default())))
         } else {
             Output::File(file)
         }
@@ -48,7 +49,7 @@ impl Output {
         match self {
             Output::Stdout(mut out) => out.flush(),
             Output::File(mut out) => out.flush(),
-            Output::Gzip(out) => out.finish()?.flush(),
+            Output::Gzip(out) => (*out).finish()?.flush(),
             Output::Array(array) => array.close(),
         }
     }
