@@ -1,23 +1,34 @@
-//! The fast parser for pages held in memory.
+//! The parser: of pages held in memory, and of the parts of pages too large to hold.
 //!
 //! A hand-written walk of exactly the structure gcagg reads, over bytes checked once to be
 //! UTF-8: keys are compared in place, strings without escapes and every number are borrowed
 //! as slices of the page, and skipped values are checked and stepped over without recursion.
-//! It accepts and rejects exactly what the serde walk in `walk.rs` does (the tests hold the
-//! two to that); being specialised, it runs several times faster.
+//!
+//! A page too large to buffer is read by the same code a step at a time ([`cut_page`]): its
+//! keys and small values from a window on the stream, its list elements handed on whole, as
+//! [`Part`]s, to be parsed like pages on any thread. The walk of a page's keys is one
+//! ([`PageState`]) whatever the page's size, so a page gets the same verdict either way.
 
 use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::sync::Arc;
 
 use super::lanes::mask16;
 
+use super::split::{Filling, Sent, Window};
 use super::{
-    byte_table, excerpt, scalar, Element, ElementKind, Entity, EntitySink, Failure, GroupEntry, Metric, Observation,
-    PageFailure, PageKeys, Scalar, Scratch, Stat,
+    byte_table, excerpt, report_at, scalar, Element, ElementKind, Entity, EntitySink, Failure, GroupEntry, Kinds,
+    Metric, Observation, PageFailure, PageKeys, Part, Pos, Scalar, Scratch, Stat,
 };
 
-/// Parses one page (which starts with `{`) and hands its entities to `sink`; `observed`:
-/// when the observations in it were observed, if its source said.
-pub(super) fn parse(page: &[u8], observed: Option<&str>, sink: &mut dyn EntitySink) -> Result<(), PageFailure> {
+/// Parses one page or part of a page (a page starts with `{`) and hands its entities to
+/// `sink`; `observed`: when the observations in it were observed, if its source said.
+pub(super) fn parse(
+    page: &[u8],
+    part: &Part,
+    observed: Option<&str>,
+    sink: &mut dyn EntitySink,
+) -> Result<(), PageFailure> {
     let text = match std::str::from_utf8(page) {
         Ok(text) => text,
         Err(e) => {
@@ -33,7 +44,24 @@ pub(super) fn parse(page: &[u8], observed: Option<&str>, sink: &mut dyn EntitySi
         observed: observed.map(Cow::Borrowed),
     };
     let mut scratch = Scratch::default();
-    walk_page(&mut parser, &mut scratch, sink).map_err(|stop| failure(page, stop.at, stop.kind))
+    let p = &mut parser;
+    let read = match part {
+        Part::Page => walk_page(p, &mut scratch, sink),
+        Part::Result => result(p, &mut scratch, sink, None).map(drop),
+        Part::Entity => tutorial_entity(p, &mut scratch, sink),
+        Part::Point { group, first } => cut_point(p, &mut scratch, sink, group, *first),
+        Part::Data { group } => {
+            scratch.group.extend(group.iter().cloned());
+            data(p, &mut scratch, sink)
+        }
+        Part::Event { detail, topic, time } => read_event(p, &mut scratch, sink, *detail, topic.as_deref(), time),
+        Part::Skipped => {
+            sink.skipped();
+            Ok(())
+        }
+        Part::End => Ok(()),
+    };
+    read.map_err(|stop| failure(page, stop.at, stop.kind))
 }
 
 /// Converts a byte offset into the line and column serde would report.
@@ -459,76 +487,152 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The keys of a page, read the same way whether the page is held whole or cut.
+#[derive(Default, Clone)]
+struct PageState {
+    keys: PageKeys,
+    /// An EventBridge event's `time`.
+    time: Option<String>,
+}
+
+/// What a page's key holds, once [`PageState::member`] has looked at it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Member {
+    /// Its value has been read.
+    Read,
+    /// `results` (false) or `entities` (true): the page's list, still to read.
+    List(bool),
+    /// `data` or `group` of a page that is itself a result, still to read.
+    Own,
+    /// A notification's `eventBody` or `detail`, read once the page is, when the topic that
+    /// names the group's id is known.
+    Event,
+}
+
+/// How a page ends, once all its keys are read.
+enum Verdict {
+    /// A notification control message: it holds no data.
+    Skipped,
+    /// A notification: its event, `detail` (true) or `eventBody`, is read now.
+    Event(bool),
+    /// Nothing more to do.
+    Done,
+    /// Not a page gcagg reads: why.
+    Complaint(String),
+}
+
+impl PageState {
+    /// Reads the value of page key `key` unless it is a list, a result's own key or an
+    /// event (then says which).
+    fn member(&mut self, p: &mut Parser<'_>, key: &str) -> Step<Member> {
+        let keys = &mut self.keys;
+        Ok(match key {
+            "results" | "entities" => {
+                let results = key == "results";
+                claim(p, keys, if results { "results" } else { "entities" })?;
+                Member::List(!results)
+            }
+            "data" => {
+                claim(p, keys, "data")?;
+                Member::Own
+            }
+            "group" => {
+                keys.group = true;
+                Member::Own
+            }
+            "eventBody" | "detail" => {
+                claim(p, keys, if key == "detail" { "detail" } else { "eventBody" })?;
+                Member::Event
+            }
+            _ => {
+                let text = |p: &mut Parser<'_>| p.scalar().map(|v| Some(v.into_text()));
+                match key {
+                    "topicName" => keys.topic = text(p)?,
+                    "time" => self.time = text(p)?,
+                    "status" => keys.status = text(p)?,
+                    "message" => keys.message = text(p)?,
+                    "code" => keys.code = text(p)?,
+                    "contextId" => keys.context_id = text(p)?,
+                    "result" => {
+                        keys.result = true;
+                        p.skip()?;
+                    }
+                    other => {
+                        if !matches!(other, "cursor" | "nextPageToken") && keys.others.len() < 8 {
+                            keys.others.push(other.to_owned());
+                        }
+                        p.skip()?;
+                    }
+                }
+                Member::Read
+            }
+        })
+    }
+
+    /// How the page ends; `event`: whether it had an `eventBody` or `detail`.
+    fn verdict(&self, event: bool) -> Verdict {
+        if self.keys.is_control() {
+            Verdict::Skipped
+        } else if event {
+            Verdict::Event(self.keys.body == Some("detail"))
+        } else if self.keys.is_read() {
+            Verdict::Done
+        } else {
+            self.keys.complaint().map_or(Verdict::Done, Verdict::Complaint)
+        }
+    }
+}
+
 fn walk_page<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
-    let mut keys = PageKeys::default();
+    let mut state = PageState::default();
     // A page that is itself a `results[]` element (a bare `results` array's element).
     let mut own = ResultKeys::default();
-    // A notification's `eventBody`, or an EventBridge event's `detail` and `time`: read
-    // once the page is, when the topic that names the group's id is known.
     let mut event = None;
-    let mut time = None;
-    p.object("a page (a JSON object)", |p, key| match key.as_ref() {
-        "results" | "entities" => {
-            let results = key == "results";
-            claim(p, &mut keys, if results { "results" } else { "entities" })?;
-            list(p, scratch, sink, !results)
-        }
-        "data" => {
-            claim(p, &mut keys, "data")?;
-            own.read(p, &key, scratch, sink).map(drop)
-        }
-        "group" => {
-            keys.group = true;
-            own.read(p, &key, scratch, sink).map(drop)
-        }
-        "eventBody" | "detail" => {
-            claim(p, &mut keys, if key == "detail" { "detail" } else { "eventBody" })?;
+    p.object("a page (a JSON object)", |p, key| match state.member(p, &key)? {
+        Member::Read => Ok(()),
+        Member::List(tutorial) => list(p, scratch, sink, tutorial),
+        Member::Own => own.read(p, &key, scratch, sink).map(drop),
+        Member::Event => {
             p.peek()?;
             event = Some(p.at);
             p.skip()
         }
-        "topicName" => p.scalar().map(|v| keys.topic = Some(v.into_text())),
-        "time" => p.scalar().map(|v| time = Some(v.into_text())),
-        "result" => {
-            keys.result = true;
-            p.skip()
-        }
-        "status" => p.scalar().map(|v| keys.status = Some(v.into_text())),
-        "message" => p.scalar().map(|v| keys.message = Some(v.into_text())),
-        "code" => p.scalar().map(|v| keys.code = Some(v.into_text())),
-        "contextId" => p.scalar().map(|v| keys.context_id = Some(v.into_text())),
-        other => {
-            if !matches!(other, "cursor" | "nextPageToken") && keys.others.len() < 8 {
-                keys.others.push(other.to_owned());
-            }
-            p.skip()
-        }
     })?;
     own.finish(p, scratch, sink)?;
-    if keys.is_control() {
-        sink.skipped();
-        return Ok(());
-    }
-    if let Some(at) = event {
-        let end = p.at;
-        p.at = at;
-        if keys.body == Some("detail") {
-            detail(p, scratch, sink, time)?;
-        } else {
-            event_body(p, scratch, sink, keys.topic.as_deref())?;
+    match state.verdict(event.is_some()) {
+        Verdict::Skipped => {
+            sink.skipped();
+            Ok(())
         }
-        p.at = end;
-        return Ok(());
-    }
-    if keys.is_read() {
-        return Ok(());
-    }
-    match keys.complaint() {
-        None => Ok(()),
-        Some(msg) => Err(Stop {
+        Verdict::Event(detail) => {
+            let end = p.at;
+            p.at = event.unwrap_or(end);
+            let topic = state.keys.topic.as_deref();
+            read_event(p, scratch, sink, detail, topic, &state.time)?;
+            p.at = end;
+            Ok(())
+        }
+        Verdict::Done => Ok(()),
+        Verdict::Complaint(msg) => Err(Stop {
             at: 0,
             kind: Failure::Page(msg),
         }),
+    }
+}
+
+/// A notification's event, `detail` or `eventBody`, which the cursor is on.
+fn read_event<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Scratch<'a>,
+    sink: &mut dyn EntitySink,
+    detail: bool,
+    topic: Option<&str>,
+    time: &Option<String>,
+) -> Step<()> {
+    if detail {
+        self::detail(p, scratch, sink, time.clone())
+    } else {
+        event_body(p, scratch, sink, topic)
     }
 }
 
@@ -646,8 +750,9 @@ fn result<'a>(
 struct ResultKeys {
     have_group: bool,
     have_data: bool,
-    /// Where the data starts, when it came before the group.
-    deferred: Option<usize>,
+    /// Where each `data` starts that came before the group: a repeated one adds its
+    /// elements to the first's, as after the group.
+    deferred: Vec<usize>,
     /// The id a notification's topic names, for a group that lacks it.
     topic: Option<GroupEntry<'static>>,
 }
@@ -675,7 +780,7 @@ impl ResultKeys {
                 // `group` may still follow: come back to the data once the object is read.
                 self.have_data = true;
                 p.peek()?;
-                self.deferred = Some(p.at);
+                self.deferred.push(p.at);
                 p.skip()?;
             }
             _ => return Ok(false),
@@ -685,15 +790,17 @@ impl ResultKeys {
 
     /// The object has been read: flattens the data that came before the group.
     fn finish<'a>(self, p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
-        let Some(start) = self.deferred else {
+        if self.deferred.is_empty() {
             return Ok(());
-        };
+        }
         if !self.have_group {
             super::add_topic_id(&mut scratch.group, &self.topic);
         }
         let end = p.at;
-        p.at = start;
-        data(p, scratch, sink)?;
+        for start in self.deferred {
+            p.at = start;
+            data(p, scratch, sink)?;
+        }
         p.at = end;
         Ok(())
     }
@@ -715,6 +822,31 @@ fn group_entries<'a>(p: &mut Parser<'a>, out: &mut Vec<GroupEntry<'a>>) -> Step<
 /// observation.
 fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn EntitySink) -> Step<()> {
     scratch.start_data();
+    let mut kinds = Kinds::default();
+    let observed = p.observed.clone();
+    p.array_or_null("an array of data points", |p| data_point(p, scratch, &mut kinds, sink))?;
+    if kinds.observation {
+        let Scratch {
+            group,
+            metrics,
+            stats,
+            observations,
+            fields,
+        } = scratch;
+        let entity = Entity::observation(group, observed.as_deref(), (metrics, stats), (observations, fields));
+        deliver(p, sink, &entity)?;
+    }
+    Ok(())
+}
+
+/// One `data[]` element: an aggregate's data point is an entity at once; an observation's
+/// metric joins the entity its array makes (`kinds`: what the array held so far).
+fn data_point<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Scratch<'a>,
+    kinds: &mut Kinds,
+    sink: &mut dyn EntitySink,
+) -> Step<()> {
     let Scratch {
         group,
         metrics,
@@ -722,25 +854,41 @@ fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn Entity
         observations,
         fields,
     } = scratch;
-    let mut kinds = super::Kinds::default();
-    let observed = p.observed.clone();
-    p.array_or_null("an array of data points", |p| {
-        let element = point(p, metrics, stats, observations, fields)?;
-        let kind = element.kind().or_else(|why| p.fail(p.at - 1, why))?;
-        kinds.note(&kind).or_else(|why| p.fail(p.at - 1, why))?;
-        if kind == ElementKind::Observation {
-            return Ok(());
-        }
-        super::views_last(metrics);
-        let entity = Entity::api(group, element.interval.as_deref(), metrics, stats);
-        deliver(p, sink, &entity)?;
-        metrics.clear();
-        stats.clear();
-        Ok(())
-    })?;
+    let element = point(p, metrics, stats, observations, fields)?;
+    let kind = element.kind().or_else(|why| p.fail(p.at - 1, why))?;
+    kinds.note(&kind).or_else(|why| p.fail(p.at - 1, why))?;
+    if kind == ElementKind::Observation {
+        return Ok(());
+    }
+    super::views_last(metrics);
+    let entity = Entity::api(group, element.interval.as_deref(), metrics, stats);
+    deliver(p, sink, &entity)?;
+    metrics.clear();
+    stats.clear();
+    Ok(())
+}
+
+/// A `data[]` element of a result too large to buffer, read with the result's `group`;
+/// `first`: the first of its array. An observation's metrics make one entity together,
+/// so their result is read whole or not at all.
+fn cut_point<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Scratch<'a>,
+    sink: &mut dyn EntitySink,
+    group: &[GroupEntry<'static>],
+    first: bool,
+) -> Step<()> {
+    scratch.group.extend(group.iter().cloned());
+    let mut kinds = Kinds {
+        aggregate: !first,
+        observation: false,
+    };
+    data_point(p, scratch, &mut kinds, sink)?;
     if kinds.observation {
-        let entity = Entity::observation(group, observed.as_deref(), (metrics, stats), (observations, fields));
-        deliver(p, sink, &entity)?;
+        return p.fail(
+            p.at - 1,
+            "a result of observation metrics over 16 MiB: its metrics make one row, read from a buffer of at most 16 MiB",
+        );
     }
     Ok(())
 }
@@ -915,8 +1063,10 @@ fn stat_values<'a>(p: &mut Parser<'a>, stats: &mut Vec<Stat<'a>>) -> Step<()> {
         }
         b'n' => p.literal(b"null"),
         _ => {
+            // Reported at the value's first byte, where every other wrong value is.
+            let at = p.at;
             let text = p.raw()?;
-            p.fail(p.at - 1, format!("stat `{name}` is not a number: {}", excerpt(text)))
+            p.fail(at, format!("stat `{name}` is not a number: {}", excerpt(text)))
         }
     })
 }
@@ -983,11 +1133,510 @@ fn tutorial_number<'a>(p: &mut Parser<'a>, name: &str) -> Step<Option<Cow<'a, st
         b'-' | b'0'..=b'9' => p.number().map(|n| Some(Cow::Borrowed(n))),
         b'n' => p.literal(b"null").map(|()| None),
         _ => {
+            let at = p.at;
             let text = p.raw()?;
-            p.fail(
-                p.at - 1,
-                format!("metric `{name}`: value is not a number: {}", excerpt(text)),
-            )
+            p.fail(at, format!("metric `{name}`: value is not a number: {}", excerpt(text)))
         }
     }
+}
+
+// ---- pages too large to buffer ----------------------------------------------------------
+
+/// Reads a page too large to buffer, which `w` holds the start of: its keys and small values
+/// here, a step at a time, with the code that reads a buffered page; the elements of its
+/// lists go to `out` whole, each a [`Part`] to be parsed on any thread, and its end (its
+/// verdict) last. Memory holds one element, or one value that is not in a list.
+pub(super) fn cut_page(w: &mut Window<'_, '_>, out: &mut Filling<'_>, observed: Option<Arc<str>>) -> Sent {
+    let mut state = PageState::default();
+    let mut own = CutResult::default();
+    let mut event = None;
+    let to = &mut Out { out, observed };
+    cut_object(w, "a page (a JSON object)", |w, key| {
+        let (next, member) = step(w, |p| {
+            let mut next = state.clone();
+            let member = next.member(p, key)?;
+            if member == Member::Read {
+                after(p)?;
+            }
+            Ok((next, member))
+        })?;
+        state = next;
+        match member {
+            Member::Read => Ok(()),
+            Member::List(true) => cut_list(w, to, &Dest::Entities),
+            Member::List(false) => cut_list(w, to, &Dest::Results),
+            Member::Own => own.read(w, to, key).map(drop),
+            Member::Event => {
+                step(w, |p| p.peek().map(drop))?;
+                let start = w.pos;
+                let text = step(w, |p| {
+                    let text = p.raw()?.to_owned();
+                    after(p)?;
+                    Ok(text)
+                })?;
+                event = Some((start, text));
+                Ok(())
+            }
+        }
+    })?;
+    own.finish(w, to)?;
+    let (start, text) = event.take().unzip();
+    let part = match state.verdict(text.is_some()) {
+        Verdict::Skipped => Part::Skipped,
+        Verdict::Event(detail) => Part::Event {
+            detail,
+            topic: state.keys.topic,
+            time: state.time,
+        },
+        Verdict::Done => Part::End,
+        Verdict::Complaint(msg) => return Err(Some(report_at(w.name, w.start, w.page, w.start, Failure::Page(msg)))),
+    };
+    let bytes = text.unwrap_or_default();
+    to.part(w, start.unwrap_or(w.pos), bytes.as_bytes(), part, true)
+}
+
+/// Where a cut page's parts go, with when the page's observations were observed.
+struct Out<'o, 'f> {
+    out: &'o mut Filling<'f>,
+    observed: Option<Arc<str>>,
+}
+
+impl Out<'_, '_> {
+    fn part(&mut self, w: &Window<'_, '_>, start: Pos, bytes: &[u8], part: Part, last: bool) -> Sent {
+        self.out.part((start, w.page), bytes, part, self.observed.clone(), last)
+    }
+}
+
+/// Runs `read` on the next bytes of the window, as many as it needs: a read cut short by the
+/// end of the bytes looked at fails near that end, and runs again on twice as many, so `read`
+/// must change nothing but what it returns. A read that ends on a value must look past it
+/// ([`after`]): a number or a literal is only known whole when something follows it.
+fn step<T>(w: &mut Window<'_, '_>, mut read: impl FnMut(&mut Parser<'_>) -> Step<T>) -> Sent<T> {
+    let mut want = 256;
+    loop {
+        w.hold(want)?;
+        let rest = w.rest();
+        let held = rest.len().min(want);
+        // Whether the source ends within what is looked at.
+        let all = rest.len() < want;
+        let (text, bad) = match std::str::from_utf8(&rest[..held]) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let text = std::str::from_utf8(&rest[..e.valid_up_to()]).expect("valid up to there");
+                (text, e.error_len().map(|_| e.valid_up_to()))
+            }
+        };
+        let mut p = Parser {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+            stack: Vec::new(),
+            observed: None,
+        };
+        let stop = match read(&mut p) {
+            Ok(value) => {
+                let n = p.at;
+                w.consume(n);
+                return Ok(value);
+            }
+            Err(stop) => stop,
+        };
+        // A failure this close to the end may be the end's doing (`tru|e`, `1.|5`, `\u00|e9`).
+        let near_end = stop.at + 16 > text.len();
+        match bad {
+            Some(at) if near_end => {
+                let kind = Failure::Syntax("invalid UTF-8 in the input".into());
+                return Err(located_stop(w, Stop { at, kind }));
+            }
+            None if near_end && !all => want *= 2,
+            _ => return Err(located_stop(w, stop)),
+        }
+    }
+}
+
+/// A failure at byte `stop.at` of the window's bytes, as the page's message.
+fn located_stop(w: &Window<'_, '_>, stop: Stop) -> Option<anyhow::Error> {
+    Some(report_at(w.name, w.start, w.page, w.pos_of(stop.at), stop.kind))
+}
+
+/// Looks past the value just read, without reading on.
+fn after(p: &mut Parser<'_>) -> Step<()> {
+    let at = p.at;
+    p.peek()?;
+    p.at = at;
+    Ok(())
+}
+
+/// [`Parser::object`] a step at a time: `each` reads the value of each key.
+fn cut_object(w: &mut Window<'_, '_>, expected: &str, mut each: impl FnMut(&mut Window<'_, '_>, &str) -> Sent) -> Sent {
+    let empty = step(w, |p| {
+        if p.peek()? != b'{' {
+            return p.type_error(expected);
+        }
+        p.at += 1;
+        if p.peek()? == b'}' {
+            p.at += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    })?;
+    if empty {
+        return Ok(());
+    }
+    loop {
+        let key = step(w, |p| {
+            if p.peek()? != b'"' {
+                return p.error("key must be a string");
+            }
+            let key = p.string()?.into_owned();
+            p.expect(b':')?;
+            Ok(key)
+        })?;
+        each(w, &key)?;
+        let end = step(w, |p| match p.peek()? {
+            b',' => {
+                p.at += 1;
+                Ok(false)
+            }
+            b'}' => {
+                p.at += 1;
+                Ok(true)
+            }
+            _ => p.error("expected `,` or `}`"),
+        })?;
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// What the elements of a cut list are.
+enum Dest {
+    /// `results[]` elements, each a part (one over the limit is cut in turn).
+    Results,
+    /// `entities[]` elements, each a part.
+    Entities,
+    /// `data[]` elements of a result whose group is known, each a part.
+    Points(Arc<[GroupEntry<'static>]>),
+}
+
+/// A list (`results`, `entities` or `data`) a step at a time, as `list` and
+/// [`Parser::array_or_null`] read it; its elements go to `to`.
+fn cut_list(w: &mut Window<'_, '_>, to: &mut Out<'_, '_>, dest: &Dest) -> Sent {
+    let (expected, each, empty_object) = match dest {
+        Dest::Results => (
+            "an array of results",
+            "a result (an object with `group` and `data`)",
+            true,
+        ),
+        Dest::Entities => (
+            "an array of entities",
+            "an entity (an object with `groups` and `metrics`)",
+            true,
+        ),
+        Dest::Points(_) => (
+            "an array of data points",
+            "a data point (an object with `interval` and `metrics`)",
+            false,
+        ),
+    };
+    let open = step(w, |p| {
+        if empty_object && p.peek()? == b'{' {
+            let at = p.at;
+            p.at += 1;
+            if p.peek()? == b'}' {
+                p.at += 1;
+                return Ok(false);
+            }
+            p.at = at;
+            return p.type_error(expected);
+        }
+        if p.null()? {
+            return Ok(false);
+        }
+        if p.peek()? != b'[' {
+            return p.type_error(expected);
+        }
+        p.at += 1;
+        if p.peek()? == b']' {
+            p.at += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    if !open {
+        return Ok(());
+    }
+    let mut first = true;
+    loop {
+        step(w, |p| p.peek().map(drop))?;
+        if w.rest().first() != Some(&b'{') {
+            // Not an object: its own read fails at once, in its words.
+            return step(w, |p| p.type_error(each));
+        }
+        let cap = if matches!(dest, Dest::Results) {
+            w.limit
+        } else {
+            usize::MAX
+        };
+        match w.object_end(cap)? {
+            Some(n) => {
+                let start = w.pos;
+                let part = match dest {
+                    Dest::Results => Part::Result,
+                    Dest::Entities => Part::Entity,
+                    Dest::Points(group) => Part::Point {
+                        group: group.clone(),
+                        first,
+                    },
+                };
+                to.part(w, start, &w.rest()[..n], part, false)?;
+                w.consume(n);
+            }
+            None => cut_result(w, to)?,
+        }
+        first = false;
+        if !next_element(w)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reads what follows an array's element: true if another one does.
+fn next_element(w: &mut Window<'_, '_>) -> Sent<bool> {
+    step(w, |p| match p.peek()? {
+        b',' => {
+            p.at += 1;
+            Ok(true)
+        }
+        b']' => {
+            p.at += 1;
+            Ok(false)
+        }
+        _ => p.error("expected `,` or `]`"),
+    })
+}
+
+/// A `data` before its result's `group`, stepped over as a buffered page's parse steps over
+/// it (a syntax error is found now, a wrong type once the group is known), into `parked`:
+/// element by element if it is an array, else whole.
+fn park_data(w: &mut Window<'_, '_>, parked: &mut Parked) -> Sent {
+    step(w, |p| p.peek().map(drop))?;
+    if w.rest().first() != Some(&b'[') {
+        let n = extent(w)?;
+        return parked.park(w, n, Parked::VALUE);
+    }
+    let empty = step(w, |p| {
+        p.at += 1;
+        if p.peek()? == b']' {
+            p.at += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    })?;
+    if empty {
+        return Ok(());
+    }
+    let mut kind = Parked::FIRST;
+    loop {
+        step(w, |p| p.peek().map(drop))?;
+        let n = match w.rest().first() {
+            Some(b'{') => w.object_end(usize::MAX)?.unwrap_or(0),
+            _ => extent(w)?,
+        };
+        parked.park(w, n, kind)?;
+        kind = Parked::NEXT;
+        if !next_element(w)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The length of the value the window starts with, checked.
+fn extent(w: &mut Window<'_, '_>) -> Sent<usize> {
+    step(w, |p| {
+        p.skip()?;
+        after(p)?;
+        let n = p.at;
+        // Nothing is read: the value is parked from the window.
+        p.at = 0;
+        Ok(n)
+    })
+}
+
+/// A `results[]` element over the buffer limit, a step at a time, as [`result`] reads it.
+fn cut_result(w: &mut Window<'_, '_>, to: &mut Out<'_, '_>) -> Sent {
+    let mut own = CutResult::default();
+    cut_object(w, "a result (an object with `group` and `data`)", |w, key| {
+        if !own.read(w, to, key)? {
+            step(w, |p| {
+                p.skip()?;
+                after(p)
+            })?;
+        }
+        Ok(())
+    })?;
+    own.finish(w, to)
+}
+
+/// The `group` and `data` of a cut result, as [`ResultKeys`] reads them: a `data` before the
+/// group is parked until the result ends.
+#[derive(Default)]
+struct CutResult {
+    /// The group read last, if any.
+    group: Option<Arc<[GroupEntry<'static>]>>,
+    parked: Option<Parked>,
+}
+
+impl CutResult {
+    /// Reads the value of `key` if it is `group` or `data` (true), else leaves it (false).
+    fn read(&mut self, w: &mut Window<'_, '_>, to: &mut Out<'_, '_>, key: &str) -> Sent<bool> {
+        match key {
+            "group" => {
+                let before = self.group.clone();
+                let group = step(w, |p| {
+                    // A null group leaves the one before, as in a buffered page.
+                    let mut entries = Vec::new();
+                    for entry in before.iter().flat_map(|g| g.iter()) {
+                        entries.push(entry.clone());
+                    }
+                    group_entries(p, &mut entries)?;
+                    after(p)?;
+                    Ok(entries.into_iter().map(owned).collect::<Vec<_>>())
+                })?;
+                self.group = Some(group.into());
+            }
+            "data" => match &self.group {
+                Some(group) => cut_list(w, to, &Dest::Points(group.clone()))?,
+                None => {
+                    let parked = match &mut self.parked {
+                        Some(parked) => parked,
+                        None => self.parked.insert(Parked::new()?),
+                    };
+                    park_data(w, parked)?;
+                }
+            },
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The result has been read: its parked data goes on, with the group.
+    fn finish(self, w: &Window<'_, '_>, to: &mut Out<'_, '_>) -> Sent {
+        match self.parked {
+            Some(parked) => parked.replay(w, to, self.group.unwrap_or_else(|| Arc::from([]))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A group entry that owns its text, to outlive the bytes it was read from.
+fn owned(entry: GroupEntry<'_>) -> GroupEntry<'static> {
+    let own = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
+    let value = match entry.value {
+        Scalar::Text(text) => Scalar::Text(own(text)),
+        Scalar::Json(text) => Scalar::Json(own(text)),
+        Scalar::Null => Scalar::Null,
+    };
+    GroupEntry {
+        key: own(entry.key),
+        value,
+    }
+}
+
+/// The `data[]` elements of a cut result read before its `group`, in a temporary file until
+/// the group is known, so that memory does not grow with them (`jq -S` puts `data` first).
+struct Parked {
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+/// The head of a parked value: its line, column, kind ([`Parked::VALUE`]...), its length.
+const PARKED_HEAD: usize = 8 + 8 + 1 + 8;
+
+impl Parked {
+    /// A whole `data` value that is not an array.
+    const VALUE: u8 = 0;
+    /// The first element of a `data[]`.
+    const FIRST: u8 = 1;
+    /// Any other element.
+    const NEXT: u8 = 2;
+
+    fn new() -> Sent<Parked> {
+        let file = crate::interrupt::scratch_file().map_err(|e| {
+            Some(anyhow::anyhow!(
+                "cannot create a temporary file for a result's data: {e}"
+            ))
+        })?;
+        Ok(Parked {
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    /// Checks the value the window starts with (`n` bytes) as a buffered page's parse
+    /// checks a `data` it comes back to (stepping over it), then moves it to the file.
+    fn park(&mut self, w: &mut Window<'_, '_>, n: usize, kind: u8) -> Sent {
+        let bytes = &w.rest()[..n];
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let kind = Failure::Syntax("invalid UTF-8 in the input".into());
+            located_stop(
+                w,
+                Stop {
+                    at: e.valid_up_to(),
+                    kind,
+                },
+            )
+        })?;
+        let mut p = Parser {
+            text,
+            bytes,
+            at: 0,
+            stack: Vec::new(),
+            observed: None,
+        };
+        p.skip().map_err(|stop| located_stop(w, stop))?;
+        let mut head = Vec::with_capacity(PARKED_HEAD);
+        head.extend_from_slice(&w.pos.line.to_le_bytes());
+        head.extend_from_slice(&w.pos.column.to_le_bytes());
+        head.push(kind);
+        head.extend_from_slice(&(n as u64).to_le_bytes());
+        let written = self.file.write_all(&head).and_then(|()| self.file.write_all(bytes));
+        written.map_err(|e| Some(temp_error(e)))?;
+        w.consume(n);
+        Ok(())
+    }
+
+    /// Hands the parked elements on, in order, with the result's `group`.
+    fn replay(self, w: &Window<'_, '_>, to: &mut Out<'_, '_>, group: Arc<[GroupEntry<'static>]>) -> Sent {
+        let mut file = self.file.into_inner().map_err(|e| Some(temp_error(e.into_error())))?;
+        file.rewind().map_err(|e| Some(temp_error(e)))?;
+        let mut file = BufReader::new(file);
+        let mut head = [0; PARKED_HEAD];
+        let mut bytes = Vec::new();
+        while !file.fill_buf().map_err(|e| Some(temp_error(e)))?.is_empty() {
+            file.read_exact(&mut head).map_err(|e| Some(temp_error(e)))?;
+            let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("eight bytes"));
+            let start = Pos {
+                line: word(0),
+                column: word(8),
+            };
+            bytes.resize(usize::try_from(word(17)).map_err(|e| Some(e.into()))?, 0);
+            file.read_exact(&mut bytes).map_err(|e| Some(temp_error(e)))?;
+            let group = group.clone();
+            let part = match head[16] {
+                Parked::VALUE => Part::Data { group },
+                kind => Part::Point {
+                    group,
+                    first: kind == Parked::FIRST,
+                },
+            };
+            to.part(w, start, &bytes, part, false)?;
+        }
+        Ok(())
+    }
+}
+
+fn temp_error(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot use the temporary file for a result's data: {e}")
 }

@@ -4,37 +4,67 @@
 //! A source holds JSON documents separated by whitespace, or one top-level array of them.
 //! Each document is found by a cheap structural scan (brackets and strings only). A document
 //! up to [`BUFFERED_PAGE_LIMIT`] bytes is parsed from that buffer, so strings and numbers are
-//! borrowed, not copied; a larger one is parsed straight from the stream, so memory stays
-//! bounded whatever the page size. Either way no page is ever built as a tree: serde visitors
-//! walk `results[] → data[] → metrics[] → stats{}` and hand each entity over as soon as its
-//! closing brace is read.
+//! borrowed, not copied. A larger one is cut at the elements of its lists (`results[]`,
+//! `entities[]`, and `data[]` where one result is itself that large), and each element is
+//! parsed from a buffer of its own, so memory stays bounded whatever the page size. One
+//! parser (`fast.rs`) reads every byte either way; no page is ever built as a tree, and
+//! each entity is handed over as soon as its closing brace is read.
 //!
-//! Buffered pages may be parsed on worker threads ([`read_source_on`]), each with a sink of
-//! its own, small pages a batch at a time; what each batch became is gathered on the main
-//! thread in page order.
+//! Pages and elements are parsed on worker threads ([`read_source_on`]), each with a sink of
+//! its own, a batch at a time; what each batch became is gathered on the main thread in
+//! page order.
 //!
-//! Numbers are kept as the text the input spelled (slices of the page, or
-//! [`RawValue`](serde_json::value::RawValue)s in the streaming walk), so `150784.0` and
+//! Numbers are kept as the text the input spelled (slices of the page), so `150784.0` and
 //! `1.5e3` come out unchanged.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 use std::ops::Range;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use anyhow::anyhow;
 
 mod fast;
 mod lanes;
 mod split;
-mod walk;
 
 use crate::input::Source;
 use split::{Batch, PageBytes, Piece};
 
-/// Pages larger than this are parsed from the stream instead of from a buffer.
+/// Pages larger than this are cut at the elements of their lists, each parsed from a buffer
+/// of its own.
 pub const BUFFERED_PAGE_LIMIT: usize = 16 << 20;
+
+/// What a buffered piece of the input is, and so how it is parsed: a whole page, or a part
+/// of a page too large to buffer (see `split.rs`).
+pub(super) enum Part {
+    /// A whole page.
+    Page,
+    /// One element of a cut page's `results[]`.
+    Result,
+    /// One element of a cut page's `entities[]`.
+    Entity,
+    /// One `data[]` element of a cut result, with the result's group; `first`: the first
+    /// element of its `data[]`, which decides the kind of the array.
+    Point {
+        group: Arc<[GroupEntry<'static>]>,
+        first: bool,
+    },
+    /// A cut result's whole `data`, not an array, that came before its group.
+    Data { group: Arc<[GroupEntry<'static>]> },
+    /// A cut page's `eventBody` (or `detail`), read once the page has been, when its topic and
+    /// time are known.
+    Event {
+        detail: bool,
+        topic: Option<String>,
+        time: Option<String>,
+    },
+    /// A cut page that turned out to be a notification control message.
+    Skipped,
+    /// The end of a cut page that holds nothing more.
+    End,
+}
 
 /// Which page shape an entity came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,8 +267,8 @@ pub trait Gather<M>: EntitySink {
 
 /// Reads every page of one source on `workers`, one batch of pages each in turn, and hands
 /// what they made to `gather` in page order: the output is the same as if `gather` had taken every
-/// page itself, with every core at work. Pages too large to buffer run on `gather`.
-/// Returns how many pages the source held.
+/// page itself, with every core at work. The elements of a page too large to buffer go to
+/// the workers in batches as small pages do. Returns how many pages the source held.
 pub fn read_source_on<W: PageWorker>(
     source: &Source,
     workers: &mut [W],
@@ -284,9 +314,10 @@ fn read_pages<R: BufRead, W: PageWorker>(
             scope.spawn(move || {
                 for batch in batches {
                     // The first failure ends the batch: it all runs again on the main thread.
-                    let ok = batch
-                        .pages()
-                        .all(|p| fast::parse(p.bytes, p.observed, worker).is_ok() && worker.page_end().is_ok());
+                    let ok = batch.pages().all(|p| {
+                        fast::parse(p.bytes, p.part, p.observed, worker).is_ok()
+                            && (!p.last || worker.page_end().is_ok())
+                    });
                     let made = worker.made(ok);
                     if done.send((batch, made)).is_err() {
                         return;
@@ -369,16 +400,14 @@ struct Pieces<'a, M> {
 }
 
 impl<M> Pieces<'_, M> {
-    /// Hands batches to the workers in turn and gathers what they made in page order; runs
-    /// streamed pages here. Returns the number of pages, or the first failure.
+    /// Hands batches to the workers in turn and gathers what they made in page order.
+    /// Returns the number of pages, or the first failure.
     fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Batch>>) -> anyhow::Result<u64> {
         let workers = to_workers.len();
         let mut next = 0;
         while let Ok(piece) = self.rx.recv() {
-            match &piece {
-                Piece::Pages(batch) => self.pages += batch.len() as u64,
-                Piece::Streamed { .. } => self.pages += 1,
-                Piece::Part { .. } | Piece::Failed(_) => {}
+            if let Piece::Pages(batch) = &piece {
+                self.pages += batch.len() as u64;
             }
             match piece {
                 Piece::Pages(batch) if workers > 0 => {
@@ -401,31 +430,6 @@ impl<M> Pieces<'_, M> {
                     next = (next + 1) % workers;
                 }
                 Piece::Pages(batch) => self.run_here(batch)?,
-                Piece::Streamed {
-                    start,
-                    page,
-                    bytes,
-                    observed,
-                } => {
-                    self.gather_all()?;
-                    let mut stream = Parts {
-                        bytes,
-                        at: 0,
-                        done: false,
-                        rx: &self.rx,
-                    };
-                    let name = self.name;
-                    walk::parse(&mut stream, observed.as_deref(), self.gather)
-                        .map_err(|f| report(name, start, page, f))?;
-                    // The scan and the parse agree on where a valid page ends; drain what is left.
-                    while !stream.done {
-                        stream.next_part()?;
-                    }
-                    self.gather.page_end()?;
-                }
-                Piece::Part { .. } => {
-                    anyhow::bail!("{}: internal error: a page part arrived out of order", self.name)
-                }
                 Piece::Failed(err) => {
                     // Every page before the failure is written first, as without workers.
                     self.gather_all()?;
@@ -444,10 +448,14 @@ impl<M> Pieces<'_, M> {
             page,
             bytes,
             observed,
+            part,
+            last,
         } in batch.pages()
         {
-            fast::parse(bytes, observed, self.gather).map_err(|f| report(self.name, start, page, f))?;
-            self.gather.page_end()?;
+            fast::parse(bytes, part, observed, self.gather).map_err(|f| report(self.name, start, page, f))?;
+            if last {
+                self.gather.page_end()?;
+            }
         }
         let _ = self.spare.send(batch);
         Ok(())
@@ -474,47 +482,6 @@ impl<M> Pieces<'_, M> {
             self.gather_next()?;
         }
         Ok(())
-    }
-}
-
-/// The bytes of a streamed page, as they arrive from the splitter.
-struct Parts<'a> {
-    bytes: Vec<u8>,
-    at: usize,
-    done: bool,
-    rx: &'a mpsc::Receiver<Piece>,
-}
-
-impl Parts<'_> {
-    fn next_part(&mut self) -> io::Result<()> {
-        match self.rx.recv() {
-            Ok(Piece::Part { bytes, last }) => {
-                self.bytes = bytes;
-                self.at = 0;
-                self.done = last;
-                Ok(())
-            }
-            Ok(Piece::Failed(err)) => Err(io::Error::other(format!("{err:#}"))),
-            Ok(_) | Err(_) => {
-                self.done = true;
-                Ok(())
-            }
-        }
-    }
-}
-
-impl Read for Parts<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.bytes.len() {
-            if self.done {
-                return Ok(0);
-            }
-            self.next_part()?;
-        }
-        let n = out.len().min(self.bytes.len() - self.at);
-        out[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }
 
@@ -598,8 +565,6 @@ pub(crate) enum Failure {
     Page(String),
     /// Malformed JSON, or a value of the wrong type.
     Syntax(String),
-    /// The source could not be read.
-    Io(io::Error),
 }
 
 impl PageFailure {
@@ -609,8 +574,18 @@ impl PageFailure {
 }
 
 fn report(name: &str, start: Pos, page: u64, failure: PageFailure) -> anyhow::Error {
-    let at = start.offset(failure.line, failure.column);
-    match failure.kind {
+    report_at(
+        name,
+        start,
+        page,
+        start.offset(failure.line, failure.column),
+        failure.kind,
+    )
+}
+
+/// [`report`] of a failure at `at`, a position in the source, in a page starting at `start`.
+fn report_at(name: &str, start: Pos, page: u64, at: Pos, kind: Failure) -> anyhow::Error {
+    match kind {
         Failure::Sink(e) => {
             if e.chain().any(|c| c.is::<io::Error>()) {
                 return e;
@@ -619,7 +594,6 @@ fn report(name: &str, start: Pos, page: u64, failure: PageFailure) -> anyhow::Er
         }
         Failure::Page(msg) => located(name, start, Some(page), &msg),
         Failure::Syntax(msg) => located(name, at, Some(page), &msg),
-        Failure::Io(e) => read_error(name, e),
     }
 }
 
@@ -635,8 +609,6 @@ fn describe_start(byte: u8) -> String {
     }
 }
 
-// ---- shared by both parsers -----------------------------------------------------------
-
 /// Puts views after metrics whatever the key order of the data point, so key order never
 /// changes the columns (the metrics' stat ranges move with them).
 fn views_last(metrics: &mut [Metric<'_>]) {
@@ -645,7 +617,7 @@ fn views_last(metrics: &mut [Metric<'_>]) {
     }
 }
 
-/// What one `data[]` element held, as either parser reads it: an aggregate's data point
+/// What one `data[]` element held: an aggregate's data point
 /// (`interval`, `metrics`, `views`) or an observation's metric (`metric`, `qualifier`,
 /// `stats`, `truncated`, `observations`). Which one it is shows once the element is read.
 #[derive(Default)]
@@ -801,11 +773,6 @@ fn scalar(text: Cow<'_, str>) -> Result<Scalar<'_>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Whether captured JSON text is a number (the only thing a stat may hold).
-fn is_number(text: &str) -> bool {
-    matches!(text.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
-}
-
 fn excerpt(text: &str) -> &str {
     match text.char_indices().nth(40) {
         Some((i, _)) => &text[..i],
@@ -814,7 +781,7 @@ fn excerpt(text: &str) -> &str {
 }
 
 /// The keys of a page that decide what it is.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct PageKeys {
     /// The key the page's rows come from: `results`, `entities`, or `data` for a page that
     /// is itself a `results[]` element.
@@ -1174,10 +1141,11 @@ mod tests {
         }
     }
 
-    /// The fast parser and the serde walk deliver the same entities and fail on the same
-    /// pages, for valid pages and for every kind of damage done to them.
+    /// A page cut into parts (a buffer limit far below its size) delivers the same entities
+    /// and fails with the same message as the page read whole, for valid pages and for every
+    /// kind of damage done to them.
     #[test]
-    fn fast_parser_agrees_with_the_serde_walk() {
+    fn cut_pages_agree_with_whole_pages() {
         let mut gen = Gen(0x9E37_79B9_7F4A_7C15);
         let mut failures = 0;
         for round in 0..3000 {
@@ -1196,21 +1164,26 @@ mod tests {
                     continue;
                 }
             }
-            let (mut fast_sink, mut walk_sink) = (Recorder::default(), Recorder::default());
-            let fast_result = fast::parse(&page, Some("t0"), &mut fast_sink);
-            let walk_result = walk::parse_slice(&page, Some("t0"), &mut walk_sink);
+            let envelope = b"{\"gcaggObservedAt\":\"2024-05-01T10:15:02Z\"}\n";
+            let input = [&envelope[..], &page].concat();
+            let run_with = |limit: usize| {
+                let mut sink = Recorder::default();
+                let open = || Ok(io::BufReader::with_capacity(7, &input[..]));
+                let read = read_pages::<_, NoWorker>("t.json", open, &mut [], &mut Alone(&mut sink), limit);
+                (sink.0, read.map_err(|e| format!("{e:#}")))
+            };
+            let whole = run_with(BUFFERED_PAGE_LIMIT);
             let text = String::from_utf8_lossy(&page);
-            assert_eq!(fast_sink.0, walk_sink.0, "entities differ for {text}");
-            assert_eq!(fast_result.is_ok(), walk_result.is_ok(), "verdicts differ for {text}");
-            if let (Err(a), Err(b)) = (&fast_result, &walk_result) {
-                failures += 1;
-                if matches!((&a.kind, &b.kind), (Failure::Page(_), _) | (_, Failure::Page(_))) {
-                    assert!(
-                        matches!((&a.kind, &b.kind), (Failure::Page(x), Failure::Page(y)) if x == y),
-                        "{text}"
-                    );
+            // Limits that hold the envelope line (at 16 MiB every envelope is whole).
+            for limit in [48, 100, 400] {
+                let cut = run_with(limit);
+                // An observation result's metrics make one row: one over the limit is refused.
+                let refused = matches!(&cut.1, Err(e) if e.contains("a result of observation metrics over 16 MiB"));
+                if !refused {
+                    assert_eq!(cut, whole, "limit {limit}: {text}");
                 }
             }
+            failures += usize::from(whole.1.is_err());
         }
         assert!(failures > 500, "the damage should break many pages: {failures}");
     }

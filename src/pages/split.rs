@@ -3,37 +3,25 @@
 //! The splitter reads (and gunzips) the source, skips the BOM and the whitespace between
 //! documents, unwraps one top-level array of pages, and finds where each page ends with a
 //! structural scan (braces and strings only, 64 bytes at a time). It sends whole pages on in
-//! batches (see [`Batch`]), to be parsed by a worker thread or the main thread; a page that
-//! outgrows the buffer limit is sent in parts, to be parsed as a stream. Reading,
-//! decompressing and scanning thus run beside the parsing; the bounded channel keeps memory
-//! to a few batches.
+//! batches (see [`Batch`]), to be parsed by a worker thread or the main thread. A page that
+//! outgrows the buffer limit is cut ([`Window`], read by `fast::cut_page`): its elements go
+//! into the same batches, each one a [`Part`] parsed on its own. Reading, decompressing and
+//! scanning thus run beside the parsing; the bounded channel keeps memory to a few batches.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::lanes::mask16;
-use super::{byte_table, describe_start, located, read_error, Pos};
+use super::{byte_table, describe_start, located, read_error, Part, Pos};
 
 /// What the splitter sends to the parsing thread.
 pub(super) enum Piece {
-    /// Whole pages, one or more.
+    /// Whole pages or parts of pages, one or more.
     Pages(Batch),
-    /// The start of a page too large to buffer; its remaining bytes follow as `Part`s.
-    Streamed {
-        start: Pos,
-        page: u64,
-        bytes: Vec<u8>,
-        observed: Option<Arc<str>>,
-    },
-    /// More bytes of a streamed page; `last` marks the part that ends it.
-    Part { bytes: Vec<u8>, last: bool },
     /// The source could not be read, or is not a sequence of pages.
     Failed(anyhow::Error),
 }
-
-/// Size of the parts a streamed page is sent in.
-const PART: usize = 1 << 20;
 
 /// A batch is sent once it holds this many bytes...
 const BATCH_BYTES: usize = 64 << 10;
@@ -41,24 +29,27 @@ const BATCH_BYTES: usize = 64 << 10;
 /// ...or this many pages.
 const BATCH_PAGES: usize = 4096;
 
-/// Whole pages back to back in one buffer, with where each one ends. Pages travel between
-/// threads in batches of at least [`BATCH_BYTES`] or [`BATCH_PAGES`] (a batch ends early
-/// only before a streamed page, an error or the end of the source): one hand-off costs as
-/// much as parsing a few thousand bytes, so a page each made tiny pages ten times slower.
-/// Each page keeps its own position and number, so a failure is reported exactly as before.
+/// Whole pages (or parts of a cut page) back to back in one buffer, with where each one
+/// ends. Pages travel between threads in batches of at least [`BATCH_BYTES`] or
+/// [`BATCH_PAGES`] (a batch ends early only before an error or the end of the source): one
+/// hand-off costs as much as parsing a few thousand bytes, so a page each made tiny pages
+/// ten times slower. Each page keeps its own position and number, so a failure is reported
+/// exactly as before.
 #[derive(Default)]
 pub(super) struct Batch {
     bytes: Vec<u8>,
     pages: Vec<Placed>,
 }
 
-/// One page of a [`Batch`]: where it starts in the source, its number there, and where its
-/// bytes end in the batch.
+/// One page or part of a [`Batch`]: where it starts in the source, its page's number there,
+/// where its bytes end in the batch, what it is, and whether its page ends with it.
 struct Placed {
     start: Pos,
     page: u64,
     end: usize,
     observed: Option<Arc<str>>,
+    part: Part,
+    last: bool,
 }
 
 /// One page of a [`Batch`], as [`Batch::pages`] gives it.
@@ -71,12 +62,16 @@ pub(super) struct PageBytes<'a> {
     pub bytes: &'a [u8],
     /// When its observations were observed: the time of the last envelope before it.
     pub observed: Option<&'a str>,
+    /// What it is: a page, or a part of one.
+    pub part: &'a Part,
+    /// Whether its page ends with it.
+    pub last: bool,
 }
 
 impl Batch {
-    /// How many pages it holds.
+    /// How many pages end in it.
     pub(super) fn len(&self) -> usize {
-        self.pages.len()
+        self.pages.iter().filter(|p| p.last).count()
     }
 
     /// How many bytes its pages hold.
@@ -95,6 +90,8 @@ impl Batch {
                 page: p.page,
                 bytes,
                 observed: p.observed.as_deref(),
+                part: &p.part,
+                last: p.last,
             }
         })
     }
@@ -105,13 +102,38 @@ impl Batch {
 }
 
 /// The batch being filled, in a buffer the parsing side has handed back when it can.
-struct Filling<'a> {
+pub(super) struct Filling<'a> {
     batch: Batch,
     tx: &'a SyncSender<Piece>,
     spare: &'a Receiver<Batch>,
 }
 
 impl Filling<'_> {
+    /// Adds a part of page `page`, its `bytes` starting at `start`, sending the batch once
+    /// full.
+    pub(super) fn part(
+        &mut self,
+        (start, page): (Pos, u64),
+        bytes: &[u8],
+        part: Part,
+        observed: Option<Arc<str>>,
+        last: bool,
+    ) -> Sent {
+        self.batch.bytes.extend_from_slice(bytes);
+        self.batch.pages.push(Placed {
+            start,
+            page,
+            end: self.batch.bytes.len(),
+            observed,
+            part,
+            last,
+        });
+        if self.batch.is_full() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Sends the batch if it holds a page, and starts the next one.
     fn flush(&mut self) -> Sent {
         if self.batch.pages.is_empty() {
@@ -138,8 +160,13 @@ pub(super) fn split(
         tx,
         spare,
     };
+    let mut input = Input {
+        inner: reader,
+        held: Vec::new(),
+        at: 0,
+    };
     // Every page before the end, or before a failure, goes first.
-    let done = split_pages(name, reader, limit, &mut filling).and_then(|()| filling.flush());
+    let done = split_pages(name, &mut input, limit, &mut filling).and_then(|()| filling.flush());
     // `Err(None)`, a send error, means the parser has stopped: it reports its own reason.
     if let Err(Some(err)) = done {
         if filling.flush().is_ok() {
@@ -148,14 +175,14 @@ pub(super) fn split(
     }
 }
 
-/// `Err(None)`: the parsing thread hung up.
-type Sent = Result<(), Option<anyhow::Error>>;
+/// `Err(None)`: the parsing thread hung up; `Err(Some(_))`: the failure to report.
+pub(super) type Sent<T = ()> = Result<T, Option<anyhow::Error>>;
 
 fn send(tx: &SyncSender<Piece>, piece: Piece) -> Sent {
     tx.send(piece).map_err(|_| None)
 }
 
-fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut Filling<'_>) -> Sent {
+fn split_pages(name: &str, reader: &mut Input<'_>, limit: usize, filling: &mut Filling<'_>) -> Sent {
     let read_failed = |e: io::Error| Some(read_error(name, e));
     let mut pos = Pos { line: 1, column: 1 };
     let mut page = 0u64;
@@ -231,37 +258,28 @@ fn split_pages(name: &str, reader: &mut dyn BufRead, limit: usize, filling: &mut
                 page,
                 end,
                 observed,
+                part: Part::Page,
+                last: true,
             });
             if batch.is_full() {
                 filling.flush()?;
             }
         } else {
-            // The page's bytes leave the batch, whose pages go first.
-            let bytes = match from {
-                0 => std::mem::take(&mut batch.bytes),
-                _ => batch.bytes.split_off(from),
+            // The bytes read so far go back in front of the rest, to be read again in parts.
+            let mut held = batch.bytes.split_off(from);
+            held.extend_from_slice(&reader.held[reader.at..]);
+            reader.held = held;
+            reader.at = 0;
+            let mut window = Window {
+                input: reader,
+                pos: start,
+                name,
+                start,
+                page,
+                limit,
             };
-            filling.flush()?;
-            let tx = filling.tx;
-            let observed = observed.clone();
-            send(
-                tx,
-                Piece::Streamed {
-                    start,
-                    page,
-                    bytes,
-                    observed,
-                },
-            )?;
-            loop {
-                let mut part = Vec::with_capacity(PART);
-                let last = fill(reader, &mut scanner, &mut part, PART).map_err(read_failed)?;
-                pos.advance(&part);
-                send(tx, Piece::Part { bytes: part, last })?;
-                if last {
-                    break;
-                }
-            }
+            super::fast::cut_page(&mut window, filling, observed.clone())?;
+            pos = window.pos;
         }
         after_page = in_array;
     }
@@ -284,6 +302,116 @@ fn envelope(page: &[u8]) -> Option<Result<Arc<str>, String>> {
             "{ENVELOPE_KEY} {at} is not an RFC 3339 time (e.g. \"2024-05-01T10:15:02.123Z\")"
         )),
     })
+}
+
+/// The source as the splitter reads it: bytes held back (what a cut page read past its
+/// end, or a page's start handed back to be cut) are read again before the rest.
+pub(super) struct Input<'r> {
+    inner: &'r mut dyn BufRead,
+    held: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.fill_buf()?.read(out)?;
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Input<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at < self.held.len() {
+            return Ok(&self.held[self.at..]);
+        }
+        self.held.clear();
+        self.at = 0;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.at < self.held.len() {
+            self.at += n;
+        } else {
+            self.inner.consume(n);
+        }
+    }
+}
+
+/// A page too large to buffer, as `fast::cut_page` reads it: the bytes not yet read are
+/// held from `pos` on, and more are read in as the reading needs them.
+pub(super) struct Window<'a, 'r> {
+    input: &'a mut Input<'r>,
+    /// Where the first held byte is in the source.
+    pub(super) pos: Pos,
+    /// The source's name, the page's start and its number, for messages.
+    pub(super) name: &'a str,
+    pub(super) start: Pos,
+    pub(super) page: u64,
+    /// Elements up to this size are handed on whole.
+    pub(super) limit: usize,
+}
+
+impl Window<'_, '_> {
+    /// The bytes held, not yet read.
+    pub(super) fn rest(&self) -> &[u8] {
+        &self.input.held[self.input.at..]
+    }
+
+    /// Reads more of the source into [`Window::rest`]; false at its end.
+    pub(super) fn more(&mut self) -> Sent<bool> {
+        let input = &mut *self.input;
+        // Read bytes are dropped once they are half the buffer: each byte moves once at most.
+        if input.at > 0 && input.at >= input.held.len() / 2 {
+            input.held.drain(..input.at);
+            input.at = 0;
+        }
+        let chunk = input.inner.fill_buf().map_err(|e| Some(read_error(self.name, e)))?;
+        let n = chunk.len();
+        input.held.extend_from_slice(chunk);
+        input.inner.consume(n);
+        Ok(n > 0)
+    }
+
+    /// Reads until [`Window::rest`] holds `n` bytes or the source ends.
+    pub(super) fn hold(&mut self, n: usize) -> Sent {
+        while self.rest().len() < n && self.more()? {}
+        Ok(())
+    }
+
+    /// Marks the first `n` bytes held as read.
+    pub(super) fn consume(&mut self, n: usize) {
+        let input = &mut *self.input;
+        self.pos.advance(&input.held[input.at..input.at + n]);
+        input.at += n;
+    }
+
+    /// Where byte `offset` of [`Window::rest`] is in the source.
+    pub(super) fn pos_of(&self, offset: usize) -> Pos {
+        let mut pos = self.pos;
+        pos.advance(&self.rest()[..offset]);
+        pos
+    }
+
+    /// The length of the object [`Window::rest`] starts with, if it ends within `cap` bytes;
+    /// all the rest if the source ends first (its parse then says where it is truncated).
+    pub(super) fn object_end(&mut self, cap: usize) -> Sent<Option<usize>> {
+        let mut scanner = Scanner::default();
+        let mut scanned = 0;
+        loop {
+            if let Some(end) = scanner.scan(&self.rest()[scanned..]) {
+                return Ok(Some(scanned + end));
+            }
+            scanned = self.rest().len();
+            if scanned >= cap {
+                return Ok(None);
+            }
+            if !self.more()? {
+                return Ok(Some(scanned));
+            }
+        }
+    }
 }
 
 /// Tracks where a page ends: bracket depth, and whether the scan is inside a string.
