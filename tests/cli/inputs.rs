@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{csv_rows, fixture, gcagg, ndjson_rows, scratch, stdout_of};
+use crate::util::{csv_rows, failure, fixture, gcagg, ndjson_rows, scratch, stdout_of};
 
 /// NDJSON rows of `gcagg flatten` over these inputs (stdin empty).
 fn rows_of<P: AsRef<Path>>(inputs: &[P]) -> String {
@@ -216,4 +216,68 @@ fn a_repeated_tutorial_value_is_the_last_one_at_any_page_size() {
         let out = stdout_of(&["--format", "ndjson"], input);
         assert_eq!(out, "{\"m\":2,\"n\":0}\n");
     }
+}
+
+/// Keys repeated in one object, at every level and at every page size: a repeated list
+/// (`results`, `entities`, `data`, `metrics`, `stats`, a tutorial's `metrics`) adds its
+/// elements to the first one's, in order; a repeated scalar or `group`/`groups` takes the
+/// last one (a `data` reads the group read last before it, or the result's last group if it
+/// came before every group).
+#[test]
+fn repeated_keys_concatenate_lists_and_keep_the_last_scalar_at_any_page_size() {
+    let cases = [
+        (
+            concat!(
+                r#""results":[{"group":{"q":"a"},"data":[{"interval":"x/y","interval":"s/e","#,
+                r#""metrics":[{"metric":"n","metric":"m","stats":{"count":1},"stats":{"sum":2}}],"#,
+                r#""metrics":[{"metric":"k","stats":{"count":3}}]}],"data":[{"interval":"t/u","metrics":[]}]}],"#,
+                r#""results":[{"group":{"q":"b"},"group":{"q":"c"},"data":[{"interval":"s/e","metrics":[{"metric":"n","stats":{"count":5}}]}]},"#,
+                r#"{"group":{"q":"d"},"data":[{"interval":"s/e","metrics":[]}],"group":{"q":"e"}}]}"#
+            ),
+            concat!(
+                "{\"q\":\"a\",\"interval_start\":\"s\",\"interval_end\":\"e\",\"m_count\":1,\"m_sum\":2,\"k_count\":3}\n",
+                "{\"q\":\"a\",\"interval_start\":\"t\",\"interval_end\":\"u\"}\n",
+                "{\"q\":\"c\",\"interval_start\":\"s\",\"interval_end\":\"e\",\"n_count\":5}\n",
+                "{\"q\":\"d\",\"interval_start\":\"s\",\"interval_end\":\"e\"}\n",
+            ),
+        ),
+        (
+            concat!(
+                r#""results":[{"data":[{"interval":"s/e","metrics":[{"metric":"n","stats":{"count":1}}]}],"#,
+                r#""data":[{"interval":"t/u","metrics":[{"metric":"n","stats":{"count":2}}]}],"group":{"q":"a"},"group":{"q":"z"}}]}"#
+            ),
+            concat!(
+                "{\"q\":\"z\",\"interval_start\":\"s\",\"interval_end\":\"e\",\"n_count\":1}\n",
+                "{\"q\":\"z\",\"interval_start\":\"t\",\"interval_end\":\"u\",\"n_count\":2}\n",
+            ),
+        ),
+        (
+            concat!(
+                r#""entities":[{"id":"a","id":"b","groups":{"g":1},"groups":{"g":2},"#,
+                r#""metrics":{"m":{"value":1,"value":4}},"metrics":{"k":2}}],"entities":[{"metrics":{"m":3}}]}"#
+            ),
+            "{\"g\":2,\"aggregate_id\":\"b\",\"m\":4,\"k\":2}\n{\"m\":3}\n",
+        ),
+    ];
+    let pad = format!("\"pad\":\"{}\",", "x".repeat(17 << 20));
+    for (body, want) in cases {
+        let small = format!("{{{body}");
+        // Past 16 MiB by a key of the page, or of the first result or entity of each list
+        // (then over 16 MiB itself).
+        let page_padded = format!("{{{pad}{body}");
+        let mut each_padded = format!("{{{body}");
+        for list in ["\"results\":[{", "\"entities\":[{"] {
+            each_padded = each_padded.replace(list, &format!("{list}{pad}"));
+        }
+        for (size, input) in [("small", small), ("page", page_padded), ("each", each_padded)] {
+            assert_eq!(stdout_of(&["--format", "ndjson"], input), want, "{size}: {body}");
+        }
+    }
+    // A stat repeated in one `stats` object would give its column two values: an error.
+    let out = failure(
+        &["-"],
+        r#"{"results":[{"group":{"q":"a"},"data":[{"metrics":[{"metric":"n","stats":{"count":1,"count":2}}]}]}]}"#,
+        1,
+    );
+    assert!(out.contains("column `n_count` gets two values in one entity"), "{out}");
 }

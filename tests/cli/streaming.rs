@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-use crate::util::{fixture, flatten, message_of, ndjson_rows, quoted, scratch};
+use crate::util::{failure, fixture, flatten, message_of, ndjson_rows, quoted, scratch};
 
 /// Writes `pages` NDJSON pages of one entity each to `path`.
 fn write_many_pages(path: &std::path::Path, pages: usize) {
@@ -242,4 +242,256 @@ fn a_malformed_page_over_16_mib_fails_in_the_words_it_fails_in_below() {
         let want = message(&small);
         assert_eq!(message(&big), want, "{}", String::from_utf8_lossy(&page));
     }
+}
+
+/// The line and column (from 1, columns in bytes) of byte `at` of `text`.
+fn position(text: &[u8], at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1) + 1;
+    (line, column)
+}
+
+/// Flattens `input` (written to a file) with `args`; the output, or the one-line message.
+fn run_on(dir: &std::path::Path, name: &str, input: &[u8], args: &[&str]) -> (Vec<u8>, Option<String>) {
+    let path = dir.join(name);
+    std::fs::write(&path, input).unwrap();
+    let mut argv: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    argv.push(path.as_os_str());
+    let out = flatten(&argv, "");
+    let message = (!out.status.success()).then(|| message_of(&out, 1));
+    (out.stdout, message)
+}
+
+/// `count` results of three data points each, as `(group, data)` JSON texts; every tenth
+/// group value has escapes, stats are spelled in varied ways.
+fn results(count: usize) -> Vec<(String, String)> {
+    let spellings = ["0.5", "5.0E-1", "1", "2e-3", "150784.0"];
+    (0..count)
+        .map(|i| {
+            let queue = if i % 10 == 0 { format!("q\\\"{i}\\u00e9") } else { format!("q{i}") };
+            let group = format!(r#"{{"queueId":"{queue}","mediaType":"voice"}}"#);
+            let points: Vec<String> = (0..3)
+                .map(|j| {
+                    let ratio = spellings[(i + j) % spellings.len()];
+                    format!(
+                        r#"{{"interval":"2024-05-01T0{j}:00:00.000Z/2024-05-01T0{j}:30:00.000Z","metrics":[{{"metric":"tHandle","stats":{{"count":{j},"sum":{i}}}}},{{"metric":"oServiceLevel","stats":{{"ratio":{ratio}}}}}],"views":[{{"name":"v","stats":{{"count":{i}}}}}]}}"#
+                    )
+                })
+                .collect();
+            (group, format!("[{}]", points.join(",\n ")))
+        })
+        .collect()
+}
+
+/// One result, its keys in the order the API writes them or sorted (`data` first).
+fn result((group, data): &(String, String), sorted: bool) -> String {
+    if sorted {
+        format!(r#"{{"data":{data},"group":{group}}}"#)
+    } else {
+        format!(r#"{{"group":{group},"data":{data}}}"#)
+    }
+}
+
+/// Enough results for a page over 16 MiB.
+const OVER_16_MIB: usize = 17 << 20;
+
+fn results_over(bytes: usize) -> Vec<(String, String)> {
+    let one: usize = results(1).iter().map(|(g, d)| g.len() + d.len()).sum();
+    results(bytes / one + 1)
+}
+
+#[test]
+fn a_page_over_16_mib_with_sorted_keys_gives_the_rows_of_the_page_as_written() {
+    let all = results_over(OVER_16_MIB);
+    let page = |sorted: bool| {
+        let list: Vec<String> = all.iter().map(|r| result(r, sorted)).collect();
+        if sorted {
+            format!("{{\"cursor\":null,\"results\":[\n{}]}}", list.join(",\n"))
+        } else {
+            format!("{{\"results\":[\n{}],\"cursor\":null}}", list.join(",\n"))
+        }
+    };
+    // The same results as many small pages: each read whole, from a buffer.
+    let small: String = all
+        .iter()
+        .map(|r| format!("{{\"results\":[{}]}}\n", result(r, false)))
+        .collect();
+    let dir = scratch();
+    for format in ["ndjson", "csv"] {
+        let args = ["--format", format];
+        let (want, failed) = run_on(dir.path(), "small.ndjson", small.as_bytes(), &args);
+        assert_eq!(failed, None);
+        assert!(want.len() > 1 << 20);
+        for sorted in [false, true] {
+            let (got, failed) = run_on(dir.path(), "big.json", page(sorted).as_bytes(), &args);
+            assert_eq!(failed, None);
+            assert!(got == want, "{format}, sorted keys: {sorted}");
+        }
+    }
+}
+
+#[test]
+fn a_single_result_over_16_mib_is_read_in_either_key_order() {
+    let all = results_over(OVER_16_MIB);
+    let group = &all[0].0;
+    // One result holding every data point, under a `results` array or as a page of its own.
+    let points: Vec<&str> = all.iter().map(|(_, d)| &d[1..d.len() - 1]).collect();
+    let data = format!("[{}]", points.join(",\n"));
+    let one = (group.clone(), data);
+    let small: String = points
+        .iter()
+        .map(|p| format!("{{\"results\":[{{\"group\":{group},\"data\":[{p}]}}]}}\n"))
+        .collect();
+    let dir = scratch();
+    let (want, failed) = run_on(dir.path(), "small.ndjson", small.as_bytes(), &[]);
+    assert_eq!(failed, None);
+    for sorted in [false, true] {
+        for page in [
+            format!("{{\"results\":[{}]}}", result(&one, sorted)),
+            result(&one, sorted),
+        ] {
+            let (got, failed) = run_on(dir.path(), "big.json", page.as_bytes(), &[]);
+            assert_eq!(failed, None);
+            assert!(got == want, "sorted keys: {sorted}, {}", &page[..20]);
+        }
+    }
+}
+
+#[test]
+fn an_error_deep_in_a_page_over_16_mib_is_reported_at_its_line_and_column() {
+    let all = results_over(OVER_16_MIB);
+    let bad_at = all.len() - 3;
+    let rows_before = 3 * bad_at + 1;
+    let with_bad_stat = |text: &str| text.replacen("\"sum\":", "\"sum\":\"x\",\"was\":", 1);
+    // The bad stat is in the second data point of result `bad_at`.
+    let bad_result = |(group, data): &(String, String)| {
+        let second = data.find("},\n {").unwrap();
+        let (head, tail) = data.split_at(second);
+        (group.clone(), format!("{head}{}", with_bad_stat(tail)))
+    };
+    let mut damaged = all.clone();
+    damaged[bad_at] = bad_result(&all[bad_at]);
+    let dir = scratch();
+    let expect = |page: &str, name: &str, rows: usize| {
+        let at = page.find("\"x\"").unwrap();
+        let (line, column) = position(page.as_bytes(), at);
+        let path = dir.path().join(name);
+        let want = format!(
+            "gcagg: {}:{line}:{column}: page 1: stat `sum` is not a number: \"x\"",
+            path.display()
+        );
+        let (out, message) = run_on(dir.path(), name, page.as_bytes(), &[]);
+        assert_eq!(message.as_deref(), Some(want.as_str()), "{name}");
+        assert_eq!(ndjson_rows(&String::from_utf8(out).unwrap()).len(), rows, "{name}");
+    };
+    // In an element of a cut `results[]`.
+    let list: Vec<String> = damaged.iter().map(|r| result(r, false)).collect();
+    expect(
+        &format!("{{\"results\":[\n{}]}}", list.join(",\n")),
+        "results.json",
+        rows_before,
+    );
+    // In a data point of a result over 16 MiB, its group first or last (the data then waits
+    // for it, and is checked for syntax first, for types once the group is known).
+    let points: Vec<&str> = damaged.iter().map(|(_, d)| &d[1..d.len() - 1]).collect();
+    let one = (all[0].0.clone(), format!("[{}]", points.join(",\n")));
+    expect(&result(&one, false), "result.json", rows_before);
+    expect(&result(&one, true), "sorted.json", rows_before);
+    // A syntax error after the cut list, in the page's own keys.
+    let list: Vec<String> = all.iter().map(|r| result(r, false)).collect();
+    let page = format!("{{\"results\":[\n{}],\n  \"cursor\" x}}", list.join(",\n"));
+    let (line, column) = position(page.as_bytes(), page.rfind('x').unwrap());
+    let path = dir.path().join("syntax.json");
+    let (out, message) = run_on(dir.path(), "syntax.json", page.as_bytes(), &[]);
+    let want = format!("gcagg: {}:{line}:{column}: page 1: expected `:`", path.display());
+    assert_eq!(message.as_deref(), Some(want.as_str()));
+    assert_eq!(ndjson_rows(&String::from_utf8(out).unwrap()).len(), 3 * all.len());
+}
+
+#[test]
+fn invalid_utf8_in_an_ignored_string_is_refused_at_any_page_size() {
+    let data = r#""data":[{"interval":"s/e","metrics":[{"metric":"m","stats":{"count":1}}]}]"#;
+    let metric = data.find("\"metric\":").unwrap();
+    let (head, tail) = data.as_bytes().split_at(metric);
+    let noted = [head, b"\"note\":\"\xff\",", tail].concat();
+    let bodies: Vec<Vec<u8>> = vec![
+        b"\"results\":[],\"x\":\"\xff\"}".to_vec(),
+        b"\"cursor\":\"a\xc3\",\"results\":[]}".to_vec(),
+        [
+            &b"\"results\":[{\"note\":\"\xfe\",\"group\":{},"[..],
+            data.as_bytes(),
+            b"}]}",
+        ]
+        .concat(),
+        [&b"\"results\":[{\"group\":{},"[..], &noted, b"}]}"].concat(),
+        [&b"\"results\":[{"[..], &noted, b",\"group\":{}}]}"].concat(),
+    ];
+    let dir = scratch();
+    for body in bodies {
+        // The bad byte is on line 2 of a small page and of the same page padded past 16 MiB
+        // (in an ignored key of the page or of its result): the message must be the same.
+        let small = [&b"{\"pad\":\"\",\n"[..], &body].concat();
+        let pad = "x".repeat(OVER_16_MIB);
+        let big = [format!("{{\"pad\":\"{pad}\",\n").as_bytes(), &body].concat();
+        let nested = body.windows(12).position(|w| w == b"\"results\":[{").map(|at| {
+            let (head, tail) = body.split_at(at + 12);
+            [&b"{\n"[..], head, format!("\"pad\":\"{pad}\",").as_bytes(), tail].concat()
+        });
+        let at = small.iter().position(|&b| b >= 0x80).unwrap();
+        let (line, column) = position(&small, at);
+        let text = String::from_utf8_lossy(&body).into_owned();
+        for (name, page) in [
+            ("small.json", Some(small.clone())),
+            ("big.json", Some(big)),
+            ("nested.json", nested),
+        ] {
+            let Some(page) = page else { continue };
+            let at = page.iter().position(|&b| b >= 0x80).unwrap();
+            let want = format!(
+                "gcagg: {}:{}:{}: page 1: invalid UTF-8 in the input",
+                dir.path().join(name).display(),
+                position(&page, at).0,
+                position(&page, at).1
+            );
+            let (_, message) = run_on(dir.path(), name, &page, &[]);
+            assert_eq!(message.as_deref(), Some(want.as_str()), "{name}: {text}");
+            if name == "big.json" {
+                assert_eq!(position(&page, at), (line, column), "{text}");
+            }
+        }
+    }
+}
+
+/// A fuzzing find: a stat that is a string was reported at its last byte by one parser and
+/// past it by the other. It is reported at its first byte, the column serde_json gives
+/// that byte, as every other wrong value is, at any page size.
+#[test]
+fn a_string_stat_is_reported_at_the_first_byte_of_its_value() {
+    let bad = std::fs::read_to_string(fixture("stat_is_string.json")).unwrap();
+    let bad = bad.trim_end();
+    let at = bad.find("\"877\"").unwrap();
+    // serde_json's column for that byte: where it stops on a byte that starts no value.
+    let probe = format!("{}x{}", &bad[..at], &bad[at + 1..]);
+    let serde = serde_json::from_str::<serde_json::Value>(&probe).unwrap_err();
+    assert_eq!((serde.line(), serde.column()), (1, at + 1));
+    let message = failure(&["-"], bad, 1);
+    assert_eq!(
+        message,
+        format!(
+            "gcagg: <stdin>:1:{}: page 1: stat `count` is not a number: \"877\"",
+            at + 1
+        )
+    );
+    // The same result after results filling 16 MiB, on a line of its own.
+    let inner = &bad["{\"results\":[".len()..bad.len() - 2];
+    let filler: Vec<String> = results_over(OVER_16_MIB).iter().map(|r| result(r, false)).collect();
+    let big = format!("{{\"results\":[{},\n{inner}]}}", filler.join(","));
+    let (line, column) = position(big.as_bytes(), big.find("\"877\"").unwrap());
+    assert_eq!(column, at + 1 - "{\"results\":[".len());
+    let message = failure(&["-"], big, 1);
+    assert_eq!(
+        message,
+        format!("gcagg: <stdin>:{line}:{column}: page 1: stat `count` is not a number: \"877\"")
+    );
 }
