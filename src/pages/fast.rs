@@ -22,11 +22,13 @@ use super::{
 };
 
 /// Parses one page or part of a page (a page starts with `{`) and hands its entities to
-/// `sink`; `observed`: when the observations in it were observed, if its source said.
-pub(super) fn parse(
-    page: &[u8],
+/// `sink`; `observed`: when the observations in it were observed, if its source said;
+/// `scratch`: the thread's buffers (emptied first).
+pub(super) fn parse<'a>(
+    page: &'a [u8],
     part: &Part,
-    observed: Option<&str>,
+    observed: Option<&'a str>,
+    scratch: &mut Scratch<'a>,
     sink: &mut dyn EntitySink,
 ) -> Result<(), PageFailure> {
     let text = match std::str::from_utf8(page) {
@@ -43,18 +45,18 @@ pub(super) fn parse(
         stack: Vec::new(),
         observed: observed.map(Cow::Borrowed),
     };
-    let mut scratch = Scratch::default();
+    scratch.clear();
     let p = &mut parser;
     let read = match part {
-        Part::Page => walk_page(p, &mut scratch, sink),
-        Part::Result => result(p, &mut scratch, sink, None).map(drop),
-        Part::Entity => tutorial_entity(p, &mut scratch, sink),
-        Part::Point { group, first } => cut_point(p, &mut scratch, sink, group, *first),
+        Part::Page => walk_page(p, scratch, sink),
+        Part::Result => result(p, scratch, sink, None).map(drop),
+        Part::Entity => tutorial_entity(p, scratch, sink),
+        Part::Point { group, first } => cut_point(p, scratch, sink, group, *first),
         Part::Data { group } => {
             scratch.group.extend(group.iter().cloned());
-            data(p, &mut scratch, sink)
+            data(p, scratch, sink)
         }
-        Part::Event { detail, topic, time } => read_event(p, &mut scratch, sink, *detail, topic.as_deref(), time),
+        Part::Event { detail, topic, time } => read_event(p, scratch, sink, *detail, topic.as_deref(), time),
         Part::Skipped => {
             sink.skipped();
             Ok(())
@@ -730,6 +732,7 @@ fn result<'a>(
     topic: Option<GroupEntry<'static>>,
 ) -> Step<bool> {
     scratch.group.clear();
+    scratch.early.clear();
     let mut keys = ResultKeys {
         topic,
         ..ResultKeys::default()
@@ -750,9 +753,9 @@ fn result<'a>(
 struct ResultKeys {
     have_group: bool,
     have_data: bool,
-    /// Where each `data` starts that came before the group: a repeated one adds its
-    /// elements to the first's, as after the group.
-    deferred: Vec<usize>,
+    /// Each `data` that came before the group: a repeated one adds its elements to the
+    /// first one's, as after the group.
+    deferred: Vec<Deferred>,
     /// The id a notification's topic names, for a group that lacks it.
     topic: Option<GroupEntry<'static>>,
 }
@@ -779,9 +782,8 @@ impl ResultKeys {
             "data" => {
                 // `group` may still follow: come back to the data once the object is read.
                 self.have_data = true;
-                p.peek()?;
-                self.deferred.push(p.at);
-                p.skip()?;
+                let deferred = early_data(p, &mut scratch.early)?;
+                self.deferred.push(deferred);
             }
             _ => return Ok(false),
         }
@@ -797,13 +799,113 @@ impl ResultKeys {
             super::add_topic_id(&mut scratch.group, &self.topic);
         }
         let end = p.at;
-        for start in self.deferred {
-            p.at = start;
-            data(p, scratch, sink)?;
+        for deferred in self.deferred {
+            match deferred {
+                Deferred::Read(points) => {
+                    let Early {
+                        metrics,
+                        stats,
+                        points: all,
+                    } = &scratch.early;
+                    for point in &all[points] {
+                        let entity = Entity::api(
+                            &scratch.group,
+                            point.interval.as_deref(),
+                            &metrics[point.metrics.clone()],
+                            stats,
+                        );
+                        sink.entity(&entity).map_err(|err| Stop {
+                            at: point.end,
+                            kind: Failure::Sink(err),
+                        })?;
+                    }
+                }
+                Deferred::At(start) => {
+                    p.at = start;
+                    data(p, scratch, sink)?;
+                }
+            }
         }
         p.at = end;
         Ok(())
     }
+}
+
+/// A `data` that came before its result's group.
+enum Deferred {
+    /// Read already: its data points, `Early::points[range]`, wait for the group.
+    Read(std::ops::Range<usize>),
+    /// To be read from here once the group is known: an observation's (its metrics make one
+    /// entity), or one that fails, which then fails where and when it always did.
+    At(usize),
+}
+
+/// The data points of `data`s read before their result's group (`jq -S` puts `data`
+/// first): read once, handed over when the group is known.
+#[derive(Default)]
+pub(super) struct Early<'a> {
+    metrics: Vec<Metric<'a>>,
+    stats: Vec<Stat<'a>>,
+    points: Vec<EarlyPoint<'a>>,
+}
+
+impl Early<'_> {
+    pub(super) fn clear(&mut self) {
+        self.metrics.clear();
+        self.stats.clear();
+        self.points.clear();
+    }
+
+    /// Emptied, for another batch (see `Scratch::recycle`).
+    pub(super) fn recycle(self) -> Early<'static> {
+        Early {
+            metrics: super::empty(self.metrics),
+            stats: super::empty(self.stats),
+            points: super::empty(self.points),
+        }
+    }
+}
+
+/// One data point of [`Early`]: its interval, its metrics, where it ends (where a sink's
+/// error on it is reported).
+struct EarlyPoint<'a> {
+    interval: Option<Cow<'a, str>>,
+    metrics: std::ops::Range<usize>,
+    end: usize,
+}
+
+/// Reads a `data` before its result's group into `early`, if it holds aggregate data
+/// points only and nothing is wrong with it; else steps over it, as it always was until the
+/// group is known (a syntax error is found now, anything else then).
+fn early_data<'a>(p: &mut Parser<'a>, early: &mut Early<'a>) -> Step<Deferred> {
+    p.peek()?;
+    let start = p.at;
+    let (first, metrics, stats) = (early.points.len(), early.metrics.len(), early.stats.len());
+    let (mut observations, mut fields) = (Vec::new(), Vec::new());
+    let read = p.array_or_null("an array of data points", |p| {
+        let m = early.metrics.len();
+        let element = point(p, &mut early.metrics, &mut early.stats, &mut observations, &mut fields)?;
+        if element.kind() != Ok(ElementKind::Aggregate) {
+            // Read again once the group is known, where it is refused or joins its kind.
+            return p.error("");
+        }
+        super::views_last(&mut early.metrics[m..]);
+        early.points.push(EarlyPoint {
+            interval: element.interval,
+            metrics: m..early.metrics.len(),
+            end: p.at - 1,
+        });
+        Ok(())
+    });
+    if read.is_ok() {
+        return Ok(Deferred::Read(first..early.points.len()));
+    }
+    early.points.truncate(first);
+    early.metrics.truncate(metrics);
+    early.stats.truncate(stats);
+    p.at = start;
+    p.skip()?;
+    Ok(Deferred::At(start))
 }
 
 fn group_entries<'a>(p: &mut Parser<'a>, out: &mut Vec<GroupEntry<'a>>) -> Step<()> {
@@ -832,6 +934,7 @@ fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn Entity
             stats,
             observations,
             fields,
+            ..
         } = scratch;
         let entity = Entity::observation(group, observed.as_deref(), (metrics, stats), (observations, fields));
         deliver(p, sink, &entity)?;
@@ -853,6 +956,7 @@ fn data_point<'a>(
         stats,
         observations,
         fields,
+        ..
     } = scratch;
     let element = point(p, metrics, stats, observations, fields)?;
     let kind = element.kind().or_else(|why| p.fail(p.at - 1, why))?;

@@ -312,12 +312,15 @@ fn read_pages<R: BufRead, W: PageWorker>(
             let (to, batches) = mpsc::sync_channel::<Batch>(1);
             let (done, from) = mpsc::sync_channel(1);
             scope.spawn(move || {
+                let mut spare = Scratch::default();
                 for batch in batches {
+                    let mut scratch = spare;
                     // The first failure ends the batch: it all runs again on the main thread.
                     let ok = batch.pages().all(|p| {
-                        fast::parse(p.bytes, p.part, p.observed, worker).is_ok()
+                        fast::parse(p.bytes, p.part, p.observed, &mut scratch, worker).is_ok()
                             && (!p.last || worker.page_end().is_ok())
                     });
+                    spare = scratch.recycle();
                     let made = worker.made(ok);
                     if done.send((batch, made)).is_err() {
                         return;
@@ -335,6 +338,7 @@ fn read_pages<R: BufRead, W: PageWorker>(
             from_workers,
             in_flight: VecDeque::new(),
             pages: 0,
+            scratch: Scratch::default(),
         };
         // Dropping `to_workers` (here or on an early return) ends the workers' loops.
         pieces.run(to_workers)
@@ -397,6 +401,8 @@ struct Pieces<'a, M> {
     in_flight: VecDeque<InFlight>,
     /// Pages seen so far.
     pages: u64,
+    /// The buffers of the pages run here (see [`Scratch::recycle`]).
+    scratch: Scratch<'static>,
 }
 
 impl<M> Pieces<'_, M> {
@@ -443,6 +449,16 @@ impl<M> Pieces<'_, M> {
 
     /// Parses a batch of pages here, each reporting its own failure.
     fn run_here(&mut self, batch: Batch) -> anyhow::Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let ran = self.run_pages(&batch, &mut scratch);
+        self.scratch = scratch.recycle();
+        ran?;
+        let _ = self.spare.send(batch);
+        Ok(())
+    }
+
+    /// The pages of a batch, parsed here in order, each reporting its own failure.
+    fn run_pages<'b>(&mut self, batch: &'b Batch, scratch: &mut Scratch<'b>) -> anyhow::Result<()> {
         for PageBytes {
             start,
             page,
@@ -452,12 +468,11 @@ impl<M> Pieces<'_, M> {
             last,
         } in batch.pages()
         {
-            fast::parse(bytes, part, observed, self.gather).map_err(|f| report(self.name, start, page, f))?;
+            fast::parse(bytes, part, observed, scratch, self.gather).map_err(|f| report(self.name, start, page, f))?;
             if last {
                 self.gather.page_end()?;
             }
         }
-        let _ = self.spare.send(batch);
         Ok(())
     }
 
@@ -637,7 +652,7 @@ struct Element<'a> {
 }
 
 /// Which kind of `data[]` element was read.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum ElementKind {
     Aggregate,
     Observation,
@@ -873,6 +888,8 @@ struct Scratch<'de> {
     /// An observation's `observations[]` entries and their fields.
     observations: Vec<Observation>,
     fields: Vec<GroupEntry<'de>>,
+    /// The data points of a result read before its group.
+    early: fast::Early<'de>,
 }
 
 impl Scratch<'_> {
@@ -883,6 +900,34 @@ impl Scratch<'_> {
         self.observations.clear();
         self.fields.clear();
     }
+
+    /// Empties everything, for a page.
+    fn clear(&mut self) {
+        self.group.clear();
+        self.start_data();
+        self.early.clear();
+    }
+
+    /// Empties every buffer for the next batch, keeping their room: a thread reuses one
+    /// scratch for all its pages, whose buffers would otherwise be allocated (and, past a
+    /// few hundred KB, mapped and unmapped) for each one.
+    fn recycle(self) -> Scratch<'static> {
+        Scratch {
+            group: empty(self.group),
+            metrics: empty(self.metrics),
+            stats: empty(self.stats),
+            observations: empty(self.observations),
+            fields: empty(self.fields),
+            early: self.early.recycle(),
+        }
+    }
+}
+
+/// `items` emptied, as a vector of another type of the same layout (here: the same type
+/// borrowing for another lifetime), in the same allocation.
+fn empty<A, B>(items: Vec<A>) -> Vec<B> {
+    // Collecting a vector's own iterator reuses its allocation when the layouts match.
+    items.into_iter().filter_map(|_| None).collect()
 }
 
 #[cfg(test)]
@@ -1139,6 +1184,21 @@ mod tests {
                 _ => format!("{{{w}\"results\":{w}[{}],\"cursor\":\"c\"}}", results.join(",")),
             }
         }
+    }
+
+    #[test]
+    fn a_recycled_scratch_keeps_its_room() {
+        let text = String::from("borrowed");
+        let mut scratch = Scratch::default();
+        let entry = || GroupEntry {
+            key: Cow::Borrowed(text.as_str()),
+            value: Scalar::Null,
+        };
+        scratch.group.extend(std::iter::repeat_with(entry).take(1000));
+        let room = scratch.group.capacity();
+        let recycled: Scratch<'static> = scratch.recycle();
+        assert!(recycled.group.is_empty());
+        assert_eq!(recycled.group.capacity(), room);
     }
 
     /// A page cut into parts (a buffer limit far below its size) delivers the same entities
