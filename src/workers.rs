@@ -257,4 +257,8 @@ impl<P, O: RowSink + Append<P>> Gather<Made<P>> for Gatherer<O> {
         self.counted(here);
         self.rows.out.end_page()
     }
+
+    fn batch_end(&mut self) -> anyhow::Result<()> {
+        self.rows.out.end_page()
+    }
 }

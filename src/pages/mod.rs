@@ -263,6 +263,9 @@ pub trait Gather<M>: EntitySink {
     /// A page has run here, whole: what follows may start afresh, as a worker's next page
     /// does, so that where pages run never shows in the output.
     fn page_end(&mut self) -> anyhow::Result<()>;
+    /// A batch that ends inside a page (one cut into parts) has run here: its rows end
+    /// where a worker's would, at the end of what the batch made.
+    fn batch_end(&mut self) -> anyhow::Result<()>;
 }
 
 /// Reads every page of one source on `workers`, one batch of pages each in turn, and hands
@@ -346,7 +349,8 @@ fn read_pages<R: BufRead, W: PageWorker>(
 }
 
 /// Reads every page of `bytes` on this thread into `sink`, buffering pages of up to `limit`
-/// bytes and streaming larger ones: how the fuzz targets drive both parsers in-process.
+/// bytes and cutting larger ones into parts: how the fuzz targets drive the parser at
+/// every size in-process.
 pub(crate) fn read_bytes(name: &str, bytes: &[u8], limit: usize, sink: &mut dyn EntitySink) -> anyhow::Result<u64> {
     read_pages::<_, NoWorker>(name, || Ok(bytes), &mut [], &mut Alone(sink), limit)
 }
@@ -387,6 +391,9 @@ impl Gather<std::convert::Infallible> for Alone<'_> {
         Ok(())
     }
     fn page_end(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn batch_end(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -472,6 +479,9 @@ impl<M> Pieces<'_, M> {
             if last {
                 self.gather.page_end()?;
             }
+        }
+        if batch.pages().last().is_some_and(|p| !p.last) {
+            self.gather.batch_end()?;
         }
         Ok(())
     }
