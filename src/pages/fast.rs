@@ -470,6 +470,20 @@ impl<'a> Parser<'a> {
         Ok(&self.text[start..self.at])
     }
 
+    /// Steps into the container `brackets[0]` opens, or fails naming what was `expected`;
+    /// false if it closes at once (and is then stepped over).
+    fn open(&mut self, [open, close]: [u8; 2], expected: &str) -> Step<bool> {
+        if self.peek()? != open {
+            return self.type_error(expected);
+        }
+        self.at += 1;
+        if self.peek()? == close {
+            self.at += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// A string or null.
     fn opt_string(&mut self) -> Step<Option<Cow<'a, str>>> {
         match self.peek()? {
@@ -928,15 +942,13 @@ fn data<'a>(p: &mut Parser<'a>, scratch: &mut Scratch<'a>, sink: &mut dyn Entity
     let observed = p.observed.clone();
     p.array_or_null("an array of data points", |p| data_point(p, scratch, &mut kinds, sink))?;
     if kinds.observation {
-        let Scratch {
-            group,
-            metrics,
-            stats,
-            observations,
-            fields,
-            ..
-        } = scratch;
-        let entity = Entity::observation(group, observed.as_deref(), (metrics, stats), (observations, fields));
+        let s = &*scratch;
+        let entity = Entity::observation(
+            &s.group,
+            observed.as_deref(),
+            (&s.metrics, &s.stats),
+            (&s.observations, &s.fields),
+        );
         deliver(p, sink, &entity)?;
     }
     Ok(())
@@ -1373,18 +1385,7 @@ fn after(p: &mut Parser<'_>) -> Step<()> {
 
 /// [`Parser::object`] a step at a time: `each` reads the value of each key.
 fn cut_object(w: &mut Window<'_, '_>, expected: &str, mut each: impl FnMut(&mut Window<'_, '_>, &str) -> Sent) -> Sent {
-    let empty = step(w, |p| {
-        if p.peek()? != b'{' {
-            return p.type_error(expected);
-        }
-        p.at += 1;
-        if p.peek()? == b'}' {
-            p.at += 1;
-            return Ok(true);
-        }
-        Ok(false)
-    })?;
-    if empty {
+    if !step(w, |p| p.open(*b"{}", expected))? {
         return Ok(());
     }
     loop {
@@ -1397,18 +1398,7 @@ fn cut_object(w: &mut Window<'_, '_>, expected: &str, mut each: impl FnMut(&mut 
             Ok(key)
         })?;
         each(w, &key)?;
-        let end = step(w, |p| match p.peek()? {
-            b',' => {
-                p.at += 1;
-                Ok(false)
-            }
-            b'}' => {
-                p.at += 1;
-                Ok(true)
-            }
-            _ => p.error("expected `,` or `}`"),
-        })?;
-        if end {
+        if !next_element(w, b'}')? {
             return Ok(());
         }
     }
@@ -1455,18 +1445,7 @@ fn cut_list(w: &mut Window<'_, '_>, to: &mut Out<'_, '_>, dest: &Dest) -> Sent {
             p.at = at;
             return p.type_error(expected);
         }
-        if p.null()? {
-            return Ok(false);
-        }
-        if p.peek()? != b'[' {
-            return p.type_error(expected);
-        }
-        p.at += 1;
-        if p.peek()? == b']' {
-            p.at += 1;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(!p.null()? && p.open(*b"[]", expected)?)
     })?;
     if !open {
         return Ok(());
@@ -1500,25 +1479,25 @@ fn cut_list(w: &mut Window<'_, '_>, to: &mut Out<'_, '_>, dest: &Dest) -> Sent {
             None => cut_result(w, to)?,
         }
         first = false;
-        if !next_element(w)? {
+        if !next_element(w, b']')? {
             break;
         }
     }
     Ok(())
 }
 
-/// Reads what follows an array's element: true if another one does.
-fn next_element(w: &mut Window<'_, '_>) -> Sent<bool> {
+/// Reads what follows an element of the container `close` closes: true if another one does.
+fn next_element(w: &mut Window<'_, '_>, close: u8) -> Sent<bool> {
     step(w, |p| match p.peek()? {
         b',' => {
             p.at += 1;
             Ok(true)
         }
-        b']' => {
+        b if b == close => {
             p.at += 1;
             Ok(false)
         }
-        _ => p.error("expected `,` or `]`"),
+        _ => p.error(format!("expected `,` or `{}`", close as char)),
     })
 }
 
@@ -1531,15 +1510,7 @@ fn park_data(w: &mut Window<'_, '_>, parked: &mut Parked) -> Sent {
         let n = extent(w)?;
         return parked.park(w, n, Parked::VALUE);
     }
-    let empty = step(w, |p| {
-        p.at += 1;
-        if p.peek()? == b']' {
-            p.at += 1;
-            return Ok(true);
-        }
-        Ok(false)
-    })?;
-    if empty {
+    if !step(w, |p| p.open(*b"[]", "an array of data points"))? {
         return Ok(());
     }
     let mut kind = Parked::FIRST;
@@ -1551,7 +1522,7 @@ fn park_data(w: &mut Window<'_, '_>, parked: &mut Parked) -> Sent {
         };
         parked.park(w, n, kind)?;
         kind = Parked::NEXT;
-        if !next_element(w)? {
+        if !next_element(w, b']')? {
             break;
         }
     }
