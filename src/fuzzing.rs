@@ -13,7 +13,8 @@ pub fn run(args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Every entity the page reader finds in `bytes`, each as a JSON value (see [`entity`]);
-/// pages above `limit` bytes are streamed rather than buffered, so both parsers are reached.
+/// pages above `limit` bytes are cut at their list elements, as pages over 16 MiB are, so that
+/// cutting is reached by small inputs.
 pub fn entities(bytes: &[u8], limit: usize) -> anyhow::Result<Vec<Value>> {
     let mut sink = Collect(Vec::new());
     pages::read_bytes("fuzz.json", bytes, limit, &mut sink)?;
