@@ -31,16 +31,19 @@ pub(super) fn parse<'a>(
     scratch: &mut Scratch<'a>,
     sink: &mut dyn EntitySink,
 ) -> Result<(), PageFailure> {
-    let text = match std::str::from_utf8(page) {
-        Ok(text) => text,
+    // Bytes that are not UTF-8 end the page where they start, but a failure before them is
+    // the one reported, as when the page is cut at its elements and read in parts: the bytes
+    // before them are parsed, and their own failure stands unless it is the cut's doing.
+    let (text, bad) = match std::str::from_utf8(page) {
+        Ok(text) => (text, None),
         Err(e) => {
-            let kind = Failure::Syntax("invalid UTF-8 in the input".into());
-            return Err(failure(page, e.valid_up_to(), kind));
+            let valid = e.valid_up_to();
+            (std::str::from_utf8(&page[..valid]).unwrap_or_default(), Some(valid))
         }
     };
     let mut parser = Parser {
         text,
-        bytes: page,
+        bytes: &page[..text.len()],
         at: 0,
         stack: Vec::new(),
         observed: observed.map(Cow::Borrowed),
@@ -63,7 +66,12 @@ pub(super) fn parse<'a>(
         }
         Part::End => Ok(()),
     };
-    read.map_err(|stop| failure(page, stop.at, stop.kind))
+    match (read, bad) {
+        // A failure this close to the bad bytes may be their doing (`tru|e`, `\u00|e9`).
+        (Err(stop), Some(at)) if stop.at + 16 <= at => Err(failure(page, stop.at, stop.kind)),
+        (_, Some(at)) => Err(failure(page, at, Failure::Syntax("invalid UTF-8 in the input".into()))),
+        (read, None) => read.map_err(|stop| failure(page, stop.at, stop.kind)),
+    }
 }
 
 /// Converts a byte offset into the line and column serde would report.

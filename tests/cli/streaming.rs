@@ -463,6 +463,32 @@ fn invalid_utf8_in_an_ignored_string_is_refused_at_any_page_size() {
     }
 }
 
+/// A fuzzing find: a page with a control character in a string and, later, bytes that are
+/// not UTF-8 was refused at the bad bytes whole and at the control character cut. The first
+/// failure in reading order is the one reported, at any page size.
+#[test]
+fn the_first_of_two_failures_is_reported_at_any_page_size() {
+    let body = b"\"results\":[{\"group\":{\"queueId\":\"q\\u0001\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}";
+    let dir = scratch();
+    let pad = "x".repeat(OVER_16_MIB);
+    for (name, page) in [
+        ("small.json", [&b"{\"pad\":\"\",\n"[..], body].concat()),
+        (
+            "big.json",
+            [format!("{{\"pad\":\"{pad}\",\n").as_bytes(), body].concat(),
+        ),
+    ] {
+        let control = page.iter().position(|&b| b == 0x01).unwrap();
+        let (line, column) = position(&page, control);
+        let want = format!(
+            "gcagg: {}:{line}:{column}: page 1: control character (\\u0000-\\u001F) found while parsing a string",
+            dir.path().join(name).display()
+        );
+        let (_, message) = run_on(dir.path(), name, &page, &[]);
+        assert_eq!(message.as_deref(), Some(want.as_str()), "{name}");
+    }
+}
+
 /// A fuzzing find: a stat that is a string was reported at its last byte by one parser and
 /// past it by the other. It is reported at its first byte, the column serde_json gives
 /// that byte, as every other wrong value is, at any page size.
