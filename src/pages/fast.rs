@@ -31,16 +31,7 @@ pub(super) fn parse<'a>(
     scratch: &mut Scratch<'a>,
     sink: &mut dyn EntitySink,
 ) -> Result<(), PageFailure> {
-    // Bytes that are not UTF-8 end the page where they start, but a failure before them is
-    // the one reported, as when the page is cut at its elements and read in parts: the bytes
-    // before them are parsed, and their own failure stands unless it is the cut's doing.
-    let (text, bad) = match std::str::from_utf8(page) {
-        Ok(text) => (text, None),
-        Err(e) => {
-            let valid = e.valid_up_to();
-            (std::str::from_utf8(&page[..valid]).unwrap_or_default(), Some(valid))
-        }
-    };
+    let (text, bad) = valid_start(page);
     let mut parser = Parser {
         text,
         bytes: &page[..text.len()],
@@ -66,11 +57,33 @@ pub(super) fn parse<'a>(
         }
         Part::End => Ok(()),
     };
+    before_bad(read, bad).map_err(|stop| failure(page, stop.at, stop.kind))
+}
+
+/// The longest start of `bytes` that is UTF-8, and where the bytes that are not start, if
+/// any. Such bytes end a part where they start, but a failure before them is the one
+/// reported (see [`before_bad`]), as when a page is cut at its elements and read in parts.
+fn valid_start(bytes: &[u8]) -> (&str, Option<usize>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let valid = e.valid_up_to();
+            (std::str::from_utf8(&bytes[..valid]).unwrap_or_default(), Some(valid))
+        }
+    }
+}
+
+/// What reading the valid start of a part gave, with the bad bytes after it (`bad`): a
+/// failure well before them is the first in reading order and stands; one this close to
+/// them may be their doing (`tru|e`, `\u00|e9`), so they are the failure.
+fn before_bad<T>(read: Step<T>, bad: Option<usize>) -> Step<T> {
     match (read, bad) {
-        // A failure this close to the bad bytes may be their doing (`tru|e`, `\u00|e9`).
-        (Err(stop), Some(at)) if stop.at + 16 <= at => Err(failure(page, stop.at, stop.kind)),
-        (_, Some(at)) => Err(failure(page, at, Failure::Syntax("invalid UTF-8 in the input".into()))),
-        (read, None) => read.map_err(|stop| failure(page, stop.at, stop.kind)),
+        (Err(stop), Some(at)) if stop.at + 16 <= at => Err(stop),
+        (_, Some(at)) => Err(Stop {
+            at,
+            kind: Failure::Syntax("invalid UTF-8 in the input".into()),
+        }),
+        (read, None) => read,
     }
 }
 
@@ -1661,24 +1674,15 @@ impl Parked {
     /// checks a `data` it comes back to (stepping over it), then moves it to the file.
     fn park(&mut self, w: &mut Window<'_, '_>, n: usize, kind: u8) -> Sent {
         let bytes = &w.rest()[..n];
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let kind = Failure::Syntax("invalid UTF-8 in the input".into());
-            located_stop(
-                w,
-                Stop {
-                    at: e.valid_up_to(),
-                    kind,
-                },
-            )
-        })?;
+        let (text, bad) = valid_start(bytes);
         let mut p = Parser {
             text,
-            bytes,
+            bytes: &bytes[..text.len()],
             at: 0,
             stack: Vec::new(),
             observed: None,
         };
-        p.skip().map_err(|stop| located_stop(w, stop))?;
+        before_bad(p.skip(), bad).map_err(|stop| located_stop(w, stop))?;
         let mut head = Vec::with_capacity(PARKED_HEAD);
         head.extend_from_slice(&w.pos.line.to_le_bytes());
         head.extend_from_slice(&w.pos.column.to_le_bytes());

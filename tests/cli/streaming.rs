@@ -463,29 +463,33 @@ fn invalid_utf8_in_an_ignored_string_is_refused_at_any_page_size() {
     }
 }
 
-/// A fuzzing find: a page with a control character in a string and, later, bytes that are
-/// not UTF-8 was refused at the bad bytes whole and at the control character cut. The first
-/// failure in reading order is the one reported, at any page size.
+/// Two fuzzing finds: a page with a control character in a string and, later, bytes that
+/// are not UTF-8 was refused at the bad bytes whole and at the control character cut (in a
+/// result's element, and in a `data[]` read before its `group`). The first failure in
+/// reading order is the one reported, at any page size.
 #[test]
 fn the_first_of_two_failures_is_reported_at_any_page_size() {
-    let body = b"\"results\":[{\"group\":{\"queueId\":\"q\\u0001\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}";
+    // `PAD` is padding: empty, then enough for a page (or one result) over 16 MiB.
+    let pages: [&[u8]; 2] = [
+        b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"queueId\":\"q\\u0001\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}",
+        b"{\"results\":[{\"data\":[{\"inter\x01val\":\"s/e\",\"metrics\":[{\"metric\":\"\xcc\x91\x8b\"}]}],\n\"pad\":\"PAD\",\"group\":{}}]}",
+    ];
     let dir = scratch();
     let pad = "x".repeat(OVER_16_MIB);
-    for (name, page) in [
-        ("small.json", [&b"{\"pad\":\"\",\n"[..], body].concat()),
-        (
-            "big.json",
-            [format!("{{\"pad\":\"{pad}\",\n").as_bytes(), body].concat(),
-        ),
-    ] {
-        let control = page.iter().position(|&b| b == 0x01).unwrap();
-        let (line, column) = position(&page, control);
-        let want = format!(
-            "gcagg: {}:{line}:{column}: page 1: control character (\\u0000-\\u001F) found while parsing a string",
-            dir.path().join(name).display()
-        );
-        let (_, message) = run_on(dir.path(), name, &page, &[]);
-        assert_eq!(message.as_deref(), Some(want.as_str()), "{name}");
+    for (i, template) in pages.iter().enumerate() {
+        let at = template.windows(3).position(|w| w == b"PAD").unwrap();
+        for (size, fill) in [("small", ""), ("big", pad.as_str())] {
+            let page = [&template[..at], fill.as_bytes(), &template[at + 3..]].concat();
+            let control = page.iter().position(|&b| b == 0x01).unwrap();
+            let (line, column) = position(&page, control);
+            let name = format!("{size}-{i}.json");
+            let want = format!(
+                "gcagg: {}:{line}:{column}: page 1: control character (\\u0000-\\u001F) found while parsing a string",
+                dir.path().join(&name).display()
+            );
+            let (_, message) = run_on(dir.path(), &name, &page, &[]);
+            assert_eq!(message.as_deref(), Some(want.as_str()), "{name}");
+        }
     }
 }
 
