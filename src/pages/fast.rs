@@ -57,7 +57,7 @@ pub(super) fn parse<'a>(
         }
         Part::End => Ok(()),
     };
-    before_bad(read, bad).map_err(|stop| failure(page, stop.at, stop.kind))
+    before_bad(read, text.as_bytes(), bad).map_err(|stop| failure(page, stop.at, stop.kind))
 }
 
 /// The longest start of `bytes` that is UTF-8, and where the bytes that are not start, if
@@ -73,17 +73,30 @@ fn valid_start(bytes: &[u8]) -> (&str, Option<usize>) {
     }
 }
 
-/// What reading the valid start of a part gave, with the bad bytes after it (`bad`): a
-/// failure well before them is the first in reading order and stands; one this close to
-/// them may be their doing (`tru|e`, `\u00|e9`), so they are the failure.
-fn before_bad<T>(read: Step<T>, bad: Option<usize>) -> Step<T> {
+/// What reading `text`, the valid start of a part, gave, with the bad bytes after it
+/// (`bad`): a failure the bytes before them decided is the first in reading order and
+/// stands (see [`blames_bad`]); otherwise the bad bytes are the failure.
+fn before_bad<T>(read: Step<T>, text: &[u8], bad: Option<usize>) -> Step<T> {
     match (read, bad) {
-        (Err(stop), Some(at)) if stop.at + 16 <= at => Err(stop),
+        (Err(stop), Some(at)) if !blames_bad(text, stop.at, at) => Err(stop),
         (_, Some(at)) => Err(Stop {
             at,
             kind: Failure::Syntax("invalid UTF-8 in the input".into()),
         }),
         (read, None) => read,
+    }
+}
+
+/// Whether a failure at `stop` in `text` (which ends where bytes that are not UTF-8 start,
+/// at `bad`) may be their doing: the text ended within the token it stopped in (`tru|e`,
+/// `1.|5`, `\u00|e9`, an open string). A failure at a delimiter, or with one between it and
+/// the bad bytes, was decided before them, so a page read whole (which ends at its closing
+/// bracket) and read cut in windows (which may hold bytes past it) report the same one.
+fn blames_bad(text: &[u8], stop: usize, bad: usize) -> bool {
+    let delimiter = |b: &u8| b" \t\r\n,:{}[]\"".contains(b);
+    match text.get(stop..bad.min(text.len())) {
+        Some([first, rest @ ..]) => !delimiter(first) && !rest.iter().any(delimiter),
+        _ => true,
     }
 }
 
@@ -1378,15 +1391,18 @@ fn step<T>(w: &mut Window<'_, '_>, mut read: impl FnMut(&mut Parser<'_>) -> Step
             }
             Err(stop) => stop,
         };
-        // A failure this close to the end may be the end's doing (`tru|e`, `1.|5`, `\u00|e9`).
-        let near_end = stop.at + 16 > text.len();
-        match bad {
-            Some(at) if near_end => {
-                let kind = Failure::Syntax("invalid UTF-8 in the input".into());
-                return Err(located_stop(w, Stop { at, kind }));
-            }
-            None if near_end && !all => want *= 2,
-            _ => return Err(located_stop(w, stop)),
+        if let Some(at) = bad {
+            return Err(located_stop(
+                w,
+                before_bad::<()>(Err(stop), text.as_bytes(), Some(at)).unwrap_err(),
+            ));
+        }
+        // A failure this close to the end may be the end's doing (`tru|e`, `1.|5`, `\u00|e9`):
+        // look at more.
+        if stop.at + 16 > text.len() && !all {
+            want *= 2;
+        } else {
+            return Err(located_stop(w, stop));
         }
     }
 }
@@ -1682,7 +1698,7 @@ impl Parked {
             stack: Vec::new(),
             observed: None,
         };
-        before_bad(p.skip(), bad).map_err(|stop| located_stop(w, stop))?;
+        before_bad(p.skip(), text.as_bytes(), bad).map_err(|stop| located_stop(w, stop))?;
         let mut head = Vec::with_capacity(PARKED_HEAD);
         head.extend_from_slice(&w.pos.line.to_le_bytes());
         head.extend_from_slice(&w.pos.column.to_le_bytes());

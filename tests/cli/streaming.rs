@@ -463,28 +463,39 @@ fn invalid_utf8_in_an_ignored_string_is_refused_at_any_page_size() {
     }
 }
 
-/// Two fuzzing finds: a page with a control character in a string and, later, bytes that
-/// are not UTF-8 was refused at the bad bytes whole and at the control character cut (in a
-/// result's element, and in a `data[]` read before its `group`). The first failure in
-/// reading order is the one reported, at any page size.
+/// Three fuzzing finds: a page with a syntax error and, later, bytes that are not UTF-8 was
+/// refused at the bad bytes read whole and at the syntax error read cut (in a result's
+/// element, in a `data[]` read before its `group`), or the other way round when the bad
+/// bytes follow the page's end. The first failure in reading order is the one reported, at
+/// any page size.
 #[test]
 fn the_first_of_two_failures_is_reported_at_any_page_size() {
-    // `PAD` is padding: empty, then enough for a page (or one result) over 16 MiB.
-    let pages: [&[u8]; 2] = [
-        b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"queueId\":\"q\\u0001\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}",
-        b"{\"results\":[{\"data\":[{\"inter\x01val\":\"s/e\",\"metrics\":[{\"metric\":\"\xcc\x91\x8b\"}]}],\n\"pad\":\"PAD\",\"group\":{}}]}",
+    let control = "control character (\\u0000-\\u001F) found while parsing a string";
+    // `PAD` is padding: empty, then enough for a page (or one result) over 16 MiB; `@` marks
+    // the failure's byte (a control character, or the byte after the mark).
+    let cases: [(&[u8], &str); 3] = [
+        (
+            b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"queueId\":\"q\\u0001@\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}",
+            control,
+        ),
+        (
+            b"{\"results\":[{\"data\":[{\"inter@\x01val\":\"s/e\",\"metrics\":[{\"metric\":\"\xcc\x91\x8b\"}]}],\n\"pad\":\"PAD\",\"group\":{}}]}",
+            control,
+        ),
+        (b"{\"pad\":\"PAD\",\n\"entities\"@}\xe4\x92\x9a\x8b", "expected `:`"),
     ];
     let dir = scratch();
     let pad = "x".repeat(OVER_16_MIB);
-    for (i, template) in pages.iter().enumerate() {
+    for (i, (template, what)) in cases.iter().enumerate() {
         let at = template.windows(3).position(|w| w == b"PAD").unwrap();
         for (size, fill) in [("small", ""), ("big", pad.as_str())] {
             let page = [&template[..at], fill.as_bytes(), &template[at + 3..]].concat();
-            let control = page.iter().position(|&b| b == 0x01).unwrap();
-            let (line, column) = position(&page, control);
+            let mark = page.iter().position(|&b| b == b'@').unwrap();
+            let page = [&page[..mark], &page[mark + 1..]].concat();
+            let (line, column) = position(&page, mark);
             let name = format!("{size}-{i}.json");
             let want = format!(
-                "gcagg: {}:{line}:{column}: page 1: control character (\\u0000-\\u001F) found while parsing a string",
+                "gcagg: {}:{line}:{column}: page 1: {what}",
                 dir.path().join(&name).display()
             );
             let (_, message) = run_on(dir.path(), &name, &page, &[]);
