@@ -32,13 +32,7 @@ pub(super) fn parse<'a>(
     sink: &mut dyn EntitySink,
 ) -> Result<(), PageFailure> {
     let (text, bad) = valid_start(page);
-    let mut parser = Parser {
-        text,
-        bytes: &page[..text.len()],
-        at: 0,
-        stack: Vec::new(),
-        observed: observed.map(Cow::Borrowed),
-    };
+    let mut parser = Parser::new(text, observed.map(Cow::Borrowed));
     scratch.clear();
     let p = &mut parser;
     let read = match part {
@@ -133,6 +127,17 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// A parser at the start of `text` (valid UTF-8: see [`valid_start`]).
+    fn new(text: &'a str, observed: Option<Cow<'a, str>>) -> Self {
+        Parser {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+            stack: Vec::new(),
+            observed,
+        }
+    }
+
     fn fail<T>(&self, at: usize, msg: impl Into<String>) -> Step<T> {
         Err(Stop {
             at,
@@ -1376,13 +1381,7 @@ fn step<T>(w: &mut Window<'_, '_>, mut read: impl FnMut(&mut Parser<'_>) -> Step
                 (text, e.error_len().map(|_| e.valid_up_to()))
             }
         };
-        let mut p = Parser {
-            text,
-            bytes: text.as_bytes(),
-            at: 0,
-            stack: Vec::new(),
-            observed: None,
-        };
+        let mut p = Parser::new(text, None);
         let stop = match read(&mut p) {
             Ok(value) => {
                 let n = p.at;
@@ -1691,13 +1690,7 @@ impl Parked {
     fn park(&mut self, w: &mut Window<'_, '_>, n: usize, kind: u8) -> Sent {
         let bytes = &w.rest()[..n];
         let (text, bad) = valid_start(bytes);
-        let mut p = Parser {
-            text,
-            bytes: &bytes[..text.len()],
-            at: 0,
-            stack: Vec::new(),
-            observed: None,
-        };
+        let mut p = Parser::new(text, None);
         before_bad(p.skip(), text.as_bytes(), bad).map_err(|stop| located_stop(w, stop))?;
         let mut head = Vec::with_capacity(PARKED_HEAD);
         head.extend_from_slice(&w.pos.line.to_le_bytes());
