@@ -200,13 +200,17 @@ impl<'a> Parser<'a> {
 
     fn literal(&mut self, word: &[u8]) -> Step<()> {
         let end = self.at + word.len();
-        match self.bytes.get(self.at..end) {
-            Some(found) if found == word => {
-                self.at = end;
-                Ok(())
-            }
-            Some(_) => self.error("expected value"),
-            None => self.truncated(),
+        let found = &self.bytes[self.at..end.min(self.bytes.len())];
+        if found == word {
+            self.at = end;
+            Ok(())
+        } else if word.starts_with(found) {
+            // Only a text that ends inside the word is truncated: a wrong byte before the
+            // end is wrong however much text follows, so a part cut short after it (a
+            // page cut at its elements) says what a page read whole says.
+            self.truncated()
+        } else {
+            self.error("expected value")
         }
     }
 

@@ -463,17 +463,18 @@ fn invalid_utf8_in_an_ignored_string_is_refused_at_any_page_size() {
     }
 }
 
-/// Three fuzzing finds: a page with a syntax error and, later, bytes that are not UTF-8 was
+/// Four fuzzing finds: a page with a syntax error and, later, bytes that are not UTF-8 was
 /// refused at the bad bytes read whole and at the syntax error read cut (in a result's
 /// element, in a `data[]` read before its `group`), or the other way round when the bad
-/// bytes follow the page's end. The first failure in reading order is the one reported, at
-/// any page size.
+/// bytes follow the page's end; and a wrong literal at a result's end was "expected value"
+/// read whole but "truncated input" read cut. The first failure in reading order is the one
+/// reported, in the same words, at any page size.
 #[test]
 fn the_first_of_two_failures_is_reported_at_any_page_size() {
     let control = "control character (\\u0000-\\u001F) found while parsing a string";
     // `PAD` is padding: empty, then enough for a page (or one result) over 16 MiB; `@` marks
     // the failure's byte (a control character, or the byte after the mark).
-    let cases: [(&[u8], &str); 3] = [
+    let cases: [(&[u8], &str); 4] = [
         (
             b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"queueId\":\"q\\u0001@\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}",
             control,
@@ -483,6 +484,11 @@ fn the_first_of_two_failures_is_reported_at_any_page_size() {
             control,
         ),
         (b"{\"pad\":\"PAD\",\n\"entities\"@}\xe4\x92\x9a\x8b", "expected `:`"),
+        // A wrong literal at the end of a result, which a cut page reads as a part ending there.
+        (
+            b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"isOutbound\":@f}]},{\"group\":{},\"data\":[]}]}",
+            "expected value",
+        ),
     ];
     let dir = scratch();
     let pad = "x".repeat(OVER_16_MIB);
