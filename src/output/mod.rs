@@ -24,3 +24,7 @@ use destination::BLOCK;
 pub use row::{recycle, Append, Cell, Discard, Render, RowSink, RowWriter};
 use text::has_any;
 pub use timestamps::{epoch_millis, utc_date};
+
+/// How a writer starts a thread of its own (the spool's file writer, Parquet's page
+/// encoders): handed down by [`crate::pipeline`], which starts every thread of a run.
+pub type Spawn<T> = fn(Box<dyn FnOnce() -> T + Send>) -> std::thread::JoinHandle<T>;

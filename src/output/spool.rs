@@ -20,7 +20,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-use super::{Append, BufferPool, Cell, Render, RowSink};
+use super::{Append, BufferPool, Cell, Render, RowSink, Spawn};
 use crate::columns::{ColumnId, Columns, IdMap};
 
 /// A segment is closed at the first row starting a new head once it holds this many bytes.
@@ -111,19 +111,23 @@ impl Render for Segments {
 }
 
 impl Spool {
-    /// A spool in a new anonymous temporary file; the buffers of written segments go back to
-    /// `pool`.
-    pub fn new(pool: BufferPool) -> anyhow::Result<Spool> {
-        Spool::with_segment_bytes(pool, SEGMENT_BYTES)
+    /// A spool in a new anonymous temporary file, written on a thread `spawn` starts; the
+    /// buffers of written segments go back to `pool`.
+    pub fn new(pool: BufferPool, spawn: Spawn<io::Result<File>>) -> anyhow::Result<Spool> {
+        Spool::with_segment_bytes(pool, SEGMENT_BYTES, spawn)
     }
 
     /// A spool whose segments close at the first row starting a new head past
     /// `segment_bytes` (a spool of many segments from few rows, for tests of their order).
-    pub fn with_segment_bytes(pool: BufferPool, segment_bytes: usize) -> anyhow::Result<Spool> {
+    pub fn with_segment_bytes(
+        pool: BufferPool,
+        segment_bytes: usize,
+        spawn: Spawn<io::Result<File>>,
+    ) -> anyhow::Result<Spool> {
         let file = crate::interrupt::scratch_file()
             .map_err(|e| anyhow::anyhow!("cannot create a temporary file for rows: {e}"))?;
         Ok(Spool {
-            file: Writer::start(file, pool.clone()),
+            file: Writer::start(file, pool.clone(), spawn),
             rows: Segments::new(pool, segment_bytes),
             index: Vec::new(),
         })
@@ -238,9 +242,9 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(mut file: File, pool: BufferPool) -> Writer {
+    fn start(mut file: File, pool: BufferPool, spawn: Spawn<io::Result<File>>) -> Writer {
         let (segments, to_write) = sync_channel::<Segment>(1);
-        let thread = std::thread::spawn(move || {
+        let thread = spawn(Box::new(move || {
             for Segment { len, records, texts } in to_write {
                 file.write_all(&len.to_le_bytes())?;
                 file.write_all(&records)?;
@@ -249,7 +253,7 @@ impl Writer {
                 pool.put(texts);
             }
             Ok(file)
-        });
+        }));
         Writer {
             segments: Some(segments),
             thread: Some(thread),

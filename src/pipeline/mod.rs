@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crate::atomic::AtomicDir;
 use crate::columns::{ColumnId, Columns, IdMap, Layout, Role};
@@ -69,7 +70,7 @@ pub fn spool_all(
     meter: impl FnOnce(Arc<AtomicU64>) -> Option<Meter>,
 ) -> anyhow::Result<(Spooled, Option<Meter>)> {
     let pool = BufferPool::default();
-    let mut gatherer = gatherer(options, Checked::new(Spool::new(pool.clone())?, check), workers)?;
+    let mut gatherer = gatherer(options, Checked::new(Spool::new(pool.clone(), start)?, check), workers)?;
     gatherer.seed(seed)?;
     let meter = meter(gatherer.rows_made());
     read_all(options, sources, &mut gatherer, workers, || {
@@ -103,7 +104,7 @@ impl Spooled {
             Box::new(writer).finish()
         } else {
             let mut writer = ParquetWriter::new(out, &columns, &header, file.keep_nulls, file.parquet)?
-                .with_page_threads(workers)?;
+                .with_page_threads(workers, start)?;
             let fragments = writer.renderer();
             let make = || Expand::new(fragments.fresh(), layout);
             replay_in_parallel(spool, &columns, &maps, threads, make, |part| {
@@ -213,6 +214,13 @@ where
         drop(parts);
         written
     })
+}
+
+/// Starts `body` on a thread of its own: the spool's file writer and Parquet's page encoders
+/// are started here (see [`Spawn`](crate::output::Spawn)), to run beside the pipeline's own
+/// threads until their writer is finished.
+fn start<T: Send + 'static>(body: Box<dyn FnOnce() -> T + Send>) -> JoinHandle<T> {
+    std::thread::spawn(body)
 }
 
 /// The writer of a dataset staged in `staging`, partitioned by `keys`, once `columns` holds
@@ -409,7 +417,7 @@ mod tests {
     #[test]
     fn parallel_replay_keeps_the_order_across_segments_and_threads() {
         for threads in [1, 2, 3, 8] {
-            let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
+            let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100, start).unwrap();
             let mut expected = Rows::default();
             entities(&mut spool, &mut expected);
             let mut parts = 0;
@@ -427,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_stops_the_replay_with_its_error() {
-        let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100).unwrap();
+        let mut spool = Spool::with_segment_bytes(BufferPool::default(), 100, start).unwrap();
         entities(&mut spool, &mut Rows::default());
         let mut parts = 0;
         let err = replay_in_parallel(spool, &Columns::default(), &[], 2, Rows::default, |_| {
@@ -464,7 +472,7 @@ mod tests {
             (vec![], 0),
             (vec![(1, Cell::Text(""))], 0),
         ];
-        let mut spool = Spool::new(BufferPool::default()).unwrap();
+        let mut spool = Spool::new(BufferPool::default(), start).unwrap();
         let mut expected = Rows::default();
         for (cells, shared) in &rows {
             spool.row(&columns, cells, *shared).unwrap();

@@ -39,6 +39,7 @@ use rustc_hash::FxHashMap;
 use super::fragment::{ColumnKind, Part, Values};
 use super::Codec;
 use crate::output::spool::push_varint;
+use crate::output::Spawn;
 
 /// Rows per data page: parquet-rs's default limit.
 pub const PAGE_ROWS: usize = 20_000;
@@ -94,8 +95,18 @@ struct EncoderThreads {
 }
 
 impl Pages {
-    /// Pages encoded with `codec` on `threads` threads of their own (0: on the caller's).
-    pub fn new(codec: Codec, threads: usize) -> anyhow::Result<Pages> {
+    /// Pages encoded with `codec` on the caller's thread.
+    pub fn here(codec: Codec) -> anyhow::Result<Pages> {
+        Ok(Pages {
+            compressor: Compressor::new(codec)?,
+            encoders: None,
+            recent: VecDeque::new(),
+        })
+    }
+
+    /// Pages encoded with `codec` on `threads` threads of their own, each started by `spawn`
+    /// (0: on the caller's).
+    pub fn new(codec: Codec, threads: usize, spawn: Spawn<()>) -> anyhow::Result<Pages> {
         let encoders = if threads == 0 {
             None
         } else {
@@ -105,7 +116,7 @@ impl Pages {
                 .map(|_| {
                     let queue = queue.clone();
                     let mut compressor = Compressor::new(codec)?;
-                    Ok(std::thread::spawn(move || loop {
+                    Ok(spawn(Box::new(move || loop {
                         // The lock is held while waiting only: one thread waits at a time.
                         let job = queue.lock().map(|queue| queue.recv());
                         let Ok(Ok((page, reply))) = job else {
@@ -113,7 +124,7 @@ impl Pages {
                         };
                         // The writer may be gone after an error: nobody to tell.
                         let _ = reply.send(page.encode(&mut compressor));
-                    }))
+                    })))
                 })
                 .collect::<anyhow::Result<_>>()?;
             Some(EncoderThreads {
@@ -122,9 +133,8 @@ impl Pages {
             })
         };
         Ok(Pages {
-            compressor: Compressor::new(codec)?,
             encoders,
-            recent: VecDeque::new(),
+            ..Pages::here(codec)?
         })
     }
 

@@ -14,7 +14,7 @@ use super::fragment::{ColumnKind, Fragment, PartBuilder};
 use super::{data_type, schema, Settings};
 use crate::columns::{ColumnId, Columns, LongColumns, Role};
 use crate::output::long::LongRow;
-use crate::output::{Cell, Output, Render, RowSink, RowWriter};
+use crate::output::{Cell, Output, Render, RowSink, RowWriter, Spawn};
 
 /// Rows handed over one by one that are gathered before they go to the row group.
 pub const BATCH_ROWS: usize = 8192;
@@ -101,17 +101,18 @@ impl ParquetWriter {
         Ok(ParquetWriter {
             file,
             chunks,
-            pages: Pages::new(settings.codec, 0)?,
+            pages: Pages::here(settings.codec)?,
             rows: 0,
             row_group_rows: settings.row_group_rows.max(1),
             pending: Fragments::new(kinds, position.into(), zero_missing),
         })
     }
 
-    /// Encodes and compresses full pages on `threads` threads of their own rather than on
-    /// the writing thread (a file of many rows; each partition of a dataset stays on one).
-    pub fn with_page_threads(mut self, threads: usize) -> anyhow::Result<ParquetWriter> {
-        self.pages = Pages::new(self.pages.codec(), threads)?;
+    /// Encodes and compresses full pages on `threads` threads of their own, each started by
+    /// `spawn`, rather than on the writing thread (a file of many rows; each partition of a
+    /// dataset stays on one).
+    pub fn with_page_threads(mut self, threads: usize, spawn: Spawn<()>) -> anyhow::Result<ParquetWriter> {
+        self.pages = Pages::new(self.pages.codec(), threads, spawn)?;
         Ok(self)
     }
 
