@@ -4,7 +4,8 @@
 use clap::Parser;
 use serde_json::{json, Value};
 
-use crate::pages::{self, Entity, EntitySink, Scalar};
+use crate::pages::{Entity, EntitySink, Scalar};
+use crate::pipeline::read_alone;
 
 /// Runs the command line `args` (the program's name first) as the binary would, returning
 /// the outcome instead of exiting.
@@ -17,7 +18,7 @@ pub fn run(args: &[&str]) -> anyhow::Result<()> {
 /// cutting is reached by small inputs.
 pub fn entities(bytes: &[u8], limit: usize) -> anyhow::Result<Vec<Value>> {
     let mut sink = Collect(Vec::new());
-    pages::read_bytes("fuzz.json", bytes, limit, &mut sink)?;
+    read_alone("fuzz.json", bytes, limit, &mut sink)?;
     Ok(sink.0)
 }
 

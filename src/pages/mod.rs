@@ -10,18 +10,19 @@
 //! parser (`fast.rs`) reads every byte either way; no page is ever built as a tree, and
 //! each entity is handed over as soon as its closing brace is read.
 //!
-//! Pages and elements are parsed on worker threads ([`read_source_on`]), each with a sink of
-//! its own, a batch at a time; what each batch became is gathered on the main thread in
-//! page order.
+//! The splitter (`split.rs`) sends pages and elements on in batches; the pipeline's scheduler
+//! ([`crate::pipeline`]) runs it on a thread of its own and has each batch parsed on a worker
+//! thread ([`PageWorker`], [`Batch::parse_on_worker`]) or the main thread ([`Gather`],
+//! [`Batch::parse_here`]); what each batch became is gathered on the main thread in page
+//! order.
 //!
 //! Numbers are kept as the text the input spelled (slices of the page), so `150784.0` and
 //! `1.5e3` come out unchanged.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
-use std::io::{self, BufRead};
+use std::io;
 use std::ops::Range;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use anyhow::anyhow;
 
@@ -29,8 +30,8 @@ mod fast;
 mod lanes;
 mod split;
 
-use crate::input::Source;
-use split::{Batch, PageBytes, Piece};
+use split::PageBytes;
+pub(crate) use split::{split, Batch, Piece};
 
 /// Pages larger than this are cut at the elements of their lists, each parsed from a buffer
 /// of its own.
@@ -238,8 +239,8 @@ pub trait EntitySink {
 }
 
 /// A sink on a thread of its own: it takes whole pages, a batch at a time, and what it made
-/// of each batch goes to the main thread's [`Gather`], in page order (see
-/// [`read_source_on`]).
+/// of each batch goes to the main thread's [`Gather`], in page order (see the pipeline's
+/// scheduler).
 pub trait PageWorker: EntitySink + Send {
     /// What a batch of pages became.
     type Made: Send;
@@ -251,7 +252,7 @@ pub trait PageWorker: EntitySink + Send {
     fn made(&mut self, ok: bool) -> Self::Made;
 }
 
-/// The main thread's side of [`read_source_on`]: it takes what the workers made, in page
+/// The main thread's side of the pipeline's scheduler: it takes what the workers made, in page
 /// order, and is itself the sink of the pages it must run (streamed ones, and the batches it
 /// refuses from a worker).
 pub trait Gather<M>: EntitySink {
@@ -268,204 +269,26 @@ pub trait Gather<M>: EntitySink {
     fn batch_end(&mut self) -> anyhow::Result<()>;
 }
 
-/// Reads every page of one source on `workers`, one batch of pages each in turn, and hands
-/// what they made to `gather` in page order: the output is the same as if `gather` had taken every
-/// page itself, with every core at work. The elements of a page too large to buffer go to
-/// the workers in batches as small pages do. Returns how many pages the source held.
-pub fn read_source_on<W: PageWorker>(
-    source: &Source,
-    workers: &mut [W],
-    gather: &mut dyn Gather<W::Made>,
-) -> anyhow::Result<u64> {
-    read_pages(&source.name, || source.open(), workers, gather, BUFFERED_PAGE_LIMIT)
-}
-
-/// A batch handed to a worker: which worker, and its size.
-struct InFlight {
-    worker: usize,
-    bytes: usize,
-}
-
-/// Batches handed to workers and not yet gathered hold at most this many bytes (and their
-/// rows a few times as much), unless a single batch is larger: with many cores and large
-/// pages, fewer workers are busy rather than memory growing with the core count.
-const IN_FLIGHT_BYTES: usize = 32 << 20;
-
-/// [`read_source_on`] with the opening and the buffering limit as parameters, for tests.
-fn read_pages<R: BufRead, W: PageWorker>(
-    name: &str,
-    open: impl FnOnce() -> anyhow::Result<R> + Send,
-    workers: &mut [W],
-    gather: &mut dyn Gather<W::Made>,
-    limit: usize,
-) -> anyhow::Result<u64> {
-    // Batches in flight: one being parsed and one waiting per parser; the splitter fills one more.
-    let (tx, rx) = mpsc::sync_channel(1);
-    let (spare_tx, spare_rx) = mpsc::channel();
-    std::thread::scope(|scope| {
-        scope.spawn(move || match open() {
-            Ok(mut reader) => split::split(name, &mut reader, limit, &tx, &spare_rx),
-            Err(err) => {
-                let _ = tx.send(Piece::Failed(err));
-            }
-        });
-        let mut to_workers = Vec::with_capacity(workers.len());
-        let mut from_workers = Vec::with_capacity(workers.len());
-        for worker in workers.iter_mut() {
-            let (to, batches) = mpsc::sync_channel::<Batch>(1);
-            let (done, from) = mpsc::sync_channel(1);
-            scope.spawn(move || {
-                let mut spare = Scratch::default();
-                for batch in batches {
-                    let mut scratch = spare;
-                    // The first failure ends the batch: it all runs again on the main thread.
-                    let ok = batch.pages().all(|p| {
-                        fast::parse(p.bytes, p.part, p.observed, &mut scratch, worker).is_ok()
-                            && (!p.last || worker.page_end().is_ok())
-                    });
-                    spare = scratch.recycle();
-                    let made = worker.made(ok);
-                    if done.send((batch, made)).is_err() {
-                        return;
-                    }
-                }
-            });
-            to_workers.push(to);
-            from_workers.push(from);
-        }
-        let mut pieces = Pieces {
-            name,
-            rx,
-            spare: spare_tx,
-            gather,
-            from_workers,
-            in_flight: VecDeque::new(),
-            pages: 0,
-            scratch: Scratch::default(),
-        };
-        // Dropping `to_workers` (here or on an early return) ends the workers' loops.
-        pieces.run(to_workers)
-    })
-}
-
-/// Reads every page of `bytes` on this thread into `sink`, buffering pages of up to `limit`
-/// bytes and cutting larger ones into parts: how the fuzz targets drive the parser at
-/// every size in-process.
-pub(crate) fn read_bytes(name: &str, bytes: &[u8], limit: usize, sink: &mut dyn EntitySink) -> anyhow::Result<u64> {
-    read_pages::<_, NoWorker>(name, || Ok(bytes), &mut [], &mut Alone(sink), limit)
-}
-
-/// The whole work of a run without workers: a sink.
-pub(crate) struct Alone<'a>(&'a mut dyn EntitySink);
-
-impl EntitySink for Alone<'_> {
-    fn entity(&mut self, entity: &Entity<'_>) -> anyhow::Result<()> {
-        self.0.entity(entity)
-    }
-}
-
-/// The worker of a run without workers: there is none.
-pub(crate) enum NoWorker {}
-
-impl EntitySink for NoWorker {
-    fn entity(&mut self, _: &Entity<'_>) -> anyhow::Result<()> {
-        match *self {}
-    }
-}
-
-impl PageWorker for NoWorker {
-    type Made = std::convert::Infallible;
-    fn page_end(&mut self) -> anyhow::Result<()> {
-        match *self {}
-    }
-    fn made(&mut self, _: bool) -> Self::Made {
-        match *self {}
-    }
-}
-
-impl Gather<std::convert::Infallible> for Alone<'_> {
-    fn gather(&mut self, _: usize, made: std::convert::Infallible) -> anyhow::Result<bool> {
-        match made {}
-    }
-    fn reran(&mut self, _: usize) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn page_end(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn batch_end(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-/// The main thread's loop of [`read_pages`].
-struct Pieces<'a, M> {
-    name: &'a str,
-    rx: mpsc::Receiver<Piece>,
-    spare: mpsc::Sender<Batch>,
-    gather: &'a mut dyn Gather<M>,
-    from_workers: Vec<mpsc::Receiver<(Batch, M)>>,
-    in_flight: VecDeque<InFlight>,
-    /// Pages seen so far.
-    pages: u64,
-    /// The buffers of the pages run here (see [`Scratch::recycle`]).
-    scratch: Scratch<'static>,
-}
-
-impl<M> Pieces<'_, M> {
-    /// Hands batches to the workers in turn and gathers what they made in page order.
-    /// Returns the number of pages, or the first failure.
-    fn run(&mut self, to_workers: Vec<mpsc::SyncSender<Batch>>) -> anyhow::Result<u64> {
-        let workers = to_workers.len();
-        let mut next = 0;
-        while let Ok(piece) = self.rx.recv() {
-            if let Piece::Pages(batch) = &piece {
-                self.pages += batch.len() as u64;
-            }
-            match piece {
-                Piece::Pages(batch) if workers > 0 => {
-                    // Two batches per worker at most (each channel then has room for the
-                    // next), and at most IN_FLIGHT_BYTES of them unless one alone is more.
-                    let size = batch.bytes();
-                    let held = |in_flight: &VecDeque<InFlight>| in_flight.iter().map(|f| f.bytes).sum::<usize>();
-                    while self.in_flight.len() == 2 * workers
-                        || (!self.in_flight.is_empty() && held(&self.in_flight) + size > IN_FLIGHT_BYTES)
-                    {
-                        self.gather_next()?;
-                    }
-                    to_workers[next]
-                        .send(batch)
-                        .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
-                    self.in_flight.push_back(InFlight {
-                        worker: next,
-                        bytes: size,
-                    });
-                    next = (next + 1) % workers;
-                }
-                Piece::Pages(batch) => self.run_here(batch)?,
-                Piece::Failed(err) => {
-                    // Every page before the failure is written first, as without workers.
-                    self.gather_all()?;
-                    return Err(err);
-                }
-            }
-        }
-        self.gather_all()?;
-        Ok(self.pages)
+/// A batch's pages parsed: on a worker by the pipeline's scheduler, or here, on the main
+/// thread, when no worker runs or a worker's batch failed.
+impl Batch {
+    /// Parses the batch's pages into `worker`, each page whole ending its rows
+    /// ([`PageWorker::page_end`]); false at the first failure: the batch all runs again on
+    /// the main thread ([`Batch::parse_here`]).
+    pub(crate) fn parse_on_worker<'b, W: PageWorker>(&'b self, worker: &mut W, scratch: &mut Scratch<'b>) -> bool {
+        self.pages().all(|p| {
+            fast::parse(p.bytes, p.part, p.observed, scratch, worker).is_ok() && (!p.last || worker.page_end().is_ok())
+        })
     }
 
-    /// Parses a batch of pages here, each reporting its own failure.
-    fn run_here(&mut self, batch: Batch) -> anyhow::Result<()> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let ran = self.run_pages(&batch, &mut scratch);
-        self.scratch = scratch.recycle();
-        ran?;
-        let _ = self.spare.send(batch);
-        Ok(())
-    }
-
-    /// The pages of a batch, parsed here in order, each reporting its own failure.
-    fn run_pages<'b>(&mut self, batch: &'b Batch, scratch: &mut Scratch<'b>) -> anyhow::Result<()> {
+    /// Parses the batch's pages into `gather` in order, each reporting its own failure in
+    /// source `name`.
+    pub(crate) fn parse_here<'b, M>(
+        &'b self,
+        name: &str,
+        gather: &mut dyn Gather<M>,
+        scratch: &mut Scratch<'b>,
+    ) -> anyhow::Result<()> {
         for PageBytes {
             start,
             page,
@@ -473,38 +296,15 @@ impl<M> Pieces<'_, M> {
             observed,
             part,
             last,
-        } in batch.pages()
+        } in self.pages()
         {
-            fast::parse(bytes, part, observed, scratch, self.gather).map_err(|f| report(self.name, start, page, f))?;
+            fast::parse(bytes, part, observed, scratch, gather).map_err(|f| report(name, start, page, f))?;
             if last {
-                self.gather.page_end()?;
+                gather.page_end()?;
             }
         }
-        if batch.pages().last().is_some_and(|p| !p.last) {
-            self.gather.batch_end()?;
-        }
-        Ok(())
-    }
-
-    /// Gathers what was made of the oldest batch in flight (running it here if refused).
-    fn gather_next(&mut self) -> anyhow::Result<()> {
-        let Some(InFlight { worker, .. }) = self.in_flight.pop_front() else {
-            return Ok(());
-        };
-        let (batch, made) = self.from_workers[worker]
-            .recv()
-            .map_err(|_| anyhow::anyhow!("internal error: a page worker stopped"))?;
-        if self.gather.gather(worker, made)? {
-            let _ = self.spare.send(batch);
-            return Ok(());
-        }
-        self.run_here(batch)?;
-        self.gather.reran(worker)
-    }
-
-    fn gather_all(&mut self) -> anyhow::Result<()> {
-        while !self.in_flight.is_empty() {
-            self.gather_next()?;
+        if self.pages().last().is_some_and(|p| !p.last) {
+            gather.batch_end()?;
         }
         Ok(())
     }
@@ -891,7 +691,7 @@ const BODY_KEYS: [&str; 5] = ["results", "entities", "data", "eventBody", "detai
 
 /// Buffers reused by every entity of a page.
 #[derive(Default)]
-struct Scratch<'de> {
+pub(crate) struct Scratch<'de> {
     group: Vec<GroupEntry<'de>>,
     metrics: Vec<Metric<'de>>,
     stats: Vec<Stat<'de>>,
@@ -921,7 +721,7 @@ impl Scratch<'_> {
     /// Empties every buffer for the next batch, keeping their room: a thread reuses one
     /// scratch for all its pages, whose buffers would otherwise be allocated (and, past a
     /// few hundred KB, mapped and unmapped) for each one.
-    fn recycle(self) -> Scratch<'static> {
+    pub(crate) fn recycle(self) -> Scratch<'static> {
         Scratch {
             group: empty(self.group),
             metrics: empty(self.metrics),
@@ -943,6 +743,7 @@ fn empty<A, B>(items: Vec<A>) -> Vec<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::read_alone;
 
     /// Records what the sink saw, one line per entity.
     #[derive(Default)]
@@ -991,13 +792,7 @@ mod tests {
 
     fn run(input: &str) -> anyhow::Result<Vec<String>> {
         let mut sink = Recorder::default();
-        read_pages::<_, NoWorker>(
-            "t.json",
-            || Ok(input.as_bytes()),
-            &mut [],
-            &mut Alone(&mut sink),
-            BUFFERED_PAGE_LIMIT,
-        )?;
+        read_alone("t.json", input.as_bytes(), BUFFERED_PAGE_LIMIT, &mut sink)?;
         Ok(sink.0)
     }
 
@@ -1089,8 +884,8 @@ mod tests {
         let input = format!("{page}\n {page}\n{{\"bad\":1}}");
         let run_with = |limit: usize| {
             let mut sink = Recorder::default();
-            let open = || Ok(io::BufReader::with_capacity(5, input.as_bytes()));
-            let err = read_pages::<_, NoWorker>("t.json", open, &mut [], &mut Alone(&mut sink), limit).unwrap_err();
+            let reader = io::BufReader::with_capacity(5, input.as_bytes());
+            let err = read_alone("t.json", reader, limit, &mut sink).unwrap_err();
             (sink.0, format!("{err:#}"))
         };
         let buffered = run_with(BUFFERED_PAGE_LIMIT);
@@ -1238,8 +1033,8 @@ mod tests {
             let input = [&envelope[..], &page].concat();
             let run_with = |limit: usize| {
                 let mut sink = Recorder::default();
-                let open = || Ok(io::BufReader::with_capacity(7, &input[..]));
-                let read = read_pages::<_, NoWorker>("t.json", open, &mut [], &mut Alone(&mut sink), limit);
+                let reader = io::BufReader::with_capacity(7, &input[..]);
+                let read = read_alone("t.json", reader, limit, &mut sink);
                 (sink.0, read.map_err(|e| format!("{e:#}")))
             };
             let whole = run_with(BUFFERED_PAGE_LIMIT);

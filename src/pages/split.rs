@@ -16,7 +16,7 @@ use super::lanes::mask16;
 use super::{byte_table, describe_start, located, read_error, Part, Pos};
 
 /// What the splitter sends to the parsing thread.
-pub(super) enum Piece {
+pub(crate) enum Piece {
     /// Whole pages or parts of pages, one or more.
     Pages(Batch),
     /// The source could not be read, or is not a sequence of pages.
@@ -36,7 +36,7 @@ const BATCH_PAGES: usize = 4096;
 /// ten times slower. Each page keeps its own position and number, so a failure is reported
 /// exactly as before.
 #[derive(Default)]
-pub(super) struct Batch {
+pub(crate) struct Batch {
     bytes: Vec<u8>,
     pages: Vec<Placed>,
 }
@@ -70,12 +70,12 @@ pub(super) struct PageBytes<'a> {
 
 impl Batch {
     /// How many pages end in it.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pages.iter().filter(|p| p.last).count()
     }
 
     /// How many bytes its pages hold.
-    pub(super) fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes.len()
     }
 
@@ -148,7 +148,7 @@ impl Filling<'_> {
 
 /// Reads pages from `reader` and sends them down `tx` until the source ends, the parsing
 /// thread hangs up, or the source turns out to be malformed.
-pub(super) fn split(
+pub(crate) fn split(
     name: &str,
     reader: &mut dyn BufRead,
     limit: usize,

@@ -25,9 +25,12 @@ use crate::output::parquet::writer::ParquetWriter;
 use crate::output::partition::{self, Partitioned};
 use crate::output::spool::{Segments, Spool, SEGMENT_BYTES};
 use crate::output::{Append, BufferPool, Discard, Output, Render, RowSink, RowWriter};
-use crate::pages;
 use crate::progress::{counted, say, Meter};
 use crate::workers::{self, Gatherer, Worker};
+
+mod schedule;
+
+pub(crate) use schedule::read_alone;
 
 /// Flattens `sources` straight into NDJSON lines on `out` (NDJSON rows need no header), on
 /// `workers` threads; `meter` may start a progress meter on the count of rows made. A stream keeps every row before a data error; the reading error wins
@@ -275,7 +278,7 @@ where
     let mut skipped = 0;
     let mut entries = 0;
     for source in sources {
-        pages += pages::read_source_on(source, &mut workers, gatherer)?;
+        pages += schedule::read_source_on(source, &mut workers, gatherer)?;
         let tally = gatherer.take_tally();
         skipped += tally.skipped;
         entries += tally.entries;
