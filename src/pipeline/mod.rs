@@ -2,7 +2,17 @@
 //! threads ([`crate::workers`]) into the run's output, streamed straight out (NDJSON) or kept
 //! in a spool until every column is known (CSV, Parquet, datasets) and written from it.
 //!
-//! The commands decide what to read and where the rows go; this module decides how.
+//! The commands decide what to read and where the rows go; this module decides how, and
+//! starts every thread of a run:
+//!
+//! - the splitter, one per source, reading and cutting its pages ([`schedule`]);
+//! - the page workers, one per core, parsing and flattening batches of pages ([`schedule`]);
+//! - the spool's file writer, beside the reading ([`start`], handed to
+//!   [`Spool`] as a [`Spawn`](crate::output::Spawn));
+//! - the replay's renderers, one per core, turning spooled segments into CSV lines or Parquet
+//!   fragments ([`replay_in_parallel`]);
+//! - Parquet's page encoders, one per core, beside the writing ([`start`], handed to
+//!   [`ParquetWriter::with_page_threads`]).
 
 use std::collections::BTreeSet;
 use std::path::Path;
