@@ -1,4 +1,4 @@
-//! Splitting a source into pages, on a thread of its own.
+//! Splitting a source into pages, on a thread of its own (the pipeline's scheduler starts it).
 //!
 //! The splitter reads (and gunzips) the source, skips the BOM and the whitespace between
 //! documents, unwraps one top-level array of pages, and finds where each page ends with a
