@@ -51,7 +51,7 @@ pub(super) fn parse<'a>(
         }
         Part::End => Ok(()),
     };
-    before_bad(read, text.as_bytes(), bad).map_err(|stop| failure(page, stop.at, stop.kind))
+    before_bad(read, bad).map_err(|stop| failure(page, stop.at, stop.kind))
 }
 
 /// The longest start of `bytes` that is UTF-8, and where the bytes that are not start, if
@@ -67,12 +67,11 @@ fn valid_start(bytes: &[u8]) -> (&str, Option<usize>) {
     }
 }
 
-/// What reading `text`, the valid start of a part, gave, with the bad bytes after it
-/// (`bad`): a failure the bytes before them decided is the first in reading order and
+/// What reading the valid start of a part gave, with the bad bytes after it (`bad`): a failure the bytes before them decided is the first in reading order and
 /// stands (see [`blames_bad`]); otherwise the bad bytes are the failure.
-fn before_bad<T>(read: Step<T>, text: &[u8], bad: Option<usize>) -> Step<T> {
+fn before_bad<T>(read: Step<T>, bad: Option<usize>) -> Step<T> {
     match (read, bad) {
-        (Err(stop), Some(at)) if !blames_bad(text, stop.at, at) => Err(stop),
+        (Err(stop), Some(at)) if !blames_bad(&stop, at) => Err(stop),
         (_, Some(at)) => Err(Stop {
             at,
             kind: Failure::Syntax("invalid UTF-8 in the input".into()),
@@ -81,18 +80,19 @@ fn before_bad<T>(read: Step<T>, text: &[u8], bad: Option<usize>) -> Step<T> {
     }
 }
 
-/// Whether a failure at `stop` in `text` (which ends where bytes that are not UTF-8 start,
-/// at `bad`) may be their doing: the text ended within the token it stopped in (`tru|e`,
-/// `1.|5`, `\u00|e9`, an open string). A failure at a delimiter, or with one between it and
-/// the bad bytes, was decided before them, so a page read whole (which ends at its closing
-/// bracket) and read cut in windows (which may hold bytes past it) report the same one.
-fn blames_bad(text: &[u8], stop: usize, bad: usize) -> bool {
-    let delimiter = |b: &u8| b" \t\r\n,:{}[]\"".contains(b);
-    match text.get(stop..bad.min(text.len())) {
-        Some([first, rest @ ..]) => !delimiter(first) && !rest.iter().any(delimiter),
-        _ => true,
-    }
+/// Whether a failure (`stop`) in a text that ends where bytes that are not UTF-8 start, at
+/// `bad`, may be their doing: the parser stopped at them, or wanted more text than there was
+/// (`tru|e`, `\u00|e9`, an open string). Any other failure was decided by the bytes before
+/// them (a control character, a wrong byte, `}` for `:`), so it is the first in reading order
+/// however the text is cut: a page read whole (which ends at its closing bracket) and read cut
+/// in parts or windows (which may end before the bad bytes, or hold bytes past the page)
+/// report the same one.
+fn blames_bad(stop: &Stop, bad: usize) -> bool {
+    stop.at >= bad || matches!(&stop.kind, Failure::Syntax(msg) if msg == TRUNCATED)
 }
+
+/// Why a text that ended too soon failed, in serde_json's words.
+const TRUNCATED: &str = "truncated input: EOF while parsing a value";
 
 /// Converts a byte offset into the line and column serde would report.
 fn failure(page: &[u8], at: usize, kind: Failure) -> PageFailure {
@@ -150,7 +150,7 @@ impl<'a> Parser<'a> {
     }
 
     fn truncated<T>(&self) -> Step<T> {
-        self.error("truncated input: EOF while parsing a value")
+        self.error(TRUNCATED)
     }
 
     /// The next byte after whitespace, not consumed.
@@ -356,8 +356,14 @@ impl<'a> Parser<'a> {
         let first = self.hex4(end)?;
         let code = match first {
             0xD800..=0xDBFF => {
-                if self.bytes.get(*end..*end + 2) != Some(b"\\u") {
-                    return self.fail(*end, "lone leading surrogate in hex escape");
+                match (self.bytes.get(*end), self.bytes.get(*end + 1)) {
+                    (Some(b'\\'), Some(b'u')) => {}
+                    // The text ended before the byte that decides it.
+                    (None, _) | (Some(b'\\'), None) => {
+                        self.at = self.bytes.len();
+                        return self.truncated();
+                    }
+                    _ => return self.fail(*end, "lone leading surrogate in hex escape"),
                 }
                 *end += 2;
                 let second = self.hex4(end)?;
@@ -410,7 +416,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(_) => return self.fail(end, "invalid number"),
-            None => return self.fail(end, "truncated input: EOF while parsing a value"),
+            None => return self.fail(end, TRUNCATED),
         }
         if b.get(end) == Some(&b'.') {
             end += 1;
@@ -1395,10 +1401,7 @@ fn step<T>(w: &mut Window<'_, '_>, mut read: impl FnMut(&mut Parser<'_>) -> Step
             Err(stop) => stop,
         };
         if let Some(at) = bad {
-            return Err(located_stop(
-                w,
-                before_bad::<()>(Err(stop), text.as_bytes(), Some(at)).unwrap_err(),
-            ));
+            return Err(located_stop(w, before_bad::<()>(Err(stop), Some(at)).unwrap_err()));
         }
         // A failure this close to the end may be the end's doing (`tru|e`, `1.|5`, `\u00|e9`):
         // look at more.
@@ -1695,7 +1698,7 @@ impl Parked {
         let bytes = &w.rest()[..n];
         let (text, bad) = valid_start(bytes);
         let mut p = Parser::new(text, None);
-        before_bad(p.skip(), text.as_bytes(), bad).map_err(|stop| located_stop(w, stop))?;
+        before_bad(p.skip(), bad).map_err(|stop| located_stop(w, stop))?;
         let mut head = Vec::with_capacity(PARKED_HEAD);
         head.extend_from_slice(&w.pos.line.to_le_bytes());
         head.extend_from_slice(&w.pos.column.to_le_bytes());
