@@ -98,8 +98,12 @@ pub struct Flattener {
     metric_slots: FxHashMap<Box<str>, usize>,
     /// Per slot: its metric's tag (`t`, `v` or `m`), name and qualifier.
     slot_keys: Vec<(char, Box<str>, Option<Box<str>>)>,
-    /// The slot of each metric of the last entity, by position.
+    /// The slots of the last entity's metrics, in its order.
     recent: Vec<usize>,
+    /// The slots of the current entity's metrics so far: `recent` for the next entity.
+    current: Vec<usize>,
+    /// Where in `recent` the next metric is looked for first.
+    cursor: usize,
     /// Per metric: the columns (wide) or slots (long) of the stats seen so far.
     slots: Vec<Vec<(Box<str>, ColumnId)>>,
     key: String,
@@ -200,6 +204,8 @@ impl Flattener {
             metric_slots: FxHashMap::default(),
             slot_keys: Vec::new(),
             recent: Vec::new(),
+            current: Vec::new(),
+            cursor: 0,
             slots: Vec::new(),
             key: String::new(),
             ids: Vec::new(),
@@ -359,13 +365,26 @@ impl Flattener {
             (_, true) => 'v',
             (_, false) => 'm',
         };
-        // Entities nearly always list the same metrics in the same order: compare with the
-        // metric at this position last time before hashing.
-        if let Some(&slot) = self.recent.get(nth) {
-            let (t, name, q) = &self.slot_keys[slot];
-            if *t == tag && **name == *metric && q.as_deref() == qualifier {
-                return slot;
+        if nth == 0 {
+            if !self.current.is_empty() {
+                std::mem::swap(&mut self.recent, &mut self.current);
+                self.current.clear();
             }
+            self.cursor = 0;
+        }
+        // Entities list much the same metrics in the same order, a few missing here and
+        // there: look at the next few after the last one found in the previous entity
+        // before hashing.
+        let ahead = self.recent.get(self.cursor..).unwrap_or_default();
+        let found = ahead.iter().take(LOOKAHEAD).position(|&slot| {
+            let (t, name, q) = &self.slot_keys[slot];
+            *t == tag && same(name, metric) && same_opt(q.as_deref(), qualifier)
+        });
+        if let Some(k) = found {
+            self.cursor += k + 1;
+            let slot = self.recent[self.cursor - 1];
+            self.current.push(slot);
+            return slot;
         }
         // The unit separators cannot occur in a name, so the key is unambiguous.
         self.key.clear();
@@ -383,11 +402,7 @@ impl Flattener {
                 slot
             }
         };
-        if nth < self.recent.len() {
-            self.recent[nth] = slot;
-        } else {
-            self.recent.push(slot);
-        }
+        self.current.push(slot);
         slot
     }
 
@@ -408,11 +423,11 @@ impl Flattener {
         // stat was last time first, then scan.
         let known = &self.slots[slot];
         if let Some((name, id)) = known.get(nth) {
-            if **name == *stat {
+            if same(name, stat) {
                 return Ok(*id);
             }
         }
-        if let Some(&(_, id)) = known.iter().find(|(name, _)| **name == *stat) {
+        if let Some(&(_, id)) = known.iter().find(|(name, _)| same(name, stat)) {
             return Ok(id);
         }
         if self.opts.layout == Layout::Long {
@@ -534,6 +549,25 @@ impl Flattener {
             self.rows += 1;
         }
         Ok(())
+    }
+}
+
+/// How many metrics past the last one found [`Flattener::metric_slot`] compares before it
+/// hashes: an entity may lack a few of the metrics of the one before.
+const LOOKAHEAD: usize = 4;
+
+/// Whether two names are the same, compared in place: metric and stat names are a few bytes
+/// long, and comparing them through a call to `memcmp` costs more than the bytes.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// [`same`] for qualifiers.
+fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
     }
 }
 
