@@ -32,8 +32,8 @@ impl<W> Expand<W> {
     }
 
     /// The writer the rows go to.
-    pub fn inner(&self) -> &W {
-        &self.inner
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 
     /// Hands each row of the record `cells` to `write`: whole rows when the layout is wide,

@@ -4,9 +4,8 @@
 use std::io::Write;
 
 use super::long::{Expand, LongRow, SlotLabels};
-use super::spool::Segment;
 use super::{has_any, Append, BufferPool, Cell, Output, Render, RowSink, RowWriter, BLOCK};
-use crate::columns::{ColumnId, Columns, IdMap};
+use crate::columns::{ColumnId, Columns, IdMap, LongColumns, FIRST_SLOT};
 
 /// Writes one JSON object per row.
 pub struct NdjsonWriter {
@@ -100,16 +99,162 @@ impl Append<Vec<u8>> for NdjsonWriter {
     }
 }
 
-/// Long rows come from the workers as spool segments, one record per entity, and are rendered
-/// here: rendered on the workers, a page of long rows can be ten times the page, and the
-/// pages in flight would hold it all in memory.
-impl Append<Vec<Segment>> for Expand<NdjsonWriter> {
-    fn append(&mut self, columns: &Columns, _: usize, map: &IdMap, segments: Vec<Segment>) -> anyhow::Result<()> {
-        for segment in segments {
-            segment.rows(Some(map), |cells, shared| RowSink::row(self, columns, cells, shared))?;
-            segment.recycle(&self.inner().pool);
+/// Long rows come from the workers as [`LongParts`]: each entity's head rendered once, and
+/// its values, made into rows here.
+impl Append<LongPart> for Expand<NdjsonWriter> {
+    fn append(&mut self, columns: &Columns, _: usize, map: &IdMap, part: LongPart) -> anyhow::Result<()> {
+        let writer = self.inner_mut();
+        let written = writer.long_part(columns, map, &part.0);
+        writer.pool.put(part.0);
+        written
+    }
+}
+
+impl NdjsonWriter {
+    /// Writes the rows of a worker's [`LongPart`], whose slots `map` turns into the run's.
+    fn long_part(&mut self, columns: &Columns, map: &IdMap, mut part: &[u8]) -> anyhow::Result<()> {
+        let (Some(out), Some(long)) = (self.out.as_mut(), columns.long_columns()) else {
+            anyhow::bail!("internal error: long rows appended to a writer that keeps its own");
+        };
+        while !part.is_empty() {
+            let head = take_bytes(&mut part)?;
+            for _ in 0..take_u32(&mut part)? {
+                let slot = FIRST_SLOT + take_u32(&mut part)? as usize;
+                let value = take_bytes(&mut part)?;
+                let slot = map.get(slot).ok_or_else(cut_short)?;
+                let labels = self.labels.get(slot, || slot_labels(columns, long, slot));
+                let block = &mut self.block;
+                block.extend_from_slice(head);
+                block.extend_from_slice(labels);
+                block.extend_from_slice(value);
+                block.extend_from_slice(b"}\n");
+                if block.len() >= BLOCK {
+                    out.write_all(block)?;
+                    block.clear();
+                }
+            }
+        }
+        // The next row shares nothing with these.
+        self.ends.clear();
+        self.last = self.block.len();
+        Ok(())
+    }
+}
+
+fn cut_short() -> anyhow::Error {
+    anyhow::anyhow!("internal error: a worker's long rows are cut short")
+}
+
+/// Takes a 4-byte number off the front of `part`.
+fn take_u32(part: &mut &[u8]) -> anyhow::Result<u32> {
+    let (n, rest) = part.split_first_chunk::<4>().ok_or_else(cut_short)?;
+    *part = rest;
+    Ok(u32::from_le_bytes(*n))
+}
+
+/// Takes a 4-byte length and that many bytes off the front of `part`.
+fn take_bytes<'p>(part: &mut &'p [u8]) -> anyhow::Result<&'p [u8]> {
+    let len = take_u32(part)? as usize;
+    let (bytes, rest) = part.split_at_checked(len).ok_or_else(cut_short)?;
+    *part = rest;
+    Ok(bytes)
+}
+
+/// The rendered `"metric":…,` labels of a long-layout slot, up to the `"value":` key.
+fn slot_labels(columns: &Columns, long: LongColumns, slot: ColumnId) -> Vec<u8> {
+    let mut labels = Vec::new();
+    for (id, text) in long.labels(columns.slot(slot)) {
+        if let Some(text) = text {
+            labels.extend_from_slice(&columns.get(id).json_key);
+            write_json_string(&mut labels, text);
+            labels.push(b',');
+        }
+    }
+    labels.extend_from_slice(&columns.get(long.value()).json_key);
+    labels
+}
+
+/// Renders a worker's long records for [`NdjsonWriter`] to make rows of, on the main thread:
+/// rendered here whole, a page of long rows can be ten times the page, and the pages in
+/// flight would hold it all in memory. What it keeps is about the page's size, and the
+/// main thread only copies: each entity's head is rendered once here, with its values.
+pub struct LongParts {
+    pool: BufferPool,
+    part: Vec<u8>,
+}
+
+/// The long records of a batch of pages, as [`LongParts`] renders them: per entity with a
+/// value, its head (`{` and each head cell's `"key":value,`), the number of its values, then
+/// each value's slot (less [`FIRST_SLOT`]) and JSON text; lengths, counts and slots as
+/// 4-byte little-endian numbers.
+pub struct LongPart(Vec<u8>);
+
+impl LongParts {
+    /// A renderer in buffers from `pool`.
+    pub fn new(pool: BufferPool) -> LongParts {
+        LongParts { part: pool.get(), pool }
+    }
+}
+
+/// `n` as a 4-byte length, count or slot of a [`LongPart`].
+fn u32_of(n: usize) -> anyhow::Result<[u8; 4]> {
+    let n = u32::try_from(n).map_err(|_| anyhow::anyhow!("internal error: a long record of over 4 GB"))?;
+    Ok(n.to_le_bytes())
+}
+
+/// Appends `n` as 4 bytes.
+fn push_u32(out: &mut Vec<u8>, n: usize) -> anyhow::Result<()> {
+    out.extend_from_slice(&u32_of(n)?);
+    Ok(())
+}
+
+/// Renders into `out` with `render` after a 4-byte length, then sets the length.
+fn push_sized(out: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) -> anyhow::Result<()> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    render(out);
+    let len = u32_of(out.len() - at - 4)?;
+    out[at..at + 4].copy_from_slice(&len);
+    Ok(())
+}
+
+impl RowSink for LongParts {
+    fn row(&mut self, columns: &Columns, cells: &[(ColumnId, Cell<'_>)], _: usize) -> anyhow::Result<()> {
+        let head = cells
+            .iter()
+            .position(|&(id, _)| id >= FIRST_SLOT)
+            .unwrap_or(cells.len());
+        if head == cells.len() {
+            return Ok(()); // No value: no row.
+        }
+        let part = &mut self.part;
+        push_sized(part, |part| {
+            part.push(b'{');
+            for (i, &(id, cell)) in cells[..head].iter().enumerate() {
+                if i > 0 {
+                    part.push(b',');
+                }
+                part.extend_from_slice(&columns.get(id).json_key);
+                write_cell(part, cell);
+            }
+            if head > 0 {
+                part.push(b',');
+            }
+        })?;
+        push_u32(part, cells.len() - head)?;
+        for &(slot, value) in &cells[head..] {
+            push_u32(part, slot - FIRST_SLOT)?;
+            push_sized(part, |part| write_cell(part, value))?;
         }
         Ok(())
+    }
+}
+
+impl Render for LongParts {
+    type Part = LongPart;
+
+    fn take(&mut self) -> anyhow::Result<LongPart> {
+        Ok(LongPart(std::mem::replace(&mut self.part, self.pool.get())))
     }
 }
 
@@ -143,18 +288,7 @@ impl RowSink for NdjsonWriter {
             return Ok(false);
         };
         let start = self.open_row(columns, row.head, row.shared);
-        let labels = self.labels.get(row.slot, || {
-            let mut labels = Vec::new();
-            for (id, text) in long.labels(columns.slot(row.slot)) {
-                if let Some(text) = text {
-                    labels.extend_from_slice(&columns.get(id).json_key);
-                    write_json_string(&mut labels, text);
-                    labels.push(b',');
-                }
-            }
-            labels.extend_from_slice(&columns.get(long.value()).json_key);
-            labels
-        });
+        let labels = self.labels.get(row.slot, || slot_labels(columns, long, row.slot));
         if !row.head.is_empty() {
             self.block.push(b',');
         }

@@ -215,25 +215,6 @@ pub struct Segment {
     texts: Vec<u8>,
 }
 
-impl Segment {
-    /// Calls `row` with each row of the segment, as [`Spool::replay`] would; `map`: as for
-    /// [`Append`].
-    pub fn rows(
-        &self,
-        map: Option<&IdMap>,
-        row: impl FnMut(&[(ColumnId, Cell<'_>)], usize) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let texts = std::str::from_utf8(&self.texts).map_err(|_| corrupt())?;
-        for_each_record(&self.records, texts, map, row)
-    }
-
-    /// Gives the segment's buffers back to `pool`.
-    pub fn recycle(self, pool: &BufferPool) {
-        pool.put(self.records);
-        pool.put(self.texts);
-    }
-}
-
 /// Writes the spool's segments to its file on a thread of its own, so the thread that parses
 /// and flattens never waits on the file system; segment buffers go back to the pool.
 struct Writer {

@@ -29,7 +29,7 @@ use crate::input::{self, Source};
 use crate::output::csv::CsvWriter;
 use crate::output::format::{FileFormat, Format};
 use crate::output::long::Expand;
-use crate::output::ndjson::NdjsonWriter;
+use crate::output::ndjson::{LongParts, NdjsonWriter};
 use crate::output::parquet::check::Checked;
 use crate::output::parquet::writer::ParquetWriter;
 use crate::output::partition::{self, Partitioned};
@@ -57,13 +57,14 @@ pub fn stream(
     let writer = Expand::new(NdjsonWriter::new(out, pool.clone()), layout);
     let mut gatherer = gatherer(options, writer, workers)?;
     let _meter = meter(gatherer.rows_made());
-    // Wide rows are rendered on the workers; long ones here (see `Append` for `Expand`).
+    // Wide rows are rendered on the workers; long ones made of their parts here (see
+    // `LongParts`).
     let read = match layout {
         Layout::Wide | Layout::Observations => read_all(options, sources, &mut gatherer, workers, || {
             Expand::new(NdjsonWriter::in_memory(pool.clone()), layout)
         }),
         Layout::Long => read_all(options, sources, &mut gatherer, workers, || {
-            Segments::new(pool.clone(), SEGMENT_BYTES)
+            LongParts::new(pool.clone())
         }),
     };
     let finished = Box::new(gatherer.finish().1).finish();
