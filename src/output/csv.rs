@@ -159,7 +159,9 @@ impl CsvLines {
 fn push_cell(line: &mut Vec<u8>, cell: Cell<'_>, fields: usize) {
     match cell {
         // A JSON number never holds a byte that needs quoting.
-        Cell::Raw(s) if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => line.extend_from_slice(s.as_bytes()),
+        Cell::Raw(s) if s.as_bytes().first().is_some_and(|&b| b == b'-' || b.is_ascii_digit()) => {
+            line.extend_from_slice(s.as_bytes())
+        }
         Cell::Text(s) | Cell::Raw(s) => push_field(line, s, fields),
         Cell::Null => push_field(line, "", fields),
     }

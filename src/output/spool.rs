@@ -10,9 +10,11 @@
 //! the segments be rendered on several threads and written in order (see [`Stored`]).
 //! A segment is the length of its records (4 bytes, little-endian), its records, then the
 //! texts of all their cells back to back, checked as UTF-8 once per segment. A record is
-//! `shared`, `count`, and for each of `count` cells its `id·4+kind` and text length (all
-//! LEB128 varints); a row's shared head is stored once, with its first row, and taken from
-//! there by the rows that follow.
+//! `shared`, `count`, and for each of `count` cells its `key·4+kind` and text length (all
+//! LEB128 varints), where the key of a column is its id·2 and that of a long-layout slot its
+//! number among the slots·2+1 (a byte or two, where the slot's id would take five); a row's
+//! shared head is stored once, with its first row, and taken from there by the rows that
+//! follow.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -21,7 +23,7 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use super::{Append, BufferPool, Cell, Render, RowSink, Spawn};
-use crate::columns::{ColumnId, Columns, IdMap};
+use crate::columns::{ColumnId, Columns, IdMap, FIRST_SLOT};
 
 /// A segment is closed at the first row starting a new head once it holds this many bytes.
 pub const SEGMENT_BYTES: usize = 1 << 20;
@@ -87,7 +89,7 @@ impl RowSink for Segments {
         push_varint(record, (cells.len() - shared) as u64);
         for &(id, cell) in &cells[shared..] {
             let (kind, s) = kind_and_text(cell);
-            push_varint(record, (id as u64) << 2 | kind);
+            push_varint(record, key_of(id) << 2 | kind);
             push_varint(record, s.len() as u64);
             self.texts.extend_from_slice(s.as_bytes());
         }
@@ -347,7 +349,7 @@ fn push_cells<'a, 'r>(
             NULL => Cell::Null,
             _ => return Err(corrupt()),
         };
-        let id = (tag >> 2) as ColumnId;
+        let id = id_of(tag >> 2)?;
         let id = match map {
             Some(map) => map.get(id).ok_or_else(corrupt)?,
             None => id,
@@ -360,6 +362,24 @@ fn push_cells<'a, 'r>(
 const TEXT: u64 = 0;
 const RAW: u64 = 1;
 const NULL: u64 = 2;
+
+/// The key a cell's column or slot is stored under (see the module's notes).
+fn key_of(id: ColumnId) -> u64 {
+    match id.checked_sub(FIRST_SLOT) {
+        Some(slot) => (slot as u64) << 1 | 1,
+        None => (id as u64) << 1,
+    }
+}
+
+/// The column or slot of a stored key.
+fn id_of(key: u64) -> io::Result<ColumnId> {
+    let n = (key >> 1) as ColumnId;
+    if key & 1 == 1 {
+        FIRST_SLOT.checked_add(n).ok_or_else(corrupt)
+    } else {
+        Ok(n)
+    }
+}
 
 fn kind_and_text(cell: Cell<'_>) -> (u64, &str) {
     match cell {
@@ -382,6 +402,10 @@ pub(crate) fn push_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn varint(bytes: &[u8]) -> io::Result<(u64, &[u8])> {
+    // Most are a byte long: a length, a count, a column among the first few.
+    if let Some((&b, rest)) = bytes.split_first().filter(|(&b, _)| b < 0x80) {
+        return Ok((u64::from(b), rest));
+    }
     let mut v = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);
