@@ -592,13 +592,22 @@ fn skip_whitespace(reader: &mut dyn BufRead, pos: &mut Pos) -> io::Result<Option
         if chunk.is_empty() {
             return Ok(None);
         }
-        let skipped = chunk.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
-        let n = skipped.unwrap_or(chunk.len());
-        pos.advance(&chunk[..n]);
-        if let Some(i) = skipped {
-            let byte = chunk[i];
-            reader.consume(i);
-            return Ok(Some(byte));
+        // Counted here as it is skipped: the run is short (a newline between pages), and a
+        // search for its newlines cost more than the run.
+        let mut n = 0;
+        for &b in chunk {
+            match b {
+                b'\n' => {
+                    pos.line += 1;
+                    pos.column = 1;
+                }
+                b' ' | b'\t' | b'\r' => pos.column += 1,
+                _ => {
+                    reader.consume(n);
+                    return Ok(Some(b));
+                }
+            }
+            n += 1;
         }
         reader.consume(n);
     }
