@@ -88,11 +88,8 @@ fn before_bad<T>(read: Step<T>, bad: Option<usize>) -> Step<T> {
 /// in parts or windows (which may end before the bad bytes, or hold bytes past the page)
 /// report the same one.
 fn blames_bad(stop: &Stop, bad: usize) -> bool {
-    stop.at >= bad || matches!(&stop.kind, Failure::Syntax(msg) if msg == TRUNCATED)
+    stop.at >= bad || matches!(stop.kind, Failure::Truncated)
 }
-
-/// Why a text that ended too soon failed, in serde_json's words.
-const TRUNCATED: &str = "truncated input: EOF while parsing a value";
 
 /// Converts a byte offset into the line and column serde would report.
 fn failure(page: &[u8], at: usize, kind: Failure) -> PageFailure {
@@ -149,8 +146,15 @@ impl<'a> Parser<'a> {
         self.fail(self.at, msg)
     }
 
+    fn truncated_at<T>(&self, at: usize) -> Step<T> {
+        Err(Stop {
+            at,
+            kind: Failure::Truncated,
+        })
+    }
+
     fn truncated<T>(&self) -> Step<T> {
-        self.error(TRUNCATED)
+        self.truncated_at(self.at)
     }
 
     /// The next byte after whitespace, not consumed.
@@ -416,7 +420,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(_) => return self.fail(end, "invalid number"),
-            None => return self.fail(end, TRUNCATED),
+            None => return self.truncated_at(end),
         }
         if b.get(end) == Some(&b'.') {
             end += 1;

@@ -390,6 +390,8 @@ pub(crate) enum Failure {
     Page(String),
     /// Malformed JSON, or a value of the wrong type.
     Syntax(String),
+    /// The text ended inside a value: more of it might have been valid.
+    Truncated,
 }
 
 impl PageFailure {
@@ -419,6 +421,7 @@ fn report_at(name: &str, start: Pos, page: u64, at: Pos, kind: Failure) -> anyho
         }
         Failure::Page(msg) => located(name, start, Some(page), &msg),
         Failure::Syntax(msg) => located(name, at, Some(page), &msg),
+        Failure::Truncated => located(name, at, Some(page), "truncated input: EOF while parsing a value"),
     }
 }
 
