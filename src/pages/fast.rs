@@ -1392,7 +1392,10 @@ fn step<T>(w: &mut Window<'_, '_>, mut read: impl FnMut(&mut Parser<'_>) -> Step
             Ok(text) => (text, None),
             Err(e) => {
                 let text = std::str::from_utf8(&rest[..e.valid_up_to()]).expect("valid up to there");
-                (text, e.error_len().map(|_| e.valid_up_to()))
+                // A sequence cut off by the end of what is held may go on past it; cut
+                // off by the source's end it is bad, as `valid_start` says of a whole page.
+                let bad = e.error_len().is_some() || all;
+                (text, bad.then(|| e.valid_up_to()))
             }
         };
         let mut p = Parser::new(text, None);

@@ -463,19 +463,20 @@ fn invalid_utf8_in_an_ignored_string_is_refused_at_any_page_size() {
     }
 }
 
-/// Five fuzzing finds: a page with a syntax error and, later, bytes that are not UTF-8 was
+/// Fuzzing finds: a page with a syntax error and, later, bytes that are not UTF-8 was
 /// refused at the bad bytes read whole and at the syntax error read cut (in a result's
 /// element, in a `data[]` read before its `group`), or the other way round when the bad
 /// bytes follow the page's end or the error is a control character in their string; and a
 /// wrong literal at a result's end was "expected value" read whole but "truncated input"
-/// read cut. The first failure in reading order is the one reported, in the same words, at
-/// any page size.
+/// read cut; a page ending inside a string with an unfinished UTF-8 sequence was "invalid
+/// UTF-8" read whole but "truncated input" read cut. The first failure in reading order is
+/// the one reported, in the same words, at any page size.
 #[test]
 fn the_first_of_two_failures_is_reported_at_any_page_size() {
     let control = "control character (\\u0000-\\u001F) found while parsing a string";
     // `PAD` is padding: empty, then enough for a page (or one result) over 16 MiB; `@` marks
     // the failure's byte (a control character, or the byte after the mark).
-    let cases: [(&[u8], &str); 6] = [
+    let cases: [(&[u8], &str); 7] = [
         (
             b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"queueId\":\"q\\u0001@\x01\"},\"data\":[]},{\"group\":{\"queueId\":\"\xcc\x91\x8b\"},\"data\":[]}]}",
             control,
@@ -498,6 +499,11 @@ fn the_first_of_two_failures_is_reported_at_any_page_size() {
         // A leading surrogate's escape cut short by such bytes: they are the first failure.
         (
             b"{\"pad\":\"PAD\",\n\"results\":[{\"group\":{\"q\":\"\\ud800\\@\xff\"}}]}",
+            "invalid UTF-8 in the input",
+        ),
+        // A page cut off in a string by the start of a UTF-8 sequence that never ends.
+        (
+            b"{\"pad\":\"PAD\",\n\"jobId\":\"7a5e1A6c-0f2d-4e8a@\xc9",
             "invalid UTF-8 in the input",
         ),
     ];
