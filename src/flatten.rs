@@ -357,21 +357,25 @@ impl Flattener {
         }
     }
 
-    /// The slot of a metric (its stats' columns), found by its source names.
-    /// `nth`: the metric's position in its entity.
-    fn metric_slot(&mut self, nth: usize, shape: Shape, metric: &str, view: bool, qualifier: Option<&str>) -> usize {
+    /// Starts an entity's metrics: the last entity's slots become the ones
+    /// [`Self::metric_slot`] looks at first. An entity without metrics leaves them as they
+    /// are, so the next one is compared with the last that had some.
+    fn start_metrics(&mut self) {
+        if !self.current.is_empty() {
+            std::mem::swap(&mut self.recent, &mut self.current);
+            self.current.clear();
+        }
+        self.cursor = 0;
+    }
+
+    /// The slot of a metric (its stats' columns), found by its source names; the metrics of
+    /// an entity are looked up in their order, after [`Self::start_metrics`].
+    fn metric_slot(&mut self, shape: Shape, metric: &str, view: bool, qualifier: Option<&str>) -> usize {
         let tag = match (shape, view) {
             (Shape::Tutorial, _) => 't',
             (_, true) => 'v',
             (_, false) => 'm',
         };
-        if nth == 0 {
-            if !self.current.is_empty() {
-                std::mem::swap(&mut self.recent, &mut self.current);
-                self.current.clear();
-            }
-            self.cursor = 0;
-        }
         // Entities list much the same metrics in the same order, a few missing here and
         // there: look at the next few after the last one found in the previous entity
         // before hashing.
@@ -643,8 +647,9 @@ impl Flattener {
         let mut kept = std::mem::take(&mut self.kept);
         kept.clear();
         let wide = self.opts.layout == Layout::Wide;
-        for (nth_metric, m) in e.metrics.iter().enumerate() {
-            let slot = self.metric_slot(nth_metric, e.shape, &m.name, m.view, m.qualifier.as_deref());
+        self.start_metrics();
+        for m in e.metrics {
+            let slot = self.metric_slot(e.shape, &m.name, m.view, m.qualifier.as_deref());
             for (nth, s) in e.stats[m.stats.clone()].iter().enumerate() {
                 let stat = api_stat_name(&s.name);
                 if !self.opts.stats.is_empty() && api_stats(e.shape) && !self.stats_seen.contains(stat) {
