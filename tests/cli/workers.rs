@@ -67,11 +67,11 @@ fn varied_pages(first: usize, count: usize) -> String {
 }
 
 /// `page` padded inside with whitespace to fill a batch on its own: small pages go to the
-/// workers in batches of 64 KiB (or 4096 pages), so the page after this one goes to the
+/// workers in batches of 512 KiB (or 4096 pages), so the page after this one goes to the
 /// next worker.
 fn alone(page: &str) -> String {
     let (head, tail) = page.split_at(page.len() - 1);
-    format!("{head}{}{tail}", " ".repeat(64 << 10))
+    format!("{head}{}{tail}", " ".repeat(512 << 10))
 }
 
 /// `count` tiny pages, each with what separates it from the next: one entity each, their
