@@ -1117,6 +1117,17 @@ fn a_job_that_never_ends_is_cancelled_after_the_job_timeout() {
     // PT-style durations are taken too.
     let (_, stderr) = async_failure(running_forever(), &["--job-timeout", "PT1S"]);
     assert!(stderr.contains("--job-timeout 1s"), "{stderr}");
+    // A job that is never picked up (QUEUED at every poll) is bounded the same way.
+    let queued = Script {
+        polls_queued: usize::MAX,
+        ..Script::default()
+    };
+    let (t, stderr) = async_failure(queued, &["--job-timeout", "1s"]);
+    assert!(
+        stderr.contains("async job job-1 still QUEUED after --job-timeout 1s"),
+        "{stderr}"
+    );
+    assert_eq!(t.server.cancelled_jobs(), ["job-1"]);
 }
 
 #[test]

@@ -235,4 +235,17 @@ fn object_group_values_from_pretty_pages_stay_on_one_ndjson_line() {
         serde_json::json!({"skills": ["a b", "c"], "note": "say \"hi\""})
     );
     assert_eq!(row["nOffered_count"], 2);
+    // An array group value, and a tutorial entity whose `id` is an object, pretty-printed.
+    std::fs::write(
+        &path,
+        "{\"entities\": [{\"id\": {\n  \"a\": [1,\n 2]\n}, \"groups\": {\"queue.id\": \"q\"}, \"metrics\": {\"nOffered_count\": {\"value\": 2.5}}}]}\n{\"results\": [{\"group\": {\"queueId\": \"q2\", \"skills\": [\n \"x\",\n  \"y z\"\n]}, \"data\": [{\"interval\": \"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z\", \"metrics\": [{\"metric\": \"nOffered\", \"stats\": {\"count\": 1}}]}]}]}\n",
+    )
+    .unwrap();
+    let out = gcagg().arg("flatten").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains(r#""aggregate_id":{"a":[1,2]}"#), "{text}");
+    assert!(lines[1].contains(r#""skills":["x","y z"]"#), "{text}");
 }
