@@ -1333,6 +1333,24 @@ fn base_urls_that_would_leak_credentials_are_refused() {
         message.contains("user name or password") && !message.contains("pw"),
         "{message}"
     );
+    // The login base carries the client secret itself: the same rules.
+    let login = |base: &str| {
+        dry_run(&[
+            "--interval",
+            DAY1,
+            "--api-base",
+            "https://api.example.com",
+            "--login-base",
+            base,
+        ])
+    };
+    let message = failure(&mut login("http://login.example.com"), 2);
+    assert!(message.contains("plain http to login.example.com"), "{message}");
+    let message = failure(&mut login("https://id:secret@login.example.com"), 2);
+    assert!(
+        message.contains("user name or password") && !message.contains("secret@"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -1499,6 +1517,10 @@ fn an_answer_with_an_endless_string_is_refused_before_it_fills_memory() {
         0,
         "no temporary is left"
     );
+    // A job's results cursor of 9 MiB: refused as it is read, before it is ever sent back.
+    let (t, stderr) = async_failure(with_cursors(Cursors::Huge(9 << 20)), &[]);
+    assert!(stderr.contains("a string of more than 8 MiB"), "{stderr}");
+    assert_eq!(t.server.requests_to("/results").len(), 1);
 }
 
 /// Async jobs that are QUEUED for two polls, then PENDING for two, then FULFILLED.
