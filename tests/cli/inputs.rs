@@ -258,6 +258,15 @@ fn repeated_keys_concatenate_lists_and_keep_the_last_scalar_at_any_page_size() {
             ),
             "{\"g\":2,\"aggregate_id\":\"b\",\"m\":4,\"k\":2}\n{\"m\":3}\n",
         ),
+        // A metric's `qualifier` and a view's `name` repeated: the last; `views` repeated: both.
+        (
+            concat!(
+                r#""results":[{"group":{"u":"a"},"data":[{"interval":"s/e","metrics":[{"metric":"t","#,
+                r#""qualifier":"X","qualifier":"IDLE","stats":{"count":1}}],"#,
+                r#""views":[{"name":"v1","name":"v2","stats":{"count":2}}],"views":[{"name":"v3","stats":{"sum":3}}]}]}]}"#
+            ),
+            "{\"u\":\"a\",\"interval_start\":\"s\",\"interval_end\":\"e\",\"t_IDLE_count\":1,\"view_v2_count\":2,\"view_v3_sum\":3}\n",
+        ),
     ];
     let pad = format!("\"pad\":\"{}\",", "x".repeat(17 << 20));
     for (body, want) in cases {
