@@ -8,7 +8,7 @@
 //!
 //! Every loop is bounded, whatever the server answers: a job that has not ended after
 //! `--job-timeout` is an error, and so is a cursor seen before in the job (a cycle), one
-//! longer than [`MAX_CURSOR`], and a job with more than `--max-pages` pages.
+//! too long to send back ([`MAX_TARGET`]), and a job with more than `--max-pages` pages.
 //!
 //! A job that has not ended is the server's work on our behalf: if the wait for it fails or
 //! is stopped, or a signal ends the run, it is cancelled with `DELETE .../jobs/{jobId}`
@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::page::{PageFile, PageInfo};
-use super::{excerpt, read_json, retry, Answer, Client, Endpoints, Method, ReadError};
+use super::{excerpt, read_json, retry, Answer, Client, Endpoints, Method, ReadError, MAX_TARGET};
 use crate::exit::ApiFailure;
 use crate::interrupt;
 
@@ -43,10 +43,6 @@ pub struct Query {
     /// Results pages one job may give (`--max-pages`).
     pub max_pages: u64,
 }
-
-/// The longest cursor accepted: a URL's query cannot carry more (the HTTP client refuses a
-/// longer URI), and a real cursor is a few hundred bytes.
-const MAX_CURSOR: usize = 65_534;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -126,9 +122,12 @@ impl Query {
             let Some(next) = next else {
                 return Ok(());
             };
-            if next.len() > MAX_CURSOR {
+            // A real cursor is a few hundred bytes; one that cannot be sent back ends the job.
+            let target = client.target_len(&results, ("cursor", &next));
+            if target > MAX_TARGET {
                 return fail(format!(
-                    "the results page gives a cursor of {} bytes (at most {MAX_CURSOR} are accepted)",
+                    "the results page gives a cursor of {} bytes: the request for the next page would \
+                     be {target} bytes long, more than the {MAX_TARGET} a URL's path and query may hold",
                     next.len()
                 ));
             }

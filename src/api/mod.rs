@@ -20,6 +20,7 @@ pub mod time;
 use std::io::Read;
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, CONTROLS};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use ureq::http::Response;
@@ -91,7 +92,7 @@ pub enum Method {
 struct Request<'a> {
     method: Method,
     url: String,
-    /// `(name, value)` of a query parameter, encoded by the HTTP client.
+    /// `(name, value)` of a query parameter, as given: [`encode_query`] encodes it.
     query: Option<(&'static str, &'a str)>,
     body: Option<&'a str>,
     /// The token endpoint: a form body, and its own error shape.
@@ -149,6 +150,45 @@ pub struct Client {
     timeout: Duration,
 }
 
+/// The longest request target (a URL's path and query) the HTTP client can send; it
+/// panics, rather than fails, when a query makes one longer.
+pub const MAX_TARGET: usize = 65_534;
+
+/// The bytes of a query value that are percent-encoded: those the HTTP client's own
+/// `query` encodes (the URL standard's query set and the delimiters of a query), so that
+/// [`Client::target_len`] measures what is sent.
+const QUERY_ENCODED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'$')
+    .add(b'%')
+    .add(b'&')
+    .add(b'\'')
+    .add(b'+')
+    .add(b',')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// `value` percent-encoded for a query string.
+fn encode_query(value: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::utf8_percent_encode(value, QUERY_ENCODED).into()
+}
+
 /// An error body is read this far at most: enough for its message, whatever is sent.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
@@ -186,6 +226,18 @@ impl Client {
     /// Progress and request logs.
     pub fn progress(&self) -> Progress {
         self.progress
+    }
+
+    /// The length of the request target (path and query) of `path?name=value`, as sent:
+    /// more than [`MAX_TARGET`] cannot be sent.
+    pub fn target_len(&self, path: &str, (name, value): (&str, &str)) -> usize {
+        let url = self.endpoints.api_url(path);
+        let path_len = url
+            .parse::<ureq::http::Uri>()
+            .ok()
+            .and_then(|uri| uri.path_and_query().map(|p| p.as_str().len()))
+            .unwrap_or(url.len());
+        path_len + "?=".len() + name.len() + encode_query(value).len()
     }
 
     /// Calls an API `path` with a bearer token; `read` handles the successful answer.
@@ -416,7 +468,7 @@ impl Client {
             Method::Get => {
                 let mut get = self.agent.get(&request.url);
                 if let Some((name, value)) = request.query {
-                    get = get.query(name, value);
+                    get = get.query_raw(name, encode_query(value));
                 }
                 get.header("Authorization", auth)
                     .header("Accept", "application/json")

@@ -1157,9 +1157,29 @@ fn a_job_paging_without_end_stops_at_max_pages() {
 fn a_cursor_too_long_for_a_url_is_refused() {
     let (t, stderr) = async_failure(with_cursors(Cursors::Huge(70_000)), &[]);
     assert!(
-        stderr.contains("gives a cursor of 70000 bytes (at most 65534 are accepted)"),
+        stderr.contains("gives a cursor of 70000 bytes: the request for the next page would be"),
         "{stderr}"
     );
+    assert_eq!(t.server.requests_to("/results").len(), 1);
+    // The limit is the request's, path included: a cursor that fills the rest of it is sent
+    // back, one byte more is not (the HTTP client panicked on it), and a cursor whose bytes
+    // are percent-encoded counts as sent.
+    let path = "/api/v2/analytics/conversations/aggregates/jobs/job-1/results?cursor=";
+    let fits = 65_534 - path.len();
+    let (t, stderr) = async_failure(with_cursors(Cursors::Huge(fits + 1)), &[]);
+    assert!(
+        stderr.contains(&format!("gives a cursor of {} bytes", fits + 1)) && stderr.contains("65534"),
+        "{stderr}"
+    );
+    assert_eq!(t.server.requests_to("/results").len(), 1);
+    // Sent back whole: the fake then answers the same cursor again, which ends the job.
+    let (t, stderr) = async_failure(with_cursors(Cursors::Huge(fits)), &[]);
+    assert!(stderr.contains("the results page 2 gives cursor"), "{stderr}");
+    let asked = t.server.requests_to("/results");
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[1].path.len() + 1 + asked[1].query.len(), 65_534);
+    let (t, stderr) = async_failure(with_cursors(Cursors::Encoded(fits / 3 + 1)), &[]);
+    assert!(stderr.contains("the request for the next page would be"), "{stderr}");
     assert_eq!(t.server.requests_to("/results").len(), 1);
 }
 

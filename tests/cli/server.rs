@@ -115,6 +115,8 @@ pub enum Cursors {
     Endless,
     /// One cursor of this many bytes.
     Huge(usize),
+    /// One cursor of this many `/`, each three bytes once percent-encoded in a URL.
+    Encoded(usize),
 }
 
 /// What the fake is scripted to do.
@@ -524,6 +526,7 @@ impl Fake {
                 given.map_or(0, |c| c.trim_start_matches('e').parse::<u64>().unwrap_or(0) + 1)
             )),
             Cursors::Huge(len) => Some("h".repeat(len)),
+            Cursors::Encoded(len) => Some("/".repeat(len)),
         };
         if let Some(next) = next {
             let answer = json!({"results": [job_result(interval, 0)], "cursor": next});
