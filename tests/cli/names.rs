@@ -422,3 +422,35 @@ fn plain_progress_says_each_type_listed_and_each_retry_with_its_type() {
         assert_eq!((code, stdout == expected), (Some(0), true), "--progress {mode}");
     }
 }
+
+#[test]
+fn secrets_a_server_echoes_are_redacted_from_names_errors() {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{SECRET}"));
+    // A 403 that quotes the bearer token the fake gave, and a 500 that echoes the login's
+    // Basic header: neither may reach stderr.
+    let script = Script::default()
+        .fault(
+            "/api/v2/teams",
+            1,
+            Reply::error(403, "not.authorized", "token tok-1-x9Q7 may not list teams"),
+        )
+        .fault(
+            "/api/v2/routing/skills",
+            1,
+            Reply::error(
+                400,
+                "bad.request",
+                &format!("request had authorization: Basic {basic} and client_secret={SECRET}"),
+            ),
+        );
+    let (server, dir) = start(script);
+    let (_, stderr, code) = run(names(&server, &dir).args(["--verbose", "-o", "names.ndjson"]));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("token <redacted> may not list teams"), "{stderr}");
+    assert!(stderr.contains("authorization: <redacted>"), "{stderr}");
+    assert!(
+        !stderr.contains("tok-1-x9Q7") && !stderr.contains(SECRET) && !stderr.contains(&basic),
+        "{stderr}"
+    );
+}
