@@ -220,14 +220,13 @@ fn an_output_that_is_also_an_input_is_refused_and_the_input_kept() {
 fn object_group_values_from_pretty_pages_stay_on_one_ndjson_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pretty.json");
-    std::fs::write(
-        &path,
-        "{\"results\": [{\n  \"group\": {\"queueId\": \"q1\", \"routing\": {\n    \"skills\": [\"a b\", \"c\"],\n    \"note\": \"say \\\"hi\\\"\"\n  }},\n  \"data\": [{\"interval\": \"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z\",\n    \"metrics\": [{\"metric\": \"nOffered\", \"stats\": {\"count\": 2}}]}]\n}]}\n",
-    )
-    .unwrap();
-    let out = gcagg().arg("flatten").arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let flatten = |pages: &str| {
+        std::fs::write(&path, pages).unwrap();
+        let out = gcagg().arg("flatten").arg(&path).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = flatten("{\"results\": [{\n  \"group\": {\"queueId\": \"q1\", \"routing\": {\n    \"skills\": [\"a b\", \"c\"],\n    \"note\": \"say \\\"hi\\\"\"\n  }},\n  \"data\": [{\"interval\": \"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z\",\n    \"metrics\": [{\"metric\": \"nOffered\", \"stats\": {\"count\": 2}}]}]\n}]}\n");
     assert_eq!(text.lines().count(), 1, "{text}");
     let row: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
@@ -236,14 +235,7 @@ fn object_group_values_from_pretty_pages_stay_on_one_ndjson_line() {
     );
     assert_eq!(row["nOffered_count"], 2);
     // An array group value, and a tutorial entity whose `id` is an object, pretty-printed.
-    std::fs::write(
-        &path,
-        "{\"entities\": [{\"id\": {\n  \"a\": [1,\n 2]\n}, \"groups\": {\"queue.id\": \"q\"}, \"metrics\": {\"nOffered_count\": {\"value\": 2.5}}}]}\n{\"results\": [{\"group\": {\"queueId\": \"q2\", \"skills\": [\n \"x\",\n  \"y z\"\n]}, \"data\": [{\"interval\": \"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z\", \"metrics\": [{\"metric\": \"nOffered\", \"stats\": {\"count\": 1}}]}]}]}\n",
-    )
-    .unwrap();
-    let out = gcagg().arg("flatten").arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = flatten("{\"entities\": [{\"id\": {\n  \"a\": [1,\n 2]\n}, \"groups\": {\"queue.id\": \"q\"}, \"metrics\": {\"nOffered_count\": {\"value\": 2.5}}}]}\n{\"results\": [{\"group\": {\"queueId\": \"q2\", \"skills\": [\n \"x\",\n  \"y z\"\n]}, \"data\": [{\"interval\": \"2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z\", \"metrics\": [{\"metric\": \"nOffered\", \"stats\": {\"count\": 1}}]}]}]}\n");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].contains(r#""aggregate_id":{"a":[1,2]}"#), "{text}");
