@@ -1055,4 +1055,35 @@ mod tests {
         }
         assert!(failures > 500, "the damage should break many pages: {failures}");
     }
+
+    /// Characters of two and three bytes, unescaped, fall across every edge of the windows a
+    /// cut page is read through: each is read whole, not taken for bytes that are not UTF-8,
+    /// and a sequence the source really ends inside is bad at any limit.
+    #[test]
+    fn characters_across_window_edges_read_as_in_a_whole_page() {
+        for text in ["é".repeat(300), "東".repeat(300), format!("a{}", "é東".repeat(120))] {
+            let page = format!(
+                r#"{{"results":[{{"group":{{"q":"{text}"}},"data":[{{"interval":"s/e","metrics":[{{"metric":"m","stats":{{"count":1}}}}]}}]}}]}}"#
+            );
+            let cut_off = &page.as_bytes()[..page.find('東').map_or(page.len() - 1, |at| at + 1)];
+            for input in [page.as_bytes(), cut_off] {
+                let run_with = |limit: usize| {
+                    let mut sink = Recorder::default();
+                    let reader = io::BufReader::with_capacity(7, input);
+                    let read = read_alone("t.json", reader, limit, &mut sink);
+                    (sink.0, read.map_err(|e| format!("{e:#}")))
+                };
+                let whole = run_with(BUFFERED_PAGE_LIMIT);
+                assert_eq!(whole.1.is_ok(), input.len() == page.len(), "{whole:?}");
+                for limit in [48, 100, 257, 400] {
+                    assert_eq!(
+                        run_with(limit),
+                        whole,
+                        "limit {limit}: {}",
+                        String::from_utf8_lossy(input)
+                    );
+                }
+            }
+        }
+    }
 }
