@@ -358,8 +358,8 @@ impl Flattener {
     }
 
     /// Starts an entity's metrics: the last entity's slots become the ones
-    /// [`Self::metric_slot`] looks at first. An entity without metrics leaves them as they
-    /// are, so the next one is compared with the last that had some.
+    /// [`Self::metric_slot`] looks at first. After an entity without metrics there are none
+    /// to move, so the next entity is still compared with the last one that had some.
     fn start_metrics(&mut self) {
         if !self.current.is_empty() {
             std::mem::swap(&mut self.recent, &mut self.current);

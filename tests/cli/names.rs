@@ -427,8 +427,8 @@ fn plain_progress_says_each_type_listed_and_each_retry_with_its_type() {
 fn secrets_a_server_echoes_are_redacted_from_names_errors() {
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{SECRET}"));
-    // A 403 that quotes the bearer token the fake gave, and a 500 that echoes the login's
-    // Basic header: neither may reach stderr.
+    // A 403 that quotes the bearer token the fake gave, and a 400 that echoes the login's
+    // Basic header and secret: none of them may reach stderr.
     let script = Script::default()
         .fault(
             "/api/v2/teams",
