@@ -1056,16 +1056,18 @@ mod tests {
         assert!(failures > 500, "the damage should break many pages: {failures}");
     }
 
-    /// Characters of two and three bytes, unescaped, fall across every edge of the windows a
-    /// cut page is read through: each is read whole, not taken for bytes that are not UTF-8,
-    /// and a sequence the source really ends inside is bad at any limit.
+    /// Characters of two and three bytes, unescaped, fall across every edge of the windows and
+    /// parts a cut page is read through (in a result, and in a key of the page itself): each
+    /// is read whole, not taken for bytes that are not UTF-8, and a sequence the source
+    /// really ends inside is bad at any limit.
     #[test]
     fn characters_across_window_edges_read_as_in_a_whole_page() {
         for text in ["é".repeat(300), "東".repeat(300), format!("a{}", "é東".repeat(120))] {
             let page = format!(
-                r#"{{"results":[{{"group":{{"q":"{text}"}},"data":[{{"interval":"s/e","metrics":[{{"metric":"m","stats":{{"count":1}}}}]}}]}}]}}"#
+                r#"{{"results":[{{"group":{{"q":"{text}"}},"data":[{{"interval":"s/e","metrics":[{{"metric":"m","stats":{{"count":1}}}}]}}]}}],"note":"{text}"}}"#
             );
-            let cut_off = &page.as_bytes()[..page.find('東').map_or(page.len() - 1, |at| at + 1)];
+            // Cut off inside the last character of the page's own key, read in windows.
+            let cut_off = &page.as_bytes()[..page.rfind('東').map_or(page.len() - 1, |at| at + 1)];
             for input in [page.as_bytes(), cut_off] {
                 let run_with = |limit: usize| {
                     let mut sink = Recorder::default();
