@@ -31,7 +31,7 @@ pub(super) fn parse<'a>(
     scratch: &mut Scratch<'a>,
     sink: &mut dyn EntitySink,
 ) -> Result<(), PageFailure> {
-    let (text, bad) = valid_start(page);
+    let (text, bad) = valid_start(page, true);
     let mut parser = Parser::new(text, observed.map(Cow::Borrowed));
     scratch.clear();
     let p = &mut parser;
@@ -57,18 +57,22 @@ pub(super) fn parse<'a>(
 /// The longest start of `bytes` that is UTF-8, and where the bytes that are not start, if
 /// any. Such bytes end a part where they start, but a failure before them is the one
 /// reported (see [`before_bad`]), as when a page is cut at its elements and read in parts.
-fn valid_start(bytes: &[u8]) -> (&str, Option<usize>) {
+/// `whole`: whether `bytes` end where their text does (a page, a part, the source's end); if
+/// not, a sequence they end inside may go on past them, and is not bad.
+fn valid_start(bytes: &[u8], whole: bool) -> (&str, Option<usize>) {
     match std::str::from_utf8(bytes) {
         Ok(text) => (text, None),
         Err(e) => {
             let valid = e.valid_up_to();
-            (std::str::from_utf8(&bytes[..valid]).unwrap_or_default(), Some(valid))
+            let text = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+            (text, (whole || e.error_len().is_some()).then_some(valid))
         }
     }
 }
 
-/// What reading the valid start of a part gave, with the bad bytes after it (`bad`): a failure the bytes before them decided is the first in reading order and
-/// stands (see [`blames_bad`]); otherwise the bad bytes are the failure.
+/// What reading the valid start of a part gave, with the bad bytes after it (`bad`): a
+/// failure the bytes before them decided is the first in reading order and stands (see
+/// [`blames_bad`]); otherwise the bad bytes are the failure.
 fn before_bad<T>(read: Step<T>, bad: Option<usize>) -> Step<T> {
     match (read, bad) {
         (Err(stop), Some(at)) if !blames_bad(&stop, at) => Err(stop),
@@ -1388,16 +1392,7 @@ fn step<T>(w: &mut Window<'_, '_>, mut read: impl FnMut(&mut Parser<'_>) -> Step
         let held = rest.len().min(want);
         // Whether the source ends within what is looked at.
         let all = rest.len() < want;
-        let (text, bad) = match std::str::from_utf8(&rest[..held]) {
-            Ok(text) => (text, None),
-            Err(e) => {
-                let text = std::str::from_utf8(&rest[..e.valid_up_to()]).expect("valid up to there");
-                // A sequence cut off by the end of what is held may go on past it; cut
-                // off by the source's end it is bad, as `valid_start` says of a whole page.
-                let bad = e.error_len().is_some() || all;
-                (text, bad.then(|| e.valid_up_to()))
-            }
-        };
+        let (text, bad) = valid_start(&rest[..held], all);
         let mut p = Parser::new(text, None);
         let stop = match read(&mut p) {
             Ok(value) => {
@@ -1703,7 +1698,7 @@ impl Parked {
     /// checks a `data` it comes back to (stepping over it), then moves it to the file.
     fn park(&mut self, w: &mut Window<'_, '_>, n: usize, kind: u8) -> Sent {
         let bytes = &w.rest()[..n];
-        let (text, bad) = valid_start(bytes);
+        let (text, bad) = valid_start(bytes, true);
         let mut p = Parser::new(text, None);
         before_bad(p.skip(), bad).map_err(|stop| located_stop(w, stop))?;
         let mut head = Vec::with_capacity(PARKED_HEAD);
